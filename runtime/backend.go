@@ -1,0 +1,105 @@
+package runtime
+
+import (
+	"context"
+	"errors"
+	"io"
+	"time"
+
+	"github.com/karapace/karapace/schema"
+)
+
+// Error classes of the runtime. Backends wrap one of these with context; frontends map
+// them (exit codes, D-Bus error names) with errors.Is.
+var (
+	ErrBackendUnavailable = errors.New("backend is not available on this system")
+	ErrNotRunning         = errors.New("environment is not running")
+	ErrAlreadyRunning     = errors.New("environment is already running")
+	ErrPolicy             = errors.New("security policy violation")
+	ErrMountDenied        = errors.New("mount not allowed by policy")
+	ErrDeviceDenied       = errors.New("device access not allowed")
+	ErrExecFailed         = errors.New("runtime execution failed")
+	ErrImageNotFound      = errors.New("image not found")
+	ErrOffline            = errors.New("offline mode")
+	ErrNotBuilt           = errors.New("environment has not been built yet")
+)
+
+// Spec describes one environment to a backend. The engine fills it from the store.
+type Spec struct {
+	EnvID     schema.EnvID
+	StoreRoot string // the store root (<store>)
+	EnvDir    string // <store>/env/<env_id>: upper/, work/ and backend state live here
+	Manifest  schema.Normalized
+	// ManifestDir is the directory of the manifest file, against which relative mount
+	// host paths resolve. Empty when unknown (then relative mounts resolve against the
+	// current directory).
+	ManifestDir string
+	// Packages are the exact versions Build installs (from the resolution or the lock).
+	Packages []schema.ResolvedPackage
+	// Offline forbids any network access while resolving or building.
+	Offline bool
+	// ReadOnly mounts the environment's root read-only (a frozen environment).
+	ReadOnly bool
+	// Progress receives human-readable progress lines; nil discards them.
+	Progress func(msg string)
+}
+
+// Stdio is the set of streams a session runs with. When a stream is an *os.File it is
+// handed to the environment as the file descriptor itself, so terminals, job control and
+// ^C keep working.
+type Stdio struct {
+	Stdin  io.Reader
+	Stdout io.Writer
+	Stderr io.Writer
+}
+
+// Status is what a backend knows about an environment's live sessions.
+type Status struct {
+	EnvID   schema.EnvID
+	Running bool
+	// PIDs of the live sessions, as seen from the host.
+	PIDs []int
+}
+
+// Resolver pins a manifest to exact versions.
+type Resolver interface {
+	// Resolve makes the base image available and returns its digest and the exact version
+	// of every system package. A package that does not exist is an error naming it.
+	Resolve(ctx context.Context, spec *Spec) (schema.Resolution, error)
+}
+
+// Builder prepares an environment on disk.
+type Builder interface {
+	// Build creates spec.EnvDir's backend state and installs spec.Packages. It is called
+	// with the canonical env id; everything it writes lands under spec.EnvDir.
+	Build(ctx context.Context, spec *Spec) error
+	// Destroy removes the backend's state for the environment (mounts, containers).
+	// Deleting spec.EnvDir is the engine's job.
+	Destroy(ctx context.Context, spec *Spec) error
+}
+
+// Runner runs sessions in a built environment.
+type Runner interface {
+	// Enter runs an interactive session: argv, or a login shell in the home directory when
+	// argv is empty. It returns the session's exit status.
+	Enter(ctx context.Context, spec *Spec, stdio Stdio, argv []string) (int, error)
+	// Exec runs argv with streamed stdio and returns its exit status (128+n when killed by
+	// signal n). Cancelling ctx forwards SIGTERM, then SIGKILL.
+	Exec(ctx context.Context, spec *Spec, stdio Stdio, argv []string) (int, error)
+	// Status reports the environment's live sessions.
+	Status(ctx context.Context, spec *Spec) (Status, error)
+	// Stop sends SIGTERM to every live session, then SIGKILL after grace.
+	Stop(ctx context.Context, spec *Spec, grace time.Duration) error
+}
+
+// Backend is a complete runtime backend: namespace, oci or mock.
+type Backend interface {
+	// Name is the manifest's `[runtime] backend` value that selects this backend.
+	Name() string
+	// Available returns nil when the backend can run on this host, or an error saying
+	// what is missing and how to install it.
+	Available(ctx context.Context) error
+	Resolver
+	Builder
+	Runner
+}
