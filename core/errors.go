@@ -1,0 +1,94 @@
+package core
+
+import (
+	"errors"
+	"fmt"
+)
+
+// Error classes. Every error the Engine returns matches one of them with errors.Is, and
+// keeps the lower module's error in its chain (schema.ErrManifest, a store error, a
+// runtime error, a remote error), so frontends map classes in one place: a manifest
+// error is exit 2, a store error exit 3, anything else exit 1.
+var (
+	// ErrManifest: the manifest cannot be read, parsed or normalized, or violates a build
+	// option (an unpinned image with RequirePinnedImage). Display prefix "manifest error".
+	ErrManifest = errors.New("manifest error")
+	// ErrLockFile: the lock file (karapace.lock) is unreadable, tampered with, or no
+	// longer matches the manifest. Display prefix "lock error".
+	ErrLockFile = errors.New("lock error")
+	// ErrStore: the store failed (version mismatch, integrity failure, I/O, invalid or
+	// conflicting name). Display prefix "store error".
+	ErrStore = errors.New("store error")
+	// ErrRuntime: the runtime backend failed or is unavailable. Display prefix
+	// "runtime error".
+	ErrRuntime = errors.New("runtime error")
+	// ErrRemote: push or pull failed. Display prefix "remote error".
+	ErrRemote = errors.New("remote error")
+
+	// ErrNotFound: no environment (or snapshot) with that id. Display
+	// "environment not found: <what>".
+	ErrNotFound = errors.New("environment not found")
+	// ErrInvalidTransition: the operation is not allowed in the environment's state.
+	// The error is a *TransitionError.
+	ErrInvalidTransition = errors.New("invalid state transition")
+	// ErrInvalidRef: a reference is neither a hex id prefix nor a valid name.
+	ErrInvalidRef = errors.New("invalid environment reference")
+	// ErrAmbiguous: a reference prefix matches several environments; the error is an
+	// *AmbiguousError listing them.
+	ErrAmbiguous = errors.New("ambiguous environment reference")
+	// ErrLockTimeout: the store lock stayed held by someone else for longer than
+	// Options.LockTimeout.
+	ErrLockTimeout = errors.New("timed out waiting for the store lock")
+	// ErrNotImplemented: the operation needs a module that is not wired in yet.
+	ErrNotImplemented = errors.New("not implemented")
+)
+
+// classError puts an error into one of the classes above and displays as
+// "<class>: <err>", the original's CoreError strings (for example
+// "store error: store format version mismatch: expected 2, found 1").
+type classError struct {
+	class error
+	err   error
+}
+
+func (e *classError) Error() string   { return e.class.Error() + ": " + e.err.Error() }
+func (e *classError) Unwrap() []error { return []error{e.class, e.err} }
+
+// classify wraps err in class unless it is nil or already of that class.
+func classify(class, err error) error {
+	if err == nil || errors.Is(err, class) {
+		return err
+	}
+	return &classError{class: class, err: err}
+}
+
+// notFound returns an ErrNotFound error displaying as "environment not found: <what>".
+func notFound(what string) error { return fmt.Errorf("%w: %s", ErrNotFound, what) }
+
+// TransitionError is an operation refused in the environment's current state. It
+// displays as the original: "invalid state transition: <from> -> <to>", where To is a
+// state or, for destroy/commit/restore, an explanation.
+type TransitionError struct {
+	From string
+	To   string
+}
+
+func (e *TransitionError) Error() string {
+	return fmt.Sprintf("invalid state transition: %s -> %s", e.From, e.To)
+}
+
+// Is makes errors.Is(err, ErrInvalidTransition) true.
+func (e *TransitionError) Is(target error) bool { return target == ErrInvalidTransition }
+
+// AmbiguousError is a reference prefix that matches more than one environment.
+type AmbiguousError struct {
+	Ref        string
+	Candidates []Env // sorted by env id
+}
+
+func (e *AmbiguousError) Error() string {
+	return fmt.Sprintf("ambiguous env_id prefix '%s': matches %d environments", e.Ref, len(e.Candidates))
+}
+
+// Is makes errors.Is(err, ErrAmbiguous) true.
+func (e *AmbiguousError) Is(target error) bool { return target == ErrAmbiguous }
