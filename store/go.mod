@@ -4,8 +4,12 @@ go 1.26
 
 require (
 	github.com/karapace/karapace/schema v0.0.0
+	lukechampine.com/blake3 v1.4.1
 )
 
-replace (
-	github.com/karapace/karapace/schema => ../schema
+require (
+	github.com/BurntSushi/toml v1.6.0 // indirect
+	github.com/klauspost/cpuid/v2 v2.0.9 // indirect
 )
+
+replace github.com/karapace/karapace/schema => ../schema
