@@ -1,0 +1,350 @@
+package sandbox
+
+import (
+	"errors"
+	"fmt"
+	"path/filepath"
+	"strconv"
+	"strings"
+
+	"github.com/karapace/karapace/runtime"
+	"github.com/karapace/karapace/schema"
+)
+
+// Inputs is everything a Plan is computed from. Compute reads the host only through
+// Host (and Host.FS), so the same Inputs always give the same Plan.
+type Inputs struct {
+	EnvID    schema.EnvID
+	Manifest schema.Normalized
+	// ManifestDir is the manifest file's directory; relative mount host paths resolve
+	// against it (against Host.Cwd when empty).
+	ManifestDir string
+	// Lower are the read-only layers, topmost first; the image rootfs is the last.
+	Lower []string
+	Upper string
+	Work  string
+	// ReadOnly mounts the root read-only (a frozen environment).
+	ReadOnly bool
+	// Build plans a build or resolve step (package installation) instead of a session:
+	// no home, no host integration, no manifest mounts, no devices beyond the minimal
+	// /dev, no host variables, and network access unless Offline (network_isolation
+	// applies to sessions only, so that packages can be installed).
+	Build bool
+	// Offline isolates the network whatever the manifest says.
+	Offline bool
+	// Argv is the command; empty means a login shell (sessions only).
+	Argv []string
+	// Dir is the working directory inside; empty means the home directory for sessions
+	// and / for builds.
+	Dir string
+	TTY bool
+	// ExtraEnv are variables the caller sets on purpose (DEBIAN_FRONTEND for a package
+	// manager, say). They override the plan's own, but the deny list still applies.
+	ExtraEnv map[string]string
+	Host     Host
+	// UIDMap and GIDMap come from IDMaps; empty means the single mapping 0 -> caller.
+	UIDMap []IDMap
+	GIDMap []IDMap
+}
+
+// Hostname is the environment's hostname: karapace-<short id>.
+func Hostname(id schema.EnvID) string { return "karapace-" + id.Short() }
+
+// RuntimeDir is the XDG_RUNTIME_DIR inside an environment: /run/user/<host uid>.
+func RuntimeDir(uid uint32) string { return "/run/user/" + strconv.FormatUint(uint64(uid), 10) }
+
+// Compute turns Inputs into a Plan, enforcing the security policy: only allow-listed
+// host variables pass, manifest mounts must resolve under the allowed roots, devices
+// appear only when [hardware] asks for them, limits are range-checked.
+//
+// Mount order is fixed: /proc, /sys, /dev and its contents, requested devices, /tmp,
+// the X11 socket directory, home, resolv.conf and hosts, the runtime directory and its
+// sockets, then the manifest's mounts. The launcher creates each mount point (an empty
+// file when Mount.File, a directory otherwise, with missing parents) just before
+// mounting on it, and skips Optional mounts whose source has disappeared.
+func Compute(in Inputs) (*Plan, error) {
+	h := in.Host
+	if h.FS == nil {
+		return nil, errors.New("sandbox: Host.FS is nil")
+	}
+	if in.EnvID.IsZero() {
+		return nil, errors.New("sandbox: EnvID is zero")
+	}
+	if len(in.Lower) == 0 || in.Upper == "" || in.Work == "" {
+		return nil, errors.New("sandbox: root needs at least one lower layer, an upper and a work directory")
+	}
+	for _, p := range append([]string{in.Upper, in.Work}, in.Lower...) {
+		if !filepath.IsAbs(p) {
+			return nil, fmt.Errorf("sandbox: root layer path %q is not absolute", p)
+		}
+		// The overlay option string separates with ',' and ':'.
+		if strings.ContainsAny(p, ",:\x00\n") {
+			return nil, fmt.Errorf("sandbox: root layer path %q holds ',', ':' or a control character", p)
+		}
+	}
+	limits, err := CheckLimits(in.Manifest)
+	if err != nil {
+		return nil, err
+	}
+	var userMounts []ResolvedMount
+	if !in.Build {
+		userMounts, err = CheckMounts(in.Manifest.Mounts, in.ManifestDir, h)
+		if err != nil {
+			return nil, err
+		}
+		for _, m := range userMounts {
+			if m.Kind == Missing {
+				return nil, fmt.Errorf("%w: mount '%s': host path %s does not exist", runtime.ErrMountDenied, m.Label, m.Source)
+			}
+		}
+	}
+
+	hostname := Hostname(in.EnvID)
+	p := &Plan{
+		Root: Root{
+			Lower:    append([]string(nil), in.Lower...),
+			Upper:    in.Upper,
+			Work:     in.Work,
+			ReadOnly: in.ReadOnly,
+		},
+		Hostname:         hostname,
+		NetworkIsolation: in.Offline || (!in.Build && in.Manifest.NetworkIsolation),
+		UIDMap:           idMapOrSingle(in.UIDMap, h.UID),
+		GIDMap:           idMapOrSingle(in.GIDMap, h.GID),
+		Limits:           limits,
+		TTY:              in.TTY,
+	}
+
+	env := map[string]string{
+		"PATH":              DefaultPath,
+		"HOSTNAME":          hostname,
+		"KARAPACE_ENV":      "1",
+		"KARAPACE_HOSTNAME": hostname,
+	}
+	home := usableHome(h)
+	shell := loginShell(h.FS, in)
+	if in.Build {
+		env["HOME"] = "/root"
+		env["USER"] = "root"
+		env["LOGNAME"] = "root"
+		env["SHELL"] = "/bin/sh"
+	} else {
+		for k, v := range FilterEnv(h.Env) {
+			env[k] = v
+		}
+		env["HOME"] = h.Home
+		env["USER"] = h.User
+		env["LOGNAME"] = h.User
+		env["SHELL"] = shell
+		if env["TERM"] == "" && in.TTY {
+			env["TERM"] = "xterm-256color"
+		}
+	}
+
+	p.Mounts = baseMounts(p.NetworkIsolation)
+	if !in.Build {
+		p.Mounts = append(p.Mounts, deviceMounts(in.Manifest, h.FS)...)
+	}
+	p.Mounts = append(p.Mounts, Mount{Type: "tmpfs", Source: "tmpfs", Destination: "/tmp", Options: []string{"nosuid", "nodev", "mode=1777"}})
+	if !in.Build {
+		p.Mounts = append(p.Mounts, x11Mounts(h, env)...)
+		if home != "" {
+			p.Mounts = append(p.Mounts, Mount{Type: "bind", Source: home, Destination: h.Home, Options: []string{"rbind", "nosuid", "nodev"}})
+		}
+	}
+	for _, f := range []string{"/etc/resolv.conf", "/etc/hosts"} {
+		if src, err := resolveExisting(h.FS, f); err == nil && h.FS.Kind(src) == File {
+			p.Mounts = append(p.Mounts, Mount{Type: "bind", Source: src, Destination: f, Options: []string{"bind", "ro", "nosuid", "nodev", "noexec"}, File: true, Optional: true})
+		}
+	}
+	if !in.Build {
+		p.Mounts = append(p.Mounts, runtimeDirMounts(in.Manifest, h, env)...)
+		for _, m := range userMounts {
+			p.Mounts = append(p.Mounts, Mount{Type: "bind", Source: m.Source, Destination: m.ContainerPath, Options: []string{"rbind", "nosuid", "nodev"}, File: m.Kind != Dir})
+		}
+	}
+
+	for k, v := range in.ExtraEnv {
+		if !validEnvKey(k) || strings.ContainsRune(v, 0) {
+			return nil, fmt.Errorf("%w: variable %q is not a valid name or holds a NUL byte", runtime.ErrPolicy, k)
+		}
+		if EnvDenied(k) {
+			return nil, fmt.Errorf("%w: variable %s is on the deny list", runtime.ErrPolicy, k)
+		}
+		env[k] = v
+	}
+	p.Env = sortedEnv(env)
+
+	p.Argv = append([]string(nil), in.Argv...)
+	if len(p.Argv) == 0 {
+		if in.Build {
+			return nil, fmt.Errorf("%w: a build step needs a command", runtime.ErrExecFailed)
+		}
+		p.Argv = []string{shell, "-l"}
+	}
+	for _, a := range p.Argv {
+		if strings.ContainsRune(a, 0) {
+			return nil, fmt.Errorf("%w: argument %q holds a NUL byte", runtime.ErrExecFailed, a)
+		}
+	}
+	p.Dir = in.Dir
+	if p.Dir == "" {
+		p.Dir = "/"
+		if !in.Build && home != "" {
+			p.Dir = h.Home
+		}
+	}
+	if !filepath.IsAbs(p.Dir) || filepath.Clean(p.Dir) != p.Dir {
+		return nil, fmt.Errorf("%w: working directory %q must be an absolute clean path", runtime.ErrExecFailed, p.Dir)
+	}
+	return p, nil
+}
+
+func idMapOrSingle(m []IDMap, id uint32) []IDMap {
+	if len(m) > 0 {
+		return append([]IDMap(nil), m...)
+	}
+	return []IDMap{{ContainerID: 0, HostID: id, Size: 1}}
+}
+
+// usableHome returns the resolved host home directory when it can be mounted, or ""
+// (a missing home, "/", or a home inside the trees the sandbox manages).
+func usableHome(h Host) string {
+	if !filepath.IsAbs(h.Home) || filepath.Clean(h.Home) != h.Home || h.Home == "/" {
+		return ""
+	}
+	for _, d := range deniedTargets {
+		if under(h.Home, d) {
+			return ""
+		}
+	}
+	src, err := resolveExisting(h.FS, h.Home)
+	if err != nil || src == "/" || h.FS.Kind(src) != Dir {
+		return ""
+	}
+	return src
+}
+
+// loginShell is bash when the environment has it, else sh. Upper is searched before the
+// lower layers, since a package build may have installed bash.
+func loginShell(fsys FS, in Inputs) string {
+	for _, layer := range append([]string{in.Upper}, in.Lower...) {
+		for _, rel := range []string{"usr/bin/bash", "bin/bash"} {
+			if fsys.Kind(filepath.Join(layer, rel)) == File {
+				return "/bin/bash"
+			}
+		}
+	}
+	return "/bin/sh"
+}
+
+// baseMounts are /proc, /sys and the minimal /dev. Without a network namespace of its
+// own, the sandbox may not mount a fresh sysfs (the kernel ties sysfs to the network
+// namespace's owner), so the host's /sys is bound read-only instead.
+func baseMounts(netns bool) []Mount {
+	ms := []Mount{{Type: "proc", Source: "proc", Destination: "/proc", Options: []string{"nosuid", "nodev", "noexec"}}}
+	if netns {
+		ms = append(ms, Mount{Type: "sysfs", Source: "sysfs", Destination: "/sys", Options: []string{"nosuid", "nodev", "noexec", "ro"}})
+	} else {
+		ms = append(ms, Mount{Type: "bind", Source: "/sys", Destination: "/sys", Options: []string{"rbind", "nosuid", "nodev", "noexec", "ro"}})
+	}
+	ms = append(ms, Mount{Type: "tmpfs", Source: "tmpfs", Destination: "/dev", Options: []string{"nosuid", "strictatime", "mode=755", "size=65536k"}})
+	for _, d := range []string{"null", "zero", "full", "random", "urandom", "tty"} {
+		ms = append(ms, Mount{Type: "bind", Source: "/dev/" + d, Destination: "/dev/" + d, Options: []string{"bind", "nosuid", "noexec"}, File: true})
+	}
+	ms = append(ms,
+		Mount{Type: "devpts", Source: "devpts", Destination: "/dev/pts", Options: []string{"nosuid", "noexec", "newinstance", "ptmxmode=0666", "mode=0620"}},
+		Mount{Type: "tmpfs", Source: "shm", Destination: "/dev/shm", Options: []string{"nosuid", "nodev", "noexec", "mode=1777", "size=65536k"}},
+		Mount{Type: "mqueue", Source: "mqueue", Destination: "/dev/mqueue", Options: []string{"nosuid", "nodev", "noexec"}},
+	)
+	return ms
+}
+
+// gpuDevices are bound with hardware.gpu, when present on the host.
+var gpuDevices = []string{"/dev/dri", "/dev/nvidia0", "/dev/nvidiactl", "/dev/nvidia-modeset", "/dev/nvidia-uvm", "/dev/nvidia-uvm-tools"}
+
+func deviceMounts(n schema.Normalized, fsys FS) []Mount {
+	var devs []string
+	if n.HardwareGPU {
+		devs = append(devs, gpuDevices...)
+	}
+	if n.HardwareAudio {
+		devs = append(devs, "/dev/snd")
+	}
+	var ms []Mount
+	for _, d := range devs {
+		switch fsys.Kind(d) {
+		case Dir:
+			ms = append(ms, Mount{Type: "bind", Source: d, Destination: d, Options: []string{"rbind", "nosuid", "noexec"}, Optional: true})
+		case Device:
+			ms = append(ms, Mount{Type: "bind", Source: d, Destination: d, Options: []string{"bind", "nosuid", "noexec"}, File: true, Optional: true})
+		}
+	}
+	return ms
+}
+
+// x11Mounts binds the X11 socket directory (read-only) and passes DISPLAY when the host
+// has a display.
+func x11Mounts(h Host, env map[string]string) []Mount {
+	display := h.Env["DISPLAY"]
+	if display == "" || strings.ContainsRune(display, 0) {
+		return nil
+	}
+	env["DISPLAY"] = display
+	if h.FS.Kind("/tmp/.X11-unix") != Dir {
+		return nil
+	}
+	return []Mount{{Type: "bind", Source: "/tmp/.X11-unix", Destination: "/tmp/.X11-unix", Options: []string{"bind", "ro", "nosuid", "nodev", "noexec"}, Optional: true}}
+}
+
+// runtimeDirMounts gives the environment its own XDG_RUNTIME_DIR (a tmpfs at
+// /run/user/<uid>) and binds into it the host sockets the session may use: Wayland
+// always (under its real WAYLAND_DISPLAY name), the D-Bus session bus always, PipeWire
+// and PulseAudio only with hardware.audio. An Xauthority file is bound read-only.
+func runtimeDirMounts(n schema.Normalized, h Host, env map[string]string) []Mount {
+	inside := RuntimeDir(h.UID)
+	env["XDG_RUNTIME_DIR"] = inside
+	ms := []Mount{{Type: "tmpfs", Source: "tmpfs", Destination: inside, Options: []string{"nosuid", "nodev", "mode=700"}}}
+	sock := func(src, rel string) bool {
+		if !filepath.IsAbs(src) {
+			return false
+		}
+		src = filepath.Clean(src)
+		if h.FS.Kind(src) != Socket {
+			return false
+		}
+		ms = append(ms, Mount{Type: "bind", Source: src, Destination: filepath.Join(inside, rel), Options: []string{"bind", "nosuid", "nodev", "noexec"}, File: true, Optional: true})
+		return true
+	}
+	hostRun := h.Env["XDG_RUNTIME_DIR"]
+	if !filepath.IsAbs(hostRun) {
+		hostRun = ""
+	}
+	if wl := h.Env["WAYLAND_DISPLAY"]; wl != "" && !strings.ContainsRune(wl, 0) {
+		src := wl
+		if !filepath.IsAbs(src) && hostRun != "" {
+			src = filepath.Join(hostRun, wl)
+		}
+		name := filepath.Base(filepath.Clean(wl))
+		if name != "." && name != ".." && name != "/" && sock(src, name) {
+			env["WAYLAND_DISPLAY"] = name
+		}
+	}
+	if hostRun != "" {
+		if n.HardwareAudio {
+			sock(filepath.Join(hostRun, "pipewire-0"), "pipewire-0")
+			sock(filepath.Join(hostRun, "pulse/native"), "pulse/native")
+		}
+		if sock(filepath.Join(hostRun, "bus"), "bus") {
+			env["DBUS_SESSION_BUS_ADDRESS"] = "unix:path=" + filepath.Join(inside, "bus")
+		}
+	}
+	if xa := h.Env["XAUTHORITY"]; xa != "" && h.Env["DISPLAY"] != "" && filepath.IsAbs(xa) {
+		if src, err := resolveExisting(h.FS, filepath.Clean(xa)); err == nil && h.FS.Kind(src) == File {
+			dst := filepath.Join(inside, "Xauthority")
+			ms = append(ms, Mount{Type: "bind", Source: src, Destination: dst, Options: []string{"bind", "ro", "nosuid", "nodev", "noexec"}, File: true, Optional: true})
+			env["XAUTHORITY"] = dst
+		}
+	}
+	return ms
+}
