@@ -348,3 +348,18 @@ func runtimeDirMounts(n schema.Normalized, h Host, env map[string]string) []Moun
 	}
 	return ms
 }
+
+// InputsFor fills the parts of Inputs that come from a backend Spec: identity,
+// manifest and its directory, upper and work under spec.EnvDir, read-only and offline.
+// The caller adds Lower (the image rootfs), Host, Argv, Dir, TTY, Build and id maps.
+func InputsFor(spec *runtime.Spec) Inputs {
+	return Inputs{
+		EnvID:       spec.EnvID,
+		Manifest:    spec.Manifest,
+		ManifestDir: spec.ManifestDir,
+		Upper:       filepath.Join(spec.EnvDir, "upper"),
+		Work:        filepath.Join(spec.EnvDir, "work"),
+		ReadOnly:    spec.ReadOnly,
+		Offline:     spec.Offline,
+	}
+}

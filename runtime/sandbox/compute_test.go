@@ -472,3 +472,16 @@ func TestHostFromOS(t *testing.T) {
 		}
 	}
 }
+
+func TestInputsFor(t *testing.T) {
+	spec := &runtime.Spec{EnvID: testID, EnvDir: "/s/env/" + testID.String(), ManifestDir: "/m", ReadOnly: true, Offline: true,
+		Manifest: schema.Normalized{BaseImage: "debian/bookworm"}}
+	in := InputsFor(spec)
+	in.Lower = []string{"/s/images/x/rootfs"}
+	in.Host = aliceHost()
+	in.Argv = []string{"true"}
+	p := mustCompute(t, in)
+	if p.Root.Upper != spec.EnvDir+"/upper" || p.Root.Work != spec.EnvDir+"/work" || !p.Root.ReadOnly || !p.NetworkIsolation || in.ManifestDir != "/m" {
+		t.Fatalf("plan %+v", p.Root)
+	}
+}
