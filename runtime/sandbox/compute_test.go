@@ -446,7 +446,13 @@ func TestComputeErrors(t *testing.T) {
 }
 
 func TestHostFromOS(t *testing.T) {
+	t.Setenv("SSH_AUTH_SOCK", "/run/user/0/ssh-agent")
+	t.Setenv("GITHUB_TOKEN", "ghp_secret")
+	t.Setenv("LC_MESSAGES", "C")
 	h := HostFromOS()
+	if h.Env["SSH_AUTH_SOCK"] == "" {
+		t.Fatal("HostFromOS did not read the environment")
+	}
 	if h.UID != uint32(os.Getuid()) || h.GID != uint32(os.Getgid()) {
 		t.Fatalf("uid/gid %d/%d", h.UID, h.GID)
 	}
@@ -466,10 +472,14 @@ func TestHostFromOS(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	for _, kv := range p.Env {
-		if k, _, _ := strings.Cut(kv, "="); EnvDenied(k) {
+	env := envMap(p)
+	for k := range env {
+		if EnvDenied(k) {
 			t.Errorf("denied %s in plan", k)
 		}
+	}
+	if env["LC_MESSAGES"] != "C" {
+		t.Errorf("allowed LC_MESSAGES missing: %v", p.Env)
 	}
 }
 
