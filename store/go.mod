@@ -4,6 +4,7 @@ go 1.26
 
 require (
 	github.com/karapace/karapace/schema v0.0.0
+	golang.org/x/sys v0.40.0
 	lukechampine.com/blake3 v1.4.1
 )
 
