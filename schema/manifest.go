@@ -9,6 +9,7 @@ import (
 	"math"
 	"os"
 	"regexp"
+	"sort"
 	"strings"
 	"unicode/utf8"
 
@@ -347,4 +348,57 @@ func hasPrefix(full, key []string) bool {
 		}
 	}
 	return true
+}
+
+// Marshal encodes the manifest as the original's `new` command writes it (the toml
+// crate's pretty serializer): every section written out, empty tables as bare headers,
+// absent limits omitted, arrays of two or more strings one element per line, mounts in
+// label order. Comments of a template are not kept.
+func (m *Manifest) Marshal() []byte {
+	var b strings.Builder
+	kv := func(key, value string) { b.WriteString(tomlKey(key) + " = " + value + "\n") }
+	kv("manifest_version", fmt.Sprint(m.ManifestVersion))
+	b.WriteString("\n[base]\n")
+	kv("image", tomlString(m.Base.Image))
+	b.WriteString("\n[system]\n")
+	kv("packages", tomlStringArray(m.System.Packages))
+	b.WriteString("\n[gui]\n")
+	kv("apps", tomlStringArray(m.GUI.Apps))
+	b.WriteString("\n[hardware]\n")
+	kv("gpu", fmt.Sprint(m.Hardware.GPU))
+	kv("audio", fmt.Sprint(m.Hardware.Audio))
+	b.WriteString("\n[mounts]\n")
+	labels := make([]string, 0, len(m.Mounts))
+	for label := range m.Mounts {
+		labels = append(labels, label)
+	}
+	sort.Strings(labels)
+	for _, label := range labels {
+		kv(label, tomlString(m.Mounts[label]))
+	}
+	b.WriteString("\n[runtime]\n")
+	kv("backend", tomlString(m.Runtime.Backend))
+	kv("network_isolation", fmt.Sprint(m.Runtime.NetworkIsolation))
+	b.WriteString("\n[runtime.resource_limits]\n")
+	if v := m.Runtime.ResourceLimits.CPUShares; v != nil {
+		kv("cpu_shares", fmt.Sprint(*v))
+	}
+	if v := m.Runtime.ResourceLimits.MemoryLimitMB; v != nil {
+		kv("memory_limit_mb", fmt.Sprint(*v))
+	}
+	return []byte(b.String())
+}
+
+// tomlKey writes a key bare when TOML allows it, quoted otherwise.
+func tomlKey(k string) string {
+	if k == "" {
+		return `""`
+	}
+	for i := 0; i < len(k); i++ {
+		c := k[i]
+		if !('a' <= c && c <= 'z' || 'A' <= c && c <= 'Z' || '0' <= c && c <= '9' || c == '_' || c == '-') {
+			return tomlString(k)
+		}
+	}
+	return k
 }
