@@ -1,0 +1,438 @@
+package store
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io/fs"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"sort"
+	"time"
+
+	"github.com/karapace/karapace/schema"
+)
+
+// State is an environment's lifecycle state; its JSON is the PascalCase name.
+type State string
+
+// Environment states.
+const (
+	StateDefined  State = "Defined"
+	StateBuilt    State = "Built"
+	StateRunning  State = "Running"
+	StateFrozen   State = "Frozen"
+	StateArchived State = "Archived"
+)
+
+// ParseState accepts the PascalCase and the lowercase spelling.
+func ParseState(s string) (State, error) {
+	for _, st := range []State{StateDefined, StateBuilt, StateRunning, StateFrozen, StateArchived} {
+		if s == string(st) || s == st.String() {
+			return st, nil
+		}
+	}
+	return "", fmt.Errorf("%w: unknown state %q", ErrCorrupt, s)
+}
+
+// String is the lowercase display form used in messages ("built").
+func (s State) String() string {
+	switch s {
+	case StateDefined:
+		return "defined"
+	case StateBuilt:
+		return "built"
+	case StateRunning:
+		return "running"
+	case StateFrozen:
+		return "frozen"
+	case StateArchived:
+		return "archived"
+	}
+	return string(s)
+}
+
+// Metadata is an environment record, <root>/store/metadata/<env id>. Zero digests stand
+// for the original's empty strings (ManifestHash, BaseLayer of an init-only env) or null
+// (PolicyLayer); an empty Name is null.
+type Metadata struct {
+	EnvID            schema.EnvID
+	ShortID          string
+	Name             string
+	State            State
+	ManifestHash     schema.Digest
+	BaseLayer        schema.Digest
+	DependencyLayers []schema.Digest
+	PolicyLayer      schema.Digest
+	CreatedAt        string
+	UpdatedAt        string
+	RefCount         uint32
+	// Checksum is the checksum found on disk by Get (zero for legacy records without
+	// one). Put ignores it and writes a fresh one.
+	Checksum schema.Digest
+}
+
+// metadataJSON is the exact JSON shape of the original, field order included.
+type metadataJSON struct {
+	EnvID            string   `json:"env_id"`
+	ShortID          string   `json:"short_id"`
+	Name             *string  `json:"name"`
+	State            State    `json:"state"`
+	ManifestHash     string   `json:"manifest_hash"`
+	BaseLayer        string   `json:"base_layer"`
+	DependencyLayers []string `json:"dependency_layers"`
+	PolicyLayer      *string  `json:"policy_layer"`
+	CreatedAt        string   `json:"created_at"`
+	UpdatedAt        string   `json:"updated_at"`
+	RefCount         uint32   `json:"ref_count"`
+	Checksum         *string  `json:"checksum,omitempty"`
+}
+
+func hexOrEmpty(d schema.Digest) string {
+	if d.IsZero() {
+		return ""
+	}
+	return d.String()
+}
+
+func (m Metadata) wire() metadataJSON {
+	w := metadataJSON{
+		EnvID: m.EnvID.String(), ShortID: m.ShortID, State: m.State,
+		ManifestHash: hexOrEmpty(m.ManifestHash), BaseLayer: hexOrEmpty(m.BaseLayer),
+		DependencyLayers: digestStrings(m.DependencyLayers),
+		CreatedAt:        m.CreatedAt, UpdatedAt: m.UpdatedAt, RefCount: m.RefCount,
+	}
+	if m.Name != "" {
+		n := m.Name
+		w.Name = &n
+	}
+	if !m.PolicyLayer.IsZero() {
+		p := m.PolicyLayer.String()
+		w.PolicyLayer = &p
+	}
+	return w
+}
+
+// checksumOf is the BLAKE3 of the pretty JSON without the checksum key.
+func checksumOf(w metadataJSON) (schema.Digest, error) {
+	w.Checksum = nil
+	b, err := schema.MarshalPretty(w)
+	if err != nil {
+		return schema.Digest{}, err
+	}
+	return schema.Sum(b), nil
+}
+
+// ComputeChecksum returns the checksum the original stores for m.
+func (m Metadata) ComputeChecksum() (schema.Digest, error) { return checksumOf(m.wire()) }
+
+// Encode returns the file content for m: pretty JSON with a fresh checksum as the last
+// key, byte-identical to the original's.
+func (m Metadata) Encode() ([]byte, error) {
+	w := m.wire()
+	sum, err := checksumOf(w)
+	if err != nil {
+		return nil, err
+	}
+	s := sum.String()
+	w.Checksum = &s
+	return schema.MarshalPretty(w)
+}
+
+// DecodeMetadata parses a metadata file and verifies its checksum when it has one
+// (legacy files without a checksum, or with "checksum": null, are accepted). The
+// checksum is recomputed from the parsed fields, as the original does, so unknown keys
+// do not count. A mismatch is an *IntegrityError.
+func DecodeMetadata(b []byte) (Metadata, error) {
+	var m Metadata
+	if err := requireKeys(b, "env_id", "short_id", "state", "manifest_hash", "base_layer",
+		"dependency_layers", "created_at", "updated_at", "ref_count"); err != nil {
+		return m, err
+	}
+	var w metadataJSON
+	if err := json.Unmarshal(b, &w); err != nil {
+		return m, fmt.Errorf("%w: metadata: %v", ErrCorrupt, err)
+	}
+	if w.Checksum != nil {
+		sum, err := checksumOf(w)
+		if err != nil {
+			return m, err
+		}
+		if sum.String() != *w.Checksum {
+			return m, &IntegrityError{What: "metadata", Name: w.EnvID, Expected: *w.Checksum, Actual: sum.String()}
+		}
+		if m.Checksum, err = parseField("checksum", *w.Checksum); err != nil {
+			return m, err
+		}
+	}
+	if st, err := ParseState(string(w.State)); err != nil || st != w.State {
+		return m, fmt.Errorf("%w: state %q", ErrCorrupt, w.State)
+	}
+	var err error
+	m.ShortID, m.State, m.CreatedAt, m.UpdatedAt, m.RefCount = w.ShortID, w.State, w.CreatedAt, w.UpdatedAt, w.RefCount
+	if w.Name != nil {
+		m.Name = *w.Name
+	}
+	if m.EnvID, err = parseField("env_id", w.EnvID); err != nil {
+		return m, err
+	}
+	for _, f := range []struct {
+		name string
+		s    string
+		d    *schema.Digest
+	}{{"manifest_hash", w.ManifestHash, &m.ManifestHash}, {"base_layer", w.BaseLayer, &m.BaseLayer}} {
+		if f.s != "" {
+			if *f.d, err = parseField(f.name, f.s); err != nil {
+				return m, err
+			}
+		}
+	}
+	if w.PolicyLayer != nil {
+		if m.PolicyLayer, err = parseField("policy_layer", *w.PolicyLayer); err != nil {
+			return m, err
+		}
+	}
+	if m.DependencyLayers, err = parseDigests("dependency_layers", w.DependencyLayers); err != nil {
+		return m, err
+	}
+	return m, nil
+}
+
+// ValidateName checks an environment name: 1 to 64 bytes of [A-Za-z0-9_-].
+func ValidateName(n string) error {
+	if len(n) < 1 || len(n) > 64 {
+		return fmt.Errorf("%w: environment name must be 1-64 characters", ErrInvalidName)
+	}
+	for i := 0; i < len(n); i++ {
+		c := n[i]
+		if !('a' <= c && c <= 'z' || 'A' <= c && c <= 'Z' || '0' <= c && c <= '9' || c == '_' || c == '-') {
+			return fmt.Errorf("%w: environment name must match [a-zA-Z0-9_-]", ErrInvalidName)
+		}
+	}
+	return nil
+}
+
+// Envs stores environment metadata. Read-modify-write methods (UpdateState, SetName,
+// IncrementRef, ...) are safe only under the exclusive store lock.
+type Envs struct {
+	dir string
+	now func() time.Time
+	log *slog.Logger
+}
+
+// NewEnvs returns the metadata store of a layout. now and log may be nil.
+func NewEnvs(l Layout, now func() time.Time, log *slog.Logger) *Envs {
+	if now == nil {
+		now = time.Now
+	}
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	return &Envs{dir: l.MetadataDir(), now: now, log: log}
+}
+
+// Path is the metadata file of env id.
+func (s *Envs) Path(id schema.EnvID) string { return filepath.Join(s.dir, id.String()) }
+
+// Now returns the current time in the store's timestamp format.
+func (s *Envs) Now() string { return FormatTime(s.now()) }
+
+// Put writes m with a fresh checksum. A non-empty name must be valid.
+func (s *Envs) Put(ctx context.Context, m Metadata) error {
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	if m.Name != "" {
+		if err := ValidateName(m.Name); err != nil {
+			return wrap("put metadata "+m.EnvID.String(), err)
+		}
+	}
+	b, err := m.Encode()
+	if err != nil {
+		return wrap("put metadata "+m.EnvID.String(), err)
+	}
+	if err := os.MkdirAll(s.dir, 0o755); err != nil {
+		return wrap("put metadata", err)
+	}
+	return wrap("put metadata "+m.EnvID.String(), writeFileAtomic(s.Path(m.EnvID), b))
+}
+
+// Get reads and verifies the metadata of env id. A missing record is ErrNotFound; a
+// checksum mismatch is an *IntegrityError, never reported as "not found".
+func (s *Envs) Get(ctx context.Context, id schema.EnvID) (Metadata, error) {
+	m, err := s.get(ctx, id)
+	return m, wrap("metadata "+id.String(), err)
+}
+
+func (s *Envs) get(ctx context.Context, id schema.EnvID) (Metadata, error) {
+	if err := ctx.Err(); err != nil {
+		return Metadata{}, err
+	}
+	b, err := os.ReadFile(s.Path(id))
+	if errors.Is(err, fs.ErrNotExist) {
+		return Metadata{}, fmt.Errorf("environment not found: %w", ErrNotFound)
+	}
+	if err != nil {
+		return Metadata{}, err
+	}
+	m, err := DecodeMetadata(b)
+	if err != nil {
+		return m, err
+	}
+	if m.EnvID != id {
+		return Metadata{}, fmt.Errorf("%w: file %s holds env_id %s", ErrCorrupt, id, m.EnvID)
+	}
+	return m, nil
+}
+
+// Exists reports whether env id has a metadata file.
+func (s *Envs) Exists(ctx context.Context, id schema.EnvID) (bool, error) {
+	return exists(ctx, s.Path(id))
+}
+
+// Remove deletes the metadata of env id; a missing record is not an error.
+func (s *Envs) Remove(ctx context.Context, id schema.EnvID) error {
+	return wrap("remove metadata "+id.String(), removeFile(ctx, s.Path(id)))
+}
+
+// Entry is one metadata file as ListWithErrors sees it: Err is set when it could not be
+// read, parsed or verified.
+type Entry struct {
+	Name string
+	Meta Metadata
+	Err  error
+}
+
+// ListWithErrors reads every metadata file (regular, non-dot files), sorted by file
+// name, reporting unreadable, corrupt or misnamed ones instead of skipping them.
+func (s *Envs) ListWithErrors(ctx context.Context) ([]Entry, error) {
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
+	des, err := os.ReadDir(s.dir)
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, wrap("list metadata", err)
+	}
+	var out []Entry
+	for _, de := range des {
+		if err := ctx.Err(); err != nil {
+			return nil, err
+		}
+		name := de.Name()
+		if name == "" || name[0] == '.' || !de.Type().IsRegular() {
+			continue
+		}
+		id, err := schema.ParseDigest(name)
+		if err != nil {
+			out = append(out, Entry{Name: name, Err: wrap("metadata "+name, fmt.Errorf("%w: file name is not an environment id", ErrCorrupt))})
+			continue
+		}
+		m, err := s.Get(ctx, id)
+		out = append(out, Entry{Name: name, Meta: m, Err: err})
+	}
+	return out, nil
+}
+
+// List returns every readable record sorted by env id; corrupt records are logged and
+// skipped (use ListWithErrors to see them).
+func (s *Envs) List(ctx context.Context) ([]Metadata, error) {
+	entries, err := s.ListWithErrors(ctx)
+	if err != nil {
+		return nil, err
+	}
+	var out []Metadata
+	for _, e := range entries {
+		if e.Err != nil {
+			s.log.Warn(fmt.Sprintf("skipping corrupted metadata entry '%s': %v", e.Name, e.Err))
+			continue
+		}
+		out = append(out, e.Meta)
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].EnvID.String() < out[j].EnvID.String() })
+	return out, nil
+}
+
+// update applies fn to the verified record of id, stamps updated_at and writes it back.
+func (s *Envs) update(ctx context.Context, id schema.EnvID, fn func(*Metadata) error) (Metadata, error) {
+	m, err := s.Get(ctx, id)
+	if err != nil {
+		return m, err
+	}
+	if err := fn(&m); err != nil {
+		return m, err
+	}
+	m.UpdatedAt = s.Now()
+	return m, s.Put(ctx, m)
+}
+
+// UpdateState sets the state of env id. Transition rules are the engine's business.
+func (s *Envs) UpdateState(ctx context.Context, id schema.EnvID, st State) error {
+	if _, err := ParseState(string(st)); err != nil {
+		return wrap("update state", err)
+	}
+	_, err := s.update(ctx, id, func(m *Metadata) error { m.State = st; return nil })
+	return err
+}
+
+// IncrementRef adds one to the reference count and returns the new count.
+func (s *Envs) IncrementRef(ctx context.Context, id schema.EnvID) (uint32, error) {
+	m, err := s.update(ctx, id, func(m *Metadata) error {
+		if m.RefCount == ^uint32(0) {
+			return wrap("increment ref", fmt.Errorf("%w: ref_count overflow", ErrCorrupt))
+		}
+		m.RefCount++
+		return nil
+	})
+	return m.RefCount, err
+}
+
+// DecrementRef subtracts one (stopping at zero) and returns the new count.
+func (s *Envs) DecrementRef(ctx context.Context, id schema.EnvID) (uint32, error) {
+	m, err := s.update(ctx, id, func(m *Metadata) error {
+		if m.RefCount > 0 {
+			m.RefCount--
+		}
+		return nil
+	})
+	return m.RefCount, err
+}
+
+// GetByName returns the first environment (in env id order) with that name.
+func (s *Envs) GetByName(ctx context.Context, name string) (Metadata, error) {
+	all, err := s.List(ctx)
+	if err != nil {
+		return Metadata{}, err
+	}
+	for _, m := range all {
+		if name != "" && m.Name == name {
+			return m, nil
+		}
+	}
+	return Metadata{}, wrap(fmt.Sprintf("environment not found: name '%s'", name), ErrNotFound)
+}
+
+// SetName names env id, or clears its name when name is "". The name must be valid and
+// not used by another environment (*NameConflictError); re-using its own name is fine.
+func (s *Envs) SetName(ctx context.Context, id schema.EnvID, name string) error {
+	if name != "" {
+		if err := ValidateName(name); err != nil {
+			return wrap("set name", err)
+		}
+		all, err := s.List(ctx)
+		if err != nil {
+			return err
+		}
+		for _, m := range all {
+			if m.Name == name && m.EnvID != id {
+				return wrap("set name", &NameConflictError{Name: name, ExistingEnvID: m.EnvID.Short()})
+			}
+		}
+	}
+	_, err := s.update(ctx, id, func(m *Metadata) error { m.Name = name; return nil })
+	return err
+}
