@@ -112,13 +112,13 @@ func TestLayerDecodeRules(t *testing.T) {
 		t.Fatalf("legacy layer without tar_hash and parent: %+v %v", l, err)
 	}
 	for name, doc := range map[string]string{
-		"missing kind":  `{"hash":"` + h + `","object_refs":[],"read_only":true}`,
-		"bad kind":      `{"hash":"` + h + `","kind":"Weird","object_refs":[],"read_only":true}`,
-		"missing refs":  `{"hash":"` + h + `","kind":"Base","read_only":true}`,
-		"non-hex hash":  `{"hash":"../x","kind":"Base","object_refs":[],"read_only":true}`,
-		"non-hex ref":   `{"hash":"` + h + `","kind":"Base","object_refs":["a/b"],"read_only":true}`,
-		"array":         `[]`,
-		"not json":      `nope`,
+		"missing kind": `{"hash":"` + h + `","object_refs":[],"read_only":true}`,
+		"bad kind":     `{"hash":"` + h + `","kind":"Weird","object_refs":[],"read_only":true}`,
+		"missing refs": `{"hash":"` + h + `","kind":"Base","read_only":true}`,
+		"non-hex hash": `{"hash":"../x","kind":"Base","object_refs":[],"read_only":true}`,
+		"non-hex ref":  `{"hash":"` + h + `","kind":"Base","object_refs":["a/b"],"read_only":true}`,
+		"array":        `[]`,
+		"not json":     `nope`,
 	} {
 		if _, err := store.DecodeLayer([]byte(doc)); !errors.Is(err, store.ErrCorrupt) {
 			t.Errorf("%s: %v, want ErrCorrupt", name, err)
