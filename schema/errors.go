@@ -93,6 +93,13 @@ func (e *DriftError) Error() string { return "lock file manifest drift: " + e.De
 // Is makes a DriftError match ErrLock.
 func (e *DriftError) Is(target error) bool { return target == ErrLock }
 
+// LockedIDDrift is the error of a locked build whose resolution gives another identity
+// than the lock file: `locked mode: lock env_id '<lock>' does not match resolved env_id
+// '<resolved>'`.
+func LockedIDDrift(lockID, resolved EnvID) error {
+	return &DriftError{Field: "env_id", Detail: fmt.Sprintf("locked mode: lock env_id '%s' does not match resolved env_id '%s'", lockID, resolved)}
+}
+
 // EnvIDMismatchError reports a lock whose stored env_id (or short_id) is not the one its
 // content hashes to: the lock was edited by hand or corrupted.
 type EnvIDMismatchError struct {

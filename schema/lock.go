@@ -300,9 +300,14 @@ func ParseLock(data []byte) (*Lock, error) {
 		return nil, tomlErr(lockSyntaxErr, err)
 	}
 	missing := func(field string) error { return lockSyntaxErr(nil, "missing field `%s`", field) }
-	switch {
-	case w.LockVersion == nil:
+	// The version first: a lock of another version may lack fields of this one.
+	if w.LockVersion == nil {
 		return nil, missing("lock_version")
+	}
+	if *w.LockVersion != LockVersion {
+		return nil, lockSyntaxErr(nil, "unsupported lock_version: %d, expected %d", *w.LockVersion, LockVersion)
+	}
+	switch {
 	case w.EnvID == nil:
 		return nil, missing("env_id")
 	case w.ShortID == nil:
@@ -323,9 +328,6 @@ func ParseLock(data []byte) (*Lock, error) {
 		return nil, missing("hardware_audio")
 	case w.NetworkIsolation == nil:
 		return nil, missing("network_isolation")
-	}
-	if *w.LockVersion != LockVersion {
-		return nil, lockSyntaxErr(nil, "unsupported lock_version: %d, expected %d", *w.LockVersion, LockVersion)
 	}
 	id, err := ParseEnvID(*w.EnvID)
 	if err != nil {

@@ -316,6 +316,12 @@ func TestVerifyManifestIntent(t *testing.T) {
 			t.Errorf("got %s: %q\nwant %s: %q", drift.Field, err, c.field, c.detail)
 		}
 	}
+	err := LockedIDDrift(SumString("a"), SumString("b"))
+	var drift *DriftError
+	if !errors.As(err, &drift) || !errors.Is(err, ErrLock) || drift.Field != "env_id" ||
+		err.Error() != "lock file manifest drift: locked mode: lock env_id '"+SumString("a").String()+"' does not match resolved env_id '"+SumString("b").String()+"'" {
+		t.Fatalf("LockedIDDrift = %v", err)
+	}
 	// The original's order: base image is reported before anything else.
 	d := *n
 	d.BaseImage, d.RuntimeBackend, d.NetworkIsolation = "x", "oci", true
@@ -385,6 +391,7 @@ func TestParseLockErrors(t *testing.T) {
 	cases := []struct{ name, text, want string }{
 		{"version 1", strings.Replace(good, "lock_version = 2", "lock_version = 1", 1), "unsupported lock_version: 1, expected 2"},
 		{"version 3", strings.Replace(good, "lock_version = 2", "lock_version = 3", 1), "unsupported lock_version: 3, expected 2"},
+		{"version 1 without other fields", "lock_version = 1\nold_field = 1\n", "unsupported lock_version: 1, expected 2"},
 		{"version string", strings.Replace(good, "lock_version = 2", "lock_version = \"2\"", 1), "lock_version"},
 		{"bad env id", strings.Replace(good, `env_id = "e3890a`, `env_id = "tampered`, 1), "env_id: invalid digest"},
 		{"path env id", strings.Replace(good, `env_id = "e3890a7eb9d97802a1eea8c9d38b9bb856ee694519e21b84067561cfe8df6d54"`, `env_id = "../../etc/passwd"`, 1), "env_id: invalid digest"},
@@ -402,15 +409,13 @@ func TestParseLockErrors(t *testing.T) {
 		{"missing packages", strings.SplitN(good, "\n\n[[resolved_packages]]", 2)[0] + "\n", "missing field `resolved_packages`"},
 		{"package without version", good + "\n[[resolved_packages]]\nname = \"x\"\n", "resolved_packages[2]: missing field `version`"},
 		{"mount without label", drop("mounts") + "\n[[mounts]]\nhost_path = \"/a\"\ncontainer_path = \"/b\"\n", "mounts[0]: missing field `label`"},
-		{"negative cpu", good + "", ""},
+		{"negative cpu", strings.Replace(good, "mounts = []", "mounts = []\ncpu_shares = -1", 1), "invalid value for `cpu_shares`: -1 is negative"},
 		{"wrong type", strings.Replace(good, "hardware_gpu = false", "hardware_gpu = 0", 1), "line 8 (key `hardware_gpu`): incompatible types"},
 		{"malformed", good + "[[", "line"},
 		{"nul", good + "\x00", "NUL byte"},
 		{"not utf-8", good + "# \xff\n", "invalid UTF-8"},
 		{"too large", good + "# " + strings.Repeat("x", MaxLockSize) + "\n", "more than the limit"},
 	}
-	cases[19].text = strings.Replace(good, "mounts = []", "mounts = []\ncpu_shares = -1", 1)
-	cases[19].want = "invalid value for `cpu_shares`: -1 is negative"
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
 			l, err := ParseLock([]byte(c.text))

@@ -57,7 +57,7 @@ func (m *Manifest) Normalize() (*Normalized, error) {
 		HardwareGPU:      m.Hardware.GPU,
 		HardwareAudio:    m.Hardware.Audio,
 		Mounts:           mounts,
-		RuntimeBackend:   strings.ToLower(strings.TrimSpace(m.Runtime.Backend)),
+		RuntimeBackend:   rustLower(strings.TrimSpace(m.Runtime.Backend)),
 		NetworkIsolation: m.Runtime.NetworkIsolation,
 		CPUShares:        copyUint(m.Runtime.ResourceLimits.CPUShares),
 		MemoryLimitMB:    copyUint(m.Runtime.ResourceLimits.MemoryLimitMB),

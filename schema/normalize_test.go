@@ -269,3 +269,22 @@ func TestPreliminaryIDSensitivity(t *testing.T) {
 		t.Fatalf("identity JSON = %s", b)
 	}
 }
+
+// The backend is lowercased as Rust's to_lowercase does (full mapping, final sigma).
+func TestRustLower(t *testing.T) {
+	cases := map[string]string{
+		"OCI": "oci", "NameSpace": "namespace", "": "",
+		"\u0130X":   "i\u0307x",
+		"ΟΔΟΣ":      "οδος" /* final sigma */,
+		"ΟΔΟΣ ΟΔΟΣ": "οδος οδος",
+		"ΣΑ":        "σα",
+		"Σ":         "σ",
+		"AΣ'":       "aς'",
+		"AΣ'B":      "aσ'b",
+	}
+	for in, want := range cases {
+		if got := rustLower(in); got != want {
+			t.Errorf("rustLower(%q) = %q, want %q", in, got, want)
+		}
+	}
+}
