@@ -275,7 +275,7 @@ func TestRustLower(t *testing.T) {
 	cases := map[string]string{
 		"OCI": "oci", "NameSpace": "namespace", "": "",
 		"\u0130X":   "i\u0307x",
-		"ΟΔΟΣ":      "οδος" /* final sigma */,
+		"ΟΔΟΣ":      "οδος", /* final sigma */
 		"ΟΔΟΣ ΟΔΟΣ": "οδος οδος",
 		"ΣΑ":        "σα",
 		"Σ":         "σ",
