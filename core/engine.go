@@ -2,13 +2,17 @@ package core
 
 import (
 	"context"
+	"errors"
 	"fmt"
+	"io/fs"
 	"log/slog"
+	"os"
+	"path/filepath"
 	"time"
 
-	"github.com/karapace/karapace/remote"
 	"github.com/karapace/karapace/runtime"
 	"github.com/karapace/karapace/schema"
+	"github.com/karapace/karapace/store"
 )
 
 // Options configure an Engine.
@@ -43,21 +47,23 @@ type Options struct {
 // and is safe for concurrent use; several Engines (in one or many processes) may share
 // a store.
 type Engine struct {
-	opts Options
-	log  *slog.Logger
-	now  func() time.Time
+	opts   Options
+	log    *slog.Logger
+	now    func() time.Time
+	layout store.Layout
+	st     *stores
 }
 
 // New returns an Engine on opts.StoreRoot. It creates nothing: the store is initialized
 // by the first mutation. If the store exists and its lock is free, New takes the lock,
 // rolls back the WAL entries of operations that died midway and clears sessions whose
 // process is gone, then releases the lock; if the lock is held, that work is left to
-// the holder or the next mutation.
+// the holder, who does it whenever it takes the lock.
 func New(ctx context.Context, opts Options) (*Engine, error) {
 	if opts.StoreRoot == "" {
 		return nil, fmt.Errorf("%w: no store root given", ErrStore)
 	}
-	e := &Engine{opts: opts, log: opts.Logger, now: opts.Clock}
+	e := &Engine{opts: opts, log: opts.Logger, now: opts.Clock, layout: store.NewLayout(opts.StoreRoot)}
 	if e.log == nil {
 		e.log = slog.New(slog.DiscardHandler)
 	}
@@ -70,92 +76,163 @@ func New(ctx context.Context, opts Options) (*Engine, error) {
 	if e.opts.StopGrace == 0 {
 		e.opts.StopGrace = 500 * time.Millisecond
 	}
+	e.st = newStores(e.layout, e.log, e.now)
+	if !opts.SkipRecovery {
+		if _, err := os.Stat(e.layout.StoreDir()); err == nil {
+			release, held, _, err := e.st.tryLock("recover")
+			switch {
+			case err == nil:
+				if rerr := e.recover(ctx); rerr != nil {
+					e.log.Warn("recovery failed", "err", rerr)
+				}
+				release()
+			case held:
+				e.log.Debug("store lock held; recovery left to its holder")
+			default:
+				e.log.Warn("store lock check failed; skipping recovery", "err", err)
+			}
+		}
+	}
 	return e, nil
 }
 
 // Root returns the store root.
 func (e *Engine) Root() string { return e.opts.StoreRoot }
 
-var errTODO = fmt.Errorf("%w yet", ErrNotImplemented)
-
-// Init records a manifest without building it: the environment appears as Defined under
-// the manifest's preliminary id. An existing karapace.lock next to the manifest is left
-// alone; when there is none, a lock with unresolved versions is written.
-func (e *Engine) Init(ctx context.Context, manifestPath string) (*BuildResult, error) {
-	return nil, errTODO
+// withLock runs fn holding the store's exclusive lock. Every holder first finishes the
+// recovery of operations that died midway, so fn always starts from a consistent store
+// (fix of spec 5.24: recovery runs only under the exclusive lock, and every mutation
+// holds the lock for the whole span of its WAL entry).
+func (e *Engine) withLock(ctx context.Context, op string, fn func() error) error {
+	release, err := e.waitLock(ctx, op, func() (func(), bool, string, error) { return e.st.tryLock(op) })
+	if err != nil {
+		if errors.Is(err, ErrLockTimeout) || errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded) {
+			return err
+		}
+		return classify(ErrStore, err)
+	}
+	defer release()
+	if _, err := os.Stat(e.layout.StoreDir()); err == nil {
+		if err := e.recover(ctx); err != nil {
+			return classify(ErrStore, fmt.Errorf("recovery: %w", err))
+		}
+	}
+	return fn()
 }
 
-// Build resolves the manifest with its backend, builds the environment, captures its
-// base layer and records it as Built; unless opts.Locked it writes karapace.lock next to
-// the manifest. Building over an existing environment with the same id keeps its name,
-// creation time and writable layer; a failed build leaves an existing environment as it
-// was and removes only what the build created.
-func (e *Engine) Build(ctx context.Context, manifestPath string, opts BuildOptions) (*BuildResult, error) {
-	return nil, errTODO
+// recover rolls back the WAL, finishes or undoes interrupted restores, and settles
+// environments whose sessions all died. The caller holds the exclusive lock.
+func (e *Engine) recover(ctx context.Context) error {
+	n, err := e.st.walRecover(ctx)
+	if err != nil {
+		return err
+	}
+	if n > 0 {
+		e.log.Info("rolled back interrupted operations", "count", n)
+	}
+	ents, err := os.ReadDir(e.layout.EnvDir())
+	if err != nil && !errors.Is(err, fs.ErrNotExist) {
+		return err
+	}
+	for _, ent := range ents {
+		id, err := schema.ParseEnvID(ent.Name())
+		if err != nil || !ent.IsDir() {
+			continue
+		}
+		fixRestore(e.layout.EnvPath(id), e.log)
+		live, err := liveClaims(e.layout.EnvPath(id))
+		if err != nil || live > 0 {
+			continue
+		}
+		m, err := e.st.metaGet(ctx, id)
+		if err != nil || m.State != Running {
+			continue
+		}
+		e.log.Info("environment has no live session any more", "env", id.Short())
+		if err := e.st.setState(ctx, m, Built); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
-// Rebuild builds the manifest, then destroys the environment it replaces (the one the
-// lock file, or else the manifest's preliminary id, points at) when the id changed. The
-// new environment inherits the old one's name unless opts.Name is set. The old metadata
-// is removed only when its destroy succeeded.
-func (e *Engine) Rebuild(ctx context.Context, manifestPath string, opts BuildOptions) (*BuildResult, error) {
-	return nil, errTODO
+// fixRestore completes or undoes a restore that died while swapping upper directories
+// (see Restore): with both upper and upper.old present the swap happened and upper.old
+// is garbage; with only upper.old the swap stopped halfway and upper.old is the
+// environment's data.
+func fixRestore(envDir string, log *slog.Logger) {
+	upper := filepath.Join(envDir, "upper")
+	old := upper + ".old"
+	if _, err := os.Lstat(old); err != nil {
+		return
+	}
+	if _, err := os.Lstat(upper); err == nil {
+		log.Info("finishing interrupted restore", "dir", envDir)
+		if err := os.RemoveAll(old); err != nil {
+			log.Warn("remove old upper", "err", err)
+		}
+		return
+	}
+	log.Info("undoing interrupted restore", "dir", envDir)
+	if err := os.Rename(old, upper); err != nil {
+		log.Warn("put back old upper", "err", err)
+	}
 }
 
-// Enter runs an interactive session (argv, or the login shell when empty) and returns
-// its exit status. The environment must be Built or Running; it is Running while any
-// session is live. The store lock is held only to record the session and to end it,
-// never while the session runs.
-func (e *Engine) Enter(ctx context.Context, id schema.EnvID, stdio runtime.Stdio, argv []string) (int, error) {
-	return 0, errTODO
+// backend returns the backend a manifest names.
+func (e *Engine) backend(name string) (runtime.Backend, error) {
+	mk, ok := e.opts.Backends[name]
+	if !ok || mk == nil {
+		return nil, classify(ErrRuntime, fmt.Errorf("%w: backend '%s' is not available on this system", runtime.ErrBackendUnavailable, name))
+	}
+	return mk(), nil
 }
 
-// Exec runs argv in the environment with streamed stdio and returns its exit status
-// (128+n when killed by signal n). A non-zero status is not an error. State handling is
-// Enter's.
-func (e *Engine) Exec(ctx context.Context, id schema.EnvID, stdio runtime.Stdio, argv []string) (int, error) {
-	return 0, errTODO
+// envSpec loads an environment's stored manifest and its backend.
+func (e *Engine) envSpec(ctx context.Context, m *Env) (*runtime.Spec, runtime.Backend, error) {
+	n, err := e.st.manifest(ctx, m.ManifestHash)
+	if err != nil {
+		return nil, nil, classify(ErrStore, err)
+	}
+	b, err := e.backend(n.RuntimeBackend)
+	if err != nil {
+		return nil, nil, err
+	}
+	return &runtime.Spec{
+		EnvID:     m.EnvID,
+		StoreRoot: e.layout.Root(),
+		EnvDir:    e.layout.EnvPath(m.EnvID),
+		Manifest:  *n,
+		ReadOnly:  m.State == Frozen,
+	}, b, nil
 }
 
-// Stop ends every live session of a Running environment: SIGTERM, then SIGKILL after
-// Options.StopGrace. A frozen environment with live sessions can be stopped too. An
-// environment with no live session gives an error wrapping runtime.ErrNotRunning.
-func (e *Engine) Stop(ctx context.Context, id schema.EnvID) error {
-	return errTODO
-}
-
-// Destroy removes an environment: its backend state, directory and metadata. A Running
-// environment is refused.
-func (e *Engine) Destroy(ctx context.Context, id schema.EnvID) error {
-	return errTODO
-}
-
-// Freeze marks a Built or Running environment Frozen: it can no longer be entered, and
-// sessions that are live keep running; the freeze outlasts them.
-func (e *Engine) Freeze(ctx context.Context, id schema.EnvID) error {
-	return errTODO
-}
-
-// Archive marks a Built or Frozen environment Archived. GC keeps archived environments.
-func (e *Engine) Archive(ctx context.Context, id schema.EnvID) error {
-	return errTODO
-}
-
-// Rename names an environment. Names are 1-64 of [A-Za-z0-9_-] and unique in the store.
-func (e *Engine) Rename(ctx context.Context, id schema.EnvID, name string) error {
-	return errTODO
+// get reads an environment's metadata: ErrNotFound when missing, ErrStore when corrupt.
+func (e *Engine) get(ctx context.Context, id schema.EnvID) (*Env, error) {
+	m, err := e.st.metaGet(ctx, id)
+	if errors.Is(err, store.ErrNotFound) {
+		return nil, notFound(id.String())
+	}
+	if err != nil {
+		return nil, classify(ErrStore, err)
+	}
+	return m, nil
 }
 
 // Inspect returns an environment's metadata, checksum verified. A record that fails its
 // checksum is ErrStore (corruption), not ErrNotFound.
 func (e *Engine) Inspect(ctx context.Context, id schema.EnvID) (*Env, error) {
-	return nil, errTODO
+	return e.get(ctx, id)
 }
 
 // List returns every environment, sorted by id. Unreadable records are logged and left
 // out (Verify reports them).
 func (e *Engine) List(ctx context.Context) ([]Env, error) {
-	return nil, errTODO
+	envs, err := e.st.metaList(ctx)
+	if err != nil {
+		return nil, classify(ErrStore, err)
+	}
+	return envs, nil
 }
 
 // Resolve turns a reference into an environment id. A reference is a full id, a short
@@ -163,59 +240,166 @@ func (e *Engine) List(ctx context.Context) ([]Env, error) {
 // *AmbiguousError; no match is ErrNotFound; anything that is neither hex nor a valid
 // name is ErrInvalidRef and never reaches the file system.
 func (e *Engine) Resolve(ctx context.Context, ref string) (schema.EnvID, error) {
-	return schema.EnvID{}, errTODO
+	if !schema.IsHexPrefix(ref) && !validName(ref) {
+		return resolveRef(ref, nil)
+	}
+	envs, err := e.List(ctx)
+	if err != nil {
+		return schema.EnvID{}, err
+	}
+	return resolveRef(ref, envs)
 }
 
-// Diff reports the drift in an environment's writable layer: files added, modified and
-// removed (overlay whiteouts included). It never follows symlinks.
-func (e *Engine) Diff(ctx context.Context, id schema.EnvID) (*Drift, error) {
-	return nil, errTODO
+// Freeze marks a Built or Running environment Frozen: it can no longer be entered, and
+// sessions that are live keep running; the freeze outlasts them.
+func (e *Engine) Freeze(ctx context.Context, id schema.EnvID) error {
+	return e.transition(ctx, "freeze", id, Frozen)
 }
 
-// Commit snapshots the writable layer of a Built or Frozen environment and returns the
-// snapshot's key (what Restore takes). Committing unchanged content gives the same key.
-func (e *Engine) Commit(ctx context.Context, id schema.EnvID) (schema.Digest, error) {
-	return schema.Digest{}, errTODO
+// Archive marks a Built or Frozen environment Archived. GC keeps archived environments.
+func (e *Engine) Archive(ctx context.Context, id schema.EnvID) error {
+	return e.transition(ctx, "archive", id, Archived)
 }
 
-// Restore replaces the writable layer of a Built or Frozen environment with a snapshot
-// of that same environment. The swap is crash-safe: at every point either the old or
-// the new layer is complete on disk.
-func (e *Engine) Restore(ctx context.Context, id schema.EnvID, snapshot schema.Digest) error {
-	return errTODO
+func (e *Engine) transition(ctx context.Context, op string, id schema.EnvID, to State) error {
+	return e.withLock(ctx, op, func() error {
+		m, err := e.get(ctx, id)
+		if err != nil {
+			return err
+		}
+		if err := checkTransition(m.State, to); err != nil {
+			return err
+		}
+		return classify(ErrStore, e.st.setState(ctx, m, to))
+	})
 }
 
-// Snapshots lists an environment's snapshots, sorted by snapshot id.
-func (e *Engine) Snapshots(ctx context.Context, id schema.EnvID) ([]Snapshot, error) {
-	return nil, errTODO
+// Rename names an environment. Names are 1-64 of [A-Za-z0-9_-] and unique in the store.
+func (e *Engine) Rename(ctx context.Context, id schema.EnvID, name string) error {
+	return e.withLock(ctx, "rename", func() error {
+		if _, err := e.get(ctx, id); err != nil {
+			return err
+		}
+		return classify(ErrStore, e.st.setName(ctx, id, name))
+	})
+}
+
+// Destroy removes an environment: its backend state, directory and metadata. An
+// environment with a live session is refused. A missing or corrupt manifest object, or
+// a backend this program lacks, does not block it: only the backend's own cleanup is
+// skipped (with a warning).
+func (e *Engine) Destroy(ctx context.Context, id schema.EnvID) error {
+	return e.withLock(ctx, "destroy", func() error { return e.destroyLocked(ctx, id) })
+}
+
+func (e *Engine) destroyLocked(ctx context.Context, id schema.EnvID) error {
+	m, err := e.get(ctx, id)
+	if err != nil {
+		return err
+	}
+	envDir := e.layout.EnvPath(id)
+	if live, err := liveClaims(envDir); err != nil {
+		return classify(ErrStore, err)
+	} else if live > 0 {
+		return &TransitionError{From: "Running", To: "cannot destroy a running environment; stop it first"}
+	}
+	op, err := e.st.walBegin(ctx, "Destroy", id.String())
+	if err != nil {
+		return classify(ErrStore, err)
+	}
+	// The WAL steps finish the destroy if we die midway: the directory and the
+	// metadata go, whatever happened before.
+	if err := e.st.walRemoveDir(ctx, op, envDir); err != nil {
+		return e.abort(op, classify(ErrStore, err))
+	}
+	if err := e.st.walRemoveFile(ctx, op, e.st.metaPath(id)); err != nil {
+		return e.abort(op, classify(ErrStore, err))
+	}
+	if spec, b, err := e.envSpec(ctx, m); err != nil {
+		e.log.Warn("destroying without backend cleanup", "env", id.Short(), "err", err)
+	} else if err := b.Destroy(ctx, spec); err != nil {
+		return e.abort(op, classify(ErrRuntime, err))
+	}
+	if err := os.RemoveAll(envDir); err != nil {
+		return classify(ErrStore, fmt.Errorf("remove %s: %w", envDir, err)) // WAL left: recovery finishes
+	}
+	if err := e.st.metaRemove(ctx, id); err != nil {
+		return classify(ErrStore, err)
+	}
+	return classify(ErrStore, e.st.walCommit(ctx, op))
+}
+
+// abort drops a WAL entry without rolling it back (the operation failed before doing
+// anything its steps would undo) and returns err.
+func (e *Engine) abort(op string, err error) error {
+	if cerr := e.st.walCommit(context.Background(), op); cerr != nil {
+		e.log.Warn("drop WAL entry", "op", op, "err", cerr)
+	}
+	return err
+}
+
+// rollback undoes an operation now, through its WAL entry, and returns err.
+func (e *Engine) rollback(op string, err error) error {
+	if rerr := e.st.walRollback(context.Background(), op); rerr != nil {
+		e.log.Warn("rollback failed; recovery will retry", "op", op, "err", rerr)
+	}
+	return err
 }
 
 // GC removes environments nobody references and the layers and objects nothing live
 // uses. Cancelling ctx stops it between items; the report then counts what was removed.
 func (e *Engine) GC(ctx context.Context, dryRun bool) (*GCReport, error) {
-	return nil, errTODO
+	rep := &GCReport{DryRun: dryRun, OrphanedEnvs: []string{}, OrphanedLayers: []string{}, OrphanedObjects: []string{}}
+	if _, err := os.Stat(e.layout.StoreDir()); errors.Is(err, fs.ErrNotExist) {
+		return rep, nil
+	}
+	err := e.withLock(ctx, "gc", func() error {
+		op, err := e.st.walBegin(ctx, "Gc", "gc")
+		if err != nil {
+			return classify(ErrStore, err)
+		}
+		r, gerr := e.st.gc(ctx, dryRun)
+		if r != nil {
+			rep = r
+		}
+		if cerr := e.st.walCommit(context.Background(), op); cerr != nil && gerr == nil {
+			gerr = cerr
+		}
+		if gerr != nil && !errors.Is(gerr, context.Canceled) && !errors.Is(gerr, context.DeadlineExceeded) {
+			return classify(ErrStore, gerr)
+		}
+		return gerr
+	})
+	return rep, err
 }
 
 // Verify checks every object, layer and metadata record against its hash or checksum.
+// It takes no lock: every store write is an atomic rename, so it never sees a torn
+// file, and an item removed while it runs (by GC) is not counted as a failure.
 func (e *Engine) Verify(ctx context.Context) (*VerifyReport, error) {
-	return nil, errTODO
+	rep, err := e.st.verify(ctx)
+	if err != nil {
+		return nil, classify(ErrStore, err)
+	}
+	return rep, nil
 }
 
 // Migrate upgrades an older store to the current format. A missing store is
 // MigrateNoStore; a newer store is an error (ErrStore).
 func (e *Engine) Migrate(ctx context.Context) (*MigrateResult, error) {
-	return nil, errTODO
+	if _, err := os.Stat(e.layout.VersionFile()); errors.Is(err, fs.ErrNotExist) {
+		if _, err := os.Stat(e.layout.MetadataDir()); errors.Is(err, fs.ErrNotExist) {
+			return &MigrateResult{Status: MigrateNoStore}, nil
+		}
+	}
+	var res *MigrateResult
+	err := e.withLock(ctx, "migrate", func() error {
+		r, err := e.st.migrate(ctx)
+		if err != nil {
+			return classify(ErrStore, err)
+		}
+		res = r
+		return nil
+	})
+	return res, err
 }
-
-// Push uploads an environment (metadata, layers, objects) to a remote store and, with a
-// tag, publishes it in the remote registry.
-func (e *Engine) Push(ctx context.Context, id schema.EnvID, rb remote.Backend, opts PushOptions) (*PushResult, error) {
-	return nil, classify(ErrRemote, errTODO)
-}
-
-// Pull downloads an environment from a remote store. ref is a registry reference
-// (name@tag) or an env id.
-func (e *Engine) Pull(ctx context.Context, ref string, rb remote.Backend) (*PullResult, error) {
-	return nil, classify(ErrRemote, errTODO)
-}
-

@@ -32,10 +32,24 @@ func recordSession(envDir string, pid int) (string, error) {
 		return "", fmt.Errorf("mock: %w", err)
 	}
 	p := filepath.Join(dir, strconv.Itoa(pid))
-	if err := os.WriteFile(p, fmt.Appendf(nil, "%d %d", pid, start), 0o644); err != nil {
+	if err := writeAtomic(p, fmt.Appendf(nil, "%d %d", pid, start)); err != nil {
 		return "", fmt.Errorf("mock: %w", err)
 	}
 	return p, nil
+}
+
+// writeAtomic writes through a dot-named temp file and a rename, so a reader never sees
+// a half-written record (and never drops one as garbage).
+func writeAtomic(p string, b []byte) error {
+	tmp := filepath.Join(filepath.Dir(p), "."+filepath.Base(p)+".tmp")
+	if err := os.WriteFile(tmp, b, 0o644); err != nil {
+		return err
+	}
+	if err := os.Rename(tmp, p); err != nil {
+		_ = os.Remove(tmp)
+		return err
+	}
+	return nil
 }
 
 // procStart returns the start time of a process in clock ticks since boot.
@@ -69,6 +83,9 @@ func liveSessions(envDir string) ([]int, error) {
 	}
 	var pids []int
 	for _, ent := range ents {
+		if strings.HasPrefix(ent.Name(), ".") {
+			continue
+		}
 		p := filepath.Join(dir, ent.Name())
 		b, err := os.ReadFile(p)
 		if err != nil {

@@ -1,0 +1,319 @@
+package core
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io/fs"
+	"os"
+	"path/filepath"
+
+	"github.com/karapace/karapace/runtime"
+	"github.com/karapace/karapace/runtime/sandbox"
+	"github.com/karapace/karapace/schema"
+	"github.com/karapace/karapace/store"
+)
+
+// loadManifest parses and normalizes a manifest file.
+func loadManifest(path string) (*schema.Normalized, error) {
+	m, err := schema.LoadManifest(path)
+	if err != nil {
+		return nil, classify(ErrManifest, err)
+	}
+	n, err := m.Normalize()
+	if err != nil {
+		return nil, classify(ErrManifest, err)
+	}
+	return n, nil
+}
+
+// lockPath is the lock file next to a manifest.
+func lockPath(manifestPath string) string {
+	return filepath.Join(filepath.Dir(manifestPath), schema.LockFileName)
+}
+
+// Init records a manifest without building it: the environment appears as Defined under
+// the manifest's preliminary id. A lock file next to the manifest is written only when
+// there is none or it is itself an unresolved placeholder from an earlier Init: a real
+// lock is never overwritten (fix of spec 5.2), so `build --locked` keeps working.
+func (e *Engine) Init(ctx context.Context, manifestPath string) (*BuildResult, error) {
+	n, err := loadManifest(manifestPath)
+	if err != nil {
+		return nil, err
+	}
+	id := n.PreliminaryID()
+	res := &BuildResult{EnvID: id, ShortID: id.Short(), LockPath: lockPath(manifestPath)}
+	err = e.withLock(ctx, "init", func() error {
+		if err := e.layout.Initialize(ctx); err != nil {
+			return classify(ErrStore, err)
+		}
+		m, err := e.st.metaGet(ctx, id)
+		switch {
+		case err == nil:
+			res.Name = m.DisplayName()
+		case errors.Is(err, store.ErrNotFound):
+			mh, err := e.st.putObject(ctx, n.CanonicalJSON())
+			if err != nil {
+				return classify(ErrStore, err)
+			}
+			now := e.st.timestamp()
+			m := &Env{
+				EnvID: id, ShortID: id.Short(), State: Defined, ManifestHash: mh.String(),
+				DependencyLayers: []string{}, CreatedAt: now, UpdatedAt: now, RefCount: 1,
+			}
+			if err := e.st.metaPut(ctx, m); err != nil {
+				return classify(ErrStore, err)
+			}
+		default:
+			return classify(ErrStore, err)
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	if old, err := schema.ReadLock(res.LockPath); err == nil && old.BaseImageDigest != schema.UnresolvedResolution(n).BaseImageDigest {
+		e.log.Info("keeping the existing lock file", "path", res.LockPath)
+		return res, nil
+	}
+	if err := schema.NewLock(n, schema.UnresolvedResolution(n)).WriteFile(res.LockPath); err != nil {
+		return nil, classify(ErrLockFile, err)
+	}
+	return res, nil
+}
+
+// Build resolves the manifest with its backend, builds the environment, captures its
+// base layer and records it as Built; unless opts.Locked it writes karapace.lock next to
+// the manifest. Building over an existing environment with the same id keeps its name,
+// creation time, writable layer and base layer (so its snapshots stay valid); a failed
+// build leaves an existing environment as it was and removes only what the build
+// created.
+func (e *Engine) Build(ctx context.Context, manifestPath string, opts BuildOptions) (*BuildResult, error) {
+	return e.build(ctx, manifestPath, opts)
+}
+
+func (e *Engine) build(ctx context.Context, manifestPath string, opts BuildOptions) (*BuildResult, error) {
+	n, err := loadManifest(manifestPath)
+	if err != nil {
+		return nil, err
+	}
+	if opts.Offline && len(n.SystemPackages) > 0 {
+		return nil, classify(ErrRuntime, fmt.Errorf("%w: cannot resolve system packages", runtime.ErrOffline))
+	}
+	if opts.RequirePinnedImage {
+		if err := n.RequirePinned(); err != nil {
+			return nil, classify(ErrManifest, err)
+		}
+	}
+	lp := lockPath(manifestPath)
+	var locked *schema.Lock
+	if opts.Locked {
+		if locked, err = schema.ReadLock(lp); err != nil {
+			return nil, classify(ErrLockFile, err)
+		}
+		if _, err := locked.VerifyIntegrity(); err != nil {
+			return nil, classify(ErrLockFile, err)
+		}
+		if err := locked.VerifyManifestIntent(n); err != nil {
+			return nil, classify(ErrLockFile, err)
+		}
+	}
+	manifestDir, _ := filepath.Abs(filepath.Dir(manifestPath))
+	if len(n.Mounts) > 0 {
+		host := sandbox.HostFromOS()
+		for _, m := range n.Mounts {
+			if _, err := sandbox.CheckMount(m, manifestDir, host); err != nil {
+				return nil, classify(ErrRuntime, err)
+			}
+		}
+	}
+	if opts.Name != "" && !validName(opts.Name) {
+		return nil, classify(ErrStore, e.st.checkName(opts.Name))
+	}
+	b, err := e.backend(n.RuntimeBackend)
+	if err != nil {
+		return nil, err
+	}
+	progress := opts.Progress
+	if progress == nil {
+		progress = func(string) {}
+	}
+	res := &BuildResult{LockPath: lp}
+	err = e.withLock(ctx, "build", func() error {
+		if err := e.layout.Initialize(ctx); err != nil {
+			return classify(ErrStore, err)
+		}
+		prelim := n.PreliminaryID()
+		spec := &runtime.Spec{
+			EnvID: prelim, StoreRoot: e.layout.Root(), EnvDir: e.layout.EnvPath(prelim),
+			Manifest: *n, ManifestDir: manifestDir, Offline: opts.Offline, Progress: opts.Progress,
+		}
+		progress("resolving packages")
+		resolution, err := b.Resolve(ctx, spec)
+		if err != nil {
+			return classify(ErrRuntime, err)
+		}
+		lock := schema.NewLock(n, resolution)
+		id := lock.EnvID
+		if locked != nil && locked.EnvID != id {
+			return classify(ErrLockFile, &schema.DriftError{Detail: fmt.Sprintf("locked mode: lock env_id '%s' does not match resolved env_id '%s'", locked.EnvID, id)})
+		}
+		res.EnvID, res.ShortID = id, id.Short()
+		if opts.Name != "" {
+			if err := e.st.checkNameFree(ctx, opts.Name, id); err != nil {
+				return classify(ErrStore, err)
+			}
+		}
+		old, err := e.st.metaGet(ctx, id)
+		if err != nil && !errors.Is(err, store.ErrNotFound) {
+			e.log.Warn("existing metadata unreadable; the build replaces it", "env", id.Short(), "err", err)
+			old = nil
+		}
+		envDir := e.layout.EnvPath(id)
+		if old != nil {
+			if live, err := liveClaims(envDir); err != nil {
+				return classify(ErrStore, err)
+			} else if live > 0 {
+				return &TransitionError{From: "running", To: "cannot rebuild a running environment; stop it first"}
+			}
+		}
+		mh, err := e.st.putObject(ctx, n.CanonicalJSON())
+		if err != nil {
+			return classify(ErrStore, err)
+		}
+		op, err := e.st.walBegin(ctx, "Build", id.String())
+		if err != nil {
+			return classify(ErrStore, err)
+		}
+		// Fix of spec 5.7: only a directory this build creates is ever removed.
+		if _, err := os.Lstat(envDir); errors.Is(err, fs.ErrNotExist) {
+			if err := e.st.walRemoveDir(ctx, op, envDir); err != nil {
+				return e.abort(op, classify(ErrStore, err))
+			}
+		}
+		if err := os.MkdirAll(envDir, 0o755); err != nil {
+			return e.rollback(op, classify(ErrStore, err))
+		}
+		spec.EnvID, spec.EnvDir, spec.Packages = id, envDir, lock.ResolvedPackages
+		progress("building environment")
+		if err := b.Build(ctx, spec); err != nil {
+			if ctx.Err() != nil {
+				return e.rollback(op, ctx.Err())
+			}
+			return e.rollback(op, classify(ErrRuntime, err))
+		}
+		now := e.st.timestamp()
+		m := &Env{
+			EnvID: id, ShortID: id.Short(), State: Built, ManifestHash: mh.String(),
+			DependencyLayers: []string{}, CreatedAt: now, UpdatedAt: now, RefCount: 1,
+		}
+		if old != nil && old.BaseLayer != "" {
+			// Same id, same lock: keep the base layer (and so the snapshots) and the
+			// record's identity.
+			m.BaseLayer, m.Name, m.CreatedAt, m.RefCount = old.BaseLayer, old.Name, old.CreatedAt, max(old.RefCount, 1)
+			m.DependencyLayers, m.PolicyLayer = old.DependencyLayers, old.PolicyLayer
+		} else {
+			progress("capturing base layer")
+			base, err := e.st.captureBase(ctx, e.layout.UpperDir(id))
+			if err != nil {
+				return e.rollback(op, classify(ErrStore, err))
+			}
+			m.BaseLayer = base.String()
+			if old != nil {
+				m.Name, m.CreatedAt = old.Name, old.CreatedAt
+			}
+		}
+		if opts.Name != "" {
+			name := opts.Name
+			m.Name = &name
+		}
+		if locked == nil {
+			if err := lock.WriteFile(lp); err != nil {
+				return e.rollback(op, classify(ErrLockFile, err))
+			}
+		}
+		if old == nil {
+			if err := e.st.walRemoveFile(ctx, op, e.st.metaPath(id)); err != nil {
+				return e.rollback(op, classify(ErrStore, err))
+			}
+		}
+		if err := e.st.metaPut(ctx, m); err != nil {
+			return e.rollback(op, classify(ErrStore, err))
+		}
+		if err := e.st.walCommit(ctx, op); err != nil {
+			return classify(ErrStore, err)
+		}
+		res.Name = m.DisplayName()
+		// The Defined record of an earlier Init is superseded (fix of spec 5.2).
+		if prelim != id {
+			if p, err := e.st.metaGet(ctx, prelim); err == nil && p.State == Defined {
+				if err := e.st.metaRemove(ctx, prelim); err != nil {
+					e.log.Warn("remove superseded init record", "env", prelim.Short(), "err", err)
+				}
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	return res, nil
+}
+
+// Rebuild builds the manifest, then destroys the environment it replaces (the one the
+// lock file, or else the manifest's preliminary id, points at) when the id changed. The
+// new environment inherits the old one's name unless opts.Name is set. The old
+// environment's metadata is removed only when its destroy succeeded (fix of spec 5.8);
+// a failed destroy is logged and the old environment stays.
+func (e *Engine) Rebuild(ctx context.Context, manifestPath string, opts BuildOptions) (*BuildResult, error) {
+	var olds []*Env
+	if l, err := schema.ReadLock(lockPath(manifestPath)); err == nil {
+		if m, err := e.st.metaGet(ctx, l.EnvID); err == nil {
+			olds = append(olds, m)
+		}
+	}
+	if len(olds) == 0 {
+		n, err := loadManifest(manifestPath)
+		if err != nil {
+			return nil, err
+		}
+		if m, err := e.st.metaGet(ctx, n.PreliminaryID()); err == nil {
+			olds = append(olds, m)
+		}
+	}
+	name := opts.Name
+	bopts := opts
+	for _, o := range olds {
+		if name == "" {
+			name = o.DisplayName()
+		}
+		if o.DisplayName() == opts.Name {
+			bopts.Name = "" // the old environment still holds it; moved below
+		}
+	}
+	res, err := e.build(ctx, manifestPath, bopts)
+	if err != nil {
+		return nil, err
+	}
+	for _, o := range olds {
+		if o.EnvID == res.EnvID {
+			continue
+		}
+		if err := e.Destroy(ctx, o.EnvID); err != nil {
+			e.log.Warn("failed to destroy old environment during rebuild", "env", o.EnvID.Short(), "err", err)
+			continue
+		}
+		res.Replaced = append(res.Replaced, o.EnvID)
+	}
+	if name != "" && res.Name != name {
+		if err := e.Rename(ctx, res.EnvID, name); err != nil {
+			if opts.Name != "" {
+				return res, err
+			}
+			e.log.Warn("could not carry the name over", "name", name, "err", err)
+		} else {
+			res.Name = name
+		}
+	}
+	return res, nil
+}

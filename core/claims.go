@@ -1,0 +1,121 @@
+package core
+
+import (
+	"errors"
+	"fmt"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"sync/atomic"
+)
+
+// A session claim is the engine's own record of a live session: the file
+// <env>/claims/<pid>.<n> holding "<pid> <start time>", written under the store lock
+// before the session starts and removed under the lock after it ends. The environment
+// is Running while a claim of a live process exists. The start time (field 22 of
+// /proc/<pid>/stat) keeps a recycled pid from passing for a live session, so a claim
+// left by a killed process is recognised as stale and dropped by the next state change
+// or recovery.
+
+const claimsDirName = "claims"
+
+// claimSeq tells apart the claims of one process (several goroutines may run sessions).
+var claimSeq atomic.Uint64
+
+func claimsDir(envDir string) string { return filepath.Join(envDir, claimsDirName) }
+
+// addClaim records a session of this process and returns the claim's path.
+func addClaim(envDir string) (string, error) {
+	pid := os.Getpid()
+	start, err := procStart(pid)
+	if err != nil {
+		return "", fmt.Errorf("record session: %w", err)
+	}
+	dir := claimsDir(envDir)
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return "", fmt.Errorf("record session: %w", err)
+	}
+	p := filepath.Join(dir, fmt.Sprintf("%d.%d", pid, claimSeq.Add(1)))
+	// Through a dot-named temp file and a rename: a reader never sees a half-written
+	// claim, which it would drop as garbage.
+	tmp := filepath.Join(dir, "."+filepath.Base(p)+".tmp")
+	if err := os.WriteFile(tmp, fmt.Appendf(nil, "%d %d", pid, start), 0o644); err != nil {
+		return "", fmt.Errorf("record session: %w", err)
+	}
+	if err := os.Rename(tmp, p); err != nil {
+		_ = os.Remove(tmp)
+		return "", fmt.Errorf("record session: %w", err)
+	}
+	return p, nil
+}
+
+// liveClaims counts the claims of live processes and removes the stale ones.
+func liveClaims(envDir string) (int, error) {
+	dir := claimsDir(envDir)
+	ents, err := os.ReadDir(dir)
+	if errors.Is(err, fs.ErrNotExist) {
+		return 0, nil
+	}
+	if err != nil {
+		return 0, fmt.Errorf("read sessions: %w", err)
+	}
+	n := 0
+	for _, ent := range ents {
+		if strings.HasPrefix(ent.Name(), ".") {
+			continue
+		}
+		p := filepath.Join(dir, ent.Name())
+		if claimAlive(p, ent.Name()) {
+			n++
+			continue
+		}
+		if err := os.Remove(p); err != nil && !errors.Is(err, fs.ErrNotExist) {
+			return 0, fmt.Errorf("drop stale session: %w", err)
+		}
+	}
+	return n, nil
+}
+
+func claimAlive(p, name string) bool {
+	b, err := os.ReadFile(p)
+	if err != nil {
+		return false
+	}
+	var pid int
+	var start uint64
+	if _, err := fmt.Sscanf(string(b), "%d %d", &pid, &start); err != nil || pid <= 0 {
+		return false
+	}
+	if !strings.HasPrefix(name, strconv.Itoa(pid)+".") {
+		return false
+	}
+	now, state, err := procInfo(pid)
+	return err == nil && now == start && state != "Z" && state != "X"
+}
+
+// procStart returns the start time of a process in clock ticks since boot.
+func procStart(pid int) (uint64, error) {
+	start, _, err := procInfo(pid)
+	return start, err
+}
+
+// procInfo reads a process's state letter and start time from /proc/<pid>/stat.
+func procInfo(pid int) (start uint64, state string, err error) {
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+	if err != nil {
+		return 0, "", err
+	}
+	// The command name (field 2) is in parentheses and may hold spaces or parentheses.
+	i := strings.LastIndexByte(string(b), ')')
+	if i < 0 {
+		return 0, "", fmt.Errorf("malformed /proc/%d/stat", pid)
+	}
+	f := strings.Fields(string(b[i+1:]))
+	if len(f) < 20 {
+		return 0, "", fmt.Errorf("malformed /proc/%d/stat", pid)
+	}
+	start, err = strconv.ParseUint(f[19], 10, 64)
+	return start, f[0], err
+}

@@ -1,0 +1,60 @@
+package core
+
+import (
+	"errors"
+	"testing"
+)
+
+func TestTransitions(t *testing.T) {
+	all := []State{Defined, Built, Running, Frozen, Archived}
+	// The original's table (spec 3.2), with Running -> Running added for concurrent
+	// sessions.
+	ok := map[[2]State]bool{
+		{Defined, Built}: true,
+		{Built, Built}:   true, {Built, Running}: true, {Built, Frozen}: true, {Built, Archived}: true,
+		{Running, Built}: true, {Running, Running}: true, {Running, Frozen}: true,
+		{Frozen, Built}: true, {Frozen, Archived}: true,
+		{Archived, Built}: true,
+	}
+	for _, from := range all {
+		for _, to := range all {
+			err := checkTransition(from, to)
+			if ok[[2]State{from, to}] != (err == nil) {
+				t.Errorf("%s -> %s: err = %v", from, to, err)
+			}
+			if err != nil {
+				if !errors.Is(err, ErrInvalidTransition) {
+					t.Errorf("%s -> %s: %v is not ErrInvalidTransition", from, to, err)
+				}
+				if want := "invalid state transition: " + from.String() + " -> " + to.String(); err.Error() != want {
+					t.Errorf("message %q, want %q", err, want)
+				}
+			}
+		}
+	}
+}
+
+func TestStateText(t *testing.T) {
+	for _, s := range []State{Defined, Built, Running, Frozen, Archived} {
+		b, err := s.MarshalText()
+		if err != nil {
+			t.Fatal(err)
+		}
+		var back State
+		if err := back.UnmarshalText(b); err != nil || back != s {
+			t.Errorf("%s: round trip gave %v, %v", s, back, err)
+		}
+		if err := back.UnmarshalText([]byte(s.String())); err != nil || back != s {
+			t.Errorf("%s: lowercase parse gave %v, %v", s, back, err)
+		}
+	}
+	if Frozen.String() != "frozen" {
+		t.Errorf("Frozen.String() = %q", Frozen.String())
+	}
+	if _, err := ParseState("Melting"); err == nil {
+		t.Error("ParseState accepted nonsense")
+	}
+	if _, err := State(42).MarshalText(); err == nil {
+		t.Error("MarshalText accepted an invalid state")
+	}
+}

@@ -1,0 +1,158 @@
+package core
+
+import (
+	"context"
+	"errors"
+	"os"
+	"path/filepath"
+	"testing"
+	"time"
+
+	"github.com/karapace/karapace/runtime"
+	"github.com/karapace/karapace/runtime/mock"
+	"github.com/karapace/karapace/schema"
+)
+
+func mockFailOpts() mock.Options {
+	return mock.Options{BuildHook: func(context.Context, *runtime.Spec) error {
+		return errors.New("injected build failure")
+	}}
+}
+
+// startSession runs a long mock session (a real `sleep` child) in the environment and
+// waits until it is live. The returned function stops it and waits for Exec to return.
+func startSession(t testing.TB, e *Engine, id schema.EnvID) func() {
+	t.Helper()
+	ctx := context.Background()
+	done := make(chan error, 1)
+	go func() {
+		_, err := e.Exec(ctx, id, runtime.Stdio{}, []string{"mock:sleep", "60"})
+		done <- err
+	}()
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		b := mock.New(mock.Options{})
+		st, err := b.Status(ctx, &runtime.Spec{EnvID: id, EnvDir: e.layout.EnvPath(id)})
+		if err == nil && st.Running {
+			break
+		}
+		select {
+		case err := <-done:
+			t.Fatalf("session ended before it was seen live: %v", err)
+		default:
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("session did not start")
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+	stopped := false
+	return func() {
+		if stopped {
+			return
+		}
+		stopped = true
+		if err := e.Stop(ctx, id); err != nil {
+			t.Errorf("stop: %v", err)
+		}
+		if err := <-done; err != nil {
+			t.Errorf("session: %v", err)
+		}
+	}
+}
+
+// TestConcurrentSessions is the fix of spec 5.11: several sessions share one
+// environment, it is Running while any is live, and the lock is not held meanwhile.
+func TestConcurrentSessions(t *testing.T) {
+	ctx := context.Background()
+	e := newEngine(t, func(o *Options) { o.LockTimeout = 2 * time.Second })
+	id := build(t, e, manifest(t, "git"))
+	other := build(t, e, manifest(t, "clang"))
+	stop1 := startSession(t, e, id)
+	wantState(t, e, id, Running)
+	// A second session while the first runs.
+	if st, err := e.Exec(ctx, id, runtime.Stdio{}, []string{"true"}); err != nil || st != 0 {
+		t.Fatalf("second session: %d %v", st, err)
+	}
+	wantState(t, e, id, Running)
+	// Other mutations do not wait for the session (LockTimeout would fire).
+	if err := e.Rename(ctx, other, "busy-neighbour"); err != nil {
+		t.Fatalf("mutation during a session: %v", err)
+	}
+	stop1()
+	wantState(t, e, id, Built)
+	if err := e.Stop(ctx, id); !errors.Is(err, runtime.ErrNotRunning) {
+		t.Errorf("stop of a stopped env: %v", err)
+	}
+	checkClean(t, e)
+}
+
+// TestFreezeOutlastsSession: freezing a Running environment keeps it Frozen when the
+// last session ends (the original silently undid the freeze).
+func TestFreezeOutlastsSession(t *testing.T) {
+	ctx := context.Background()
+	e := newEngine(t)
+	id := build(t, e, manifest(t, "git"))
+	stop := startSession(t, e, id)
+	if err := e.Freeze(ctx, id); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := e.Exec(ctx, id, runtime.Stdio{}, []string{"true"}); !errors.Is(err, ErrInvalidTransition) {
+		t.Errorf("exec in frozen env: %v", err)
+	}
+	stop()
+	wantState(t, e, id, Frozen)
+}
+
+// TestStaleSessionRecovered: a session whose process died without cleaning up (a
+// crashed frontend) does not leave the environment Running for ever.
+func TestStaleSessionRecovered(t *testing.T) {
+	ctx := context.Background()
+	e := newEngine(t)
+	id := build(t, e, manifest(t, "git"))
+	forceRunningWithDeadClaim(t, e, id)
+	wantState(t, e, id, Running)
+	e2 := newEngineAt(t, e.Root()) // recovery in New
+	wantState(t, e2, id, Built)
+	// And Stop on such an environment also settles it.
+	forceRunningWithDeadClaim(t, e, id)
+	if err := e.Stop(ctx, id); err != nil {
+		t.Errorf("stop stale: %v", err)
+	}
+	wantState(t, e, id, Built)
+}
+
+func TestCancelledExec(t *testing.T) {
+	e := newEngine(t)
+	id := build(t, e, manifest(t, "git"))
+	ctx, cancel := context.WithTimeout(context.Background(), 200*time.Millisecond)
+	defer cancel()
+	st, err := e.Exec(ctx, id, runtime.Stdio{}, []string{"mock:sleep", "30"})
+	if err != nil || st != 143 {
+		t.Errorf("cancelled session: status %d err %v, want 143", st, err)
+	}
+	wantState(t, e, id, Built)
+	checkClean(t, e)
+}
+
+// forceRunningWithDeadClaim makes an environment look like a crashed frontend left it:
+// Running, with a claim of a process that no longer exists.
+func forceRunningWithDeadClaim(t *testing.T, e *Engine, id schema.EnvID) {
+	t.Helper()
+	ctx := context.Background()
+	m, err := e.st.metaGet(ctx, id)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := e.st.setState(ctx, m, Running); err != nil {
+		t.Fatal(err)
+	}
+	dir := claimsDir(e.layout.EnvPath(id))
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	// pid 1 exists, but not with this start time: a recycled pid.
+	if err := os.WriteFile(filepath.Join(dir, "1.1"), []byte("1 999999999999"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+}

@@ -1,0 +1,183 @@
+package core
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"sort"
+
+	"github.com/karapace/karapace/schema"
+	"github.com/karapace/karapace/store"
+)
+
+// Diff reports the drift in an environment's writable layer: files added, modified and
+// removed (overlay whiteouts included). It never follows symlinks and takes no lock.
+func (e *Engine) Diff(ctx context.Context, id schema.EnvID) (*Drift, error) {
+	if _, err := e.get(ctx, id); err != nil {
+		return nil, err
+	}
+	a, m, r, err := diffTrees(ctx, e.layout.UpperDir(id), e.layout.LowerDir(id))
+	if err != nil {
+		return nil, classify(ErrStore, err)
+	}
+	return &Drift{EnvID: id, Added: a, Modified: m, Removed: r, HasDrift: len(a)+len(m)+len(r) > 0}, nil
+}
+
+// snapshotID is the original's snapshot identity.
+func snapshotID(id schema.EnvID, base string, tar schema.Digest) schema.Digest {
+	return schema.SumString("snapshot:" + id.String() + ":" + base + ":" + tar.String())
+}
+
+// Commit snapshots the writable layer of a Built or Frozen environment and returns the
+// snapshot's key (what Restore takes). Committing unchanged content gives the same key.
+func (e *Engine) Commit(ctx context.Context, id schema.EnvID) (schema.Digest, error) {
+	var key schema.Digest
+	err := e.withLock(ctx, "commit", func() error {
+		m, err := e.get(ctx, id)
+		if err != nil {
+			return err
+		}
+		if m.State != Built && m.State != Frozen {
+			return &TransitionError{From: m.State.String(), To: "commit requires built or frozen state"}
+		}
+		upper := e.layout.UpperDir(id)
+		if _, err := os.Lstat(upper); errors.Is(err, fs.ErrNotExist) {
+			return notFound("no overlay upper directory for " + id.String())
+		}
+		op, err := e.st.walBegin(ctx, "Commit", id.String())
+		if err != nil {
+			return classify(ErrStore, err)
+		}
+		tar, err := e.st.packObject(ctx, upper)
+		if err != nil {
+			return e.rollback(op, classify(ErrStore, err))
+		}
+		parent := m.BaseLayer
+		l := &layerManifest{
+			Hash: snapshotID(id, m.BaseLayer, tar).String(), Kind: "Snapshot", Parent: &parent,
+			ObjectRefs: []string{tar.String()}, ReadOnly: true, TarHash: tar.String(),
+		}
+		key, err = e.st.layerKey(l)
+		if err != nil {
+			return e.rollback(op, classify(ErrStore, err))
+		}
+		// Only a layer this commit creates may be rolled back: an identical earlier
+		// snapshot must survive a crash of this one.
+		if !e.st.layerExists(ctx, key) {
+			if err := e.st.walRemoveFile(ctx, op, e.st.layerPath(key)); err != nil {
+				return e.rollback(op, classify(ErrStore, err))
+			}
+		}
+		if _, err := e.st.layerPut(ctx, l); err != nil {
+			return e.rollback(op, classify(ErrStore, err))
+		}
+		return classify(ErrStore, e.st.walCommit(ctx, op))
+	})
+	return key, err
+}
+
+// Restore replaces the writable layer of a Built or Frozen environment with a snapshot
+// of that same environment. The swap is crash-safe: the snapshot is unpacked into
+// staging, then upper is renamed to upper.old, staging to upper, and upper.old
+// removed; recovery (under the lock) puts upper.old back if the second rename did not
+// happen, and removes it if it did. At every point one complete layer is on disk.
+func (e *Engine) Restore(ctx context.Context, id schema.EnvID, snapshot schema.Digest) error {
+	return e.withLock(ctx, "restore", func() error {
+		m, err := e.get(ctx, id)
+		if err != nil {
+			return err
+		}
+		if m.State != Built && m.State != Frozen {
+			return &TransitionError{From: m.State.String(), To: "restore requires built or frozen state"}
+		}
+		envDir := e.layout.EnvPath(id)
+		if live, err := liveClaims(envDir); err != nil {
+			return classify(ErrStore, err)
+		} else if live > 0 {
+			return &TransitionError{From: "running", To: "restore requires no live session"}
+		}
+		l, err := e.st.layerGet(ctx, snapshot)
+		if err != nil {
+			return classify(ErrStore, fmt.Errorf("snapshot %s: %w", snapshot, err))
+		}
+		if l.Kind != "Snapshot" {
+			return &TransitionError{From: l.Kind, To: "restore requires a Snapshot layer"}
+		}
+		if l.Parent == nil || *l.Parent != m.BaseLayer {
+			return &TransitionError{From: "snapshot of another environment", To: "restore requires a snapshot of this environment"}
+		}
+		tar, err := schema.ParseDigest(l.TarHash)
+		if err != nil {
+			return classify(ErrStore, fmt.Errorf("%w: snapshot %s has no tar content (legacy layer)", store.ErrNotFound, snapshot))
+		}
+		staging := filepath.Join(e.layout.StagingDir(), "restore-"+id.String())
+		upper := e.layout.UpperDir(id)
+		old := upper + ".old"
+		op, err := e.st.walBegin(ctx, "Restore", id.String())
+		if err != nil {
+			return classify(ErrStore, err)
+		}
+		if err := e.st.walRemoveDir(ctx, op, staging); err != nil {
+			return e.abort(op, classify(ErrStore, err))
+		}
+		if err := os.RemoveAll(staging); err != nil {
+			return e.rollback(op, classify(ErrStore, err))
+		}
+		if err := e.st.unpackObject(ctx, tar, staging); err != nil {
+			return e.rollback(op, classify(ErrStore, err))
+		}
+		if err := os.RemoveAll(old); err != nil {
+			return e.rollback(op, classify(ErrStore, err))
+		}
+		hadUpper := true
+		if err := os.Rename(upper, old); errors.Is(err, fs.ErrNotExist) {
+			hadUpper = false
+		} else if err != nil {
+			return e.rollback(op, classify(ErrStore, err))
+		}
+		if err := os.Rename(staging, upper); err != nil {
+			if hadUpper {
+				_ = os.Rename(old, upper)
+			}
+			return e.rollback(op, classify(ErrStore, err))
+		}
+		if err := e.st.walRemoveDir(ctx, op, old); err != nil {
+			e.log.Warn("record old upper removal", "err", err)
+		}
+		if err := os.RemoveAll(old); err != nil {
+			e.log.Warn("remove old upper; recovery will", "err", err)
+			return nil
+		}
+		return classify(ErrStore, e.st.walCommit(ctx, op))
+	})
+}
+
+// Snapshots lists an environment's snapshots, sorted by snapshot id.
+func (e *Engine) Snapshots(ctx context.Context, id schema.EnvID) ([]Snapshot, error) {
+	m, err := e.get(ctx, id)
+	if err != nil {
+		return nil, err
+	}
+	keys, err := e.st.layerList(ctx)
+	if err != nil {
+		return nil, classify(ErrStore, err)
+	}
+	out := []Snapshot{}
+	for _, k := range keys {
+		l, err := e.st.layerGet(ctx, k)
+		if err != nil || l.Kind != "Snapshot" || l.Parent == nil || *l.Parent != m.BaseLayer {
+			continue
+		}
+		sid, err1 := schema.ParseDigest(l.Hash)
+		tar, err2 := schema.ParseDigest(l.TarHash)
+		if err1 != nil || err2 != nil {
+			continue
+		}
+		out = append(out, Snapshot{ID: sid, Key: k, TarHash: tar, Parent: *l.Parent})
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].ID.String() < out[j].ID.String() })
+	return out, nil
+}
