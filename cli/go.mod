@@ -3,18 +3,27 @@ module github.com/karapace/karapace/cli
 go 1.26
 
 require (
-	github.com/karapace/karapace/core v0.0.0
+	github.com/BurntSushi/toml v1.6.0
+	github.com/karapace/karapace/core v0.0.0-00010101000000-000000000000
 	github.com/karapace/karapace/remote v0.0.0
 	github.com/karapace/karapace/runtime v0.0.0
 	github.com/karapace/karapace/schema v0.0.0
 	github.com/karapace/karapace/store v0.0.0
-	github.com/karapace/karapace/tui v0.0.0
+	github.com/spf13/cobra v1.10.2
+	golang.org/x/sys v0.50.0
+	golang.org/x/term v0.37.0
 )
 
 require (
+	github.com/cpuguy83/go-md2man/v2 v2.0.6 // indirect
 	github.com/inconshreveable/mousetrap v1.1.0 // indirect
-	github.com/spf13/cobra v1.10.2 // indirect
+	github.com/klauspost/compress v1.20.4 // indirect
+	github.com/klauspost/cpuid/v2 v2.0.9 // indirect
+	github.com/russross/blackfriday/v2 v2.1.0 // indirect
 	github.com/spf13/pflag v1.0.9 // indirect
+	github.com/ulikunitz/xz v0.5.17 // indirect
+	go.yaml.in/yaml/v3 v3.0.4 // indirect
+	lukechampine.com/blake3 v1.4.1 // indirect
 )
 
 replace (

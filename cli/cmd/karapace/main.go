@@ -11,6 +11,11 @@ import (
 )
 
 func main() {
+	// Catching SIGPIPE (instead of dying of it) turns a write to a closed stdout into
+	// an EPIPE error, which the CLI treats as a clean exit (`karapace list | head`).
+	// A caught signal resets to the default in children, so commands run by exec and
+	// enter still see SIGPIPE normally.
+	signal.Notify(make(chan os.Signal, 1), syscall.SIGPIPE)
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	code := cli.Main(ctx, os.Args[1:], os.Stdin, os.Stdout, os.Stderr)
 	stop()

@@ -1,0 +1,70 @@
+package cli
+
+import (
+	"context"
+	"fmt"
+
+	"github.com/spf13/cobra"
+
+	"github.com/karapace/karapace/runtime"
+)
+
+type enterOptions struct {
+	ref  string
+	argv []string
+}
+
+func newEnterCommand(g *globals) *cobra.Command {
+	var opts enterOptions
+	return &cobra.Command{
+		Use:   "enter <env_id> [-- cmd...]",
+		Short: "Open a shell (or run cmd) interactively in an environment",
+		Long: "Start an interactive session in a built environment: a login shell, or cmd when given\n" +
+			"after --. karapace exits with the session's exit status. The store lock is held only\n" +
+			"while the session starts and ends, so other commands keep working meanwhile.",
+		Args: dashArgs(1, 0),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			opts.ref, opts.argv = args[0], args[1:]
+			return runEnter(cmd.Context(), g, opts)
+		},
+	}
+}
+
+func runEnter(ctx context.Context, g *globals, opts enterOptions) error {
+	e, err := g.engineFor(ctx, false)
+	if err != nil {
+		return err
+	}
+	id, err := resolve(ctx, e, opts.ref, true)
+	if err != nil {
+		return err
+	}
+	code, err := e.Enter(ctx, id, runtime.Stdio{Stdin: g.stdin, Stdout: g.stdout, Stderr: g.stderr}, opts.argv)
+	if err != nil {
+		return err
+	}
+	if code != 0 {
+		return exitStatus{code}
+	}
+	return nil
+}
+
+// dashArgs validates `<positional...> [-- argv...]`: exactly before positional
+// arguments before the dash, and at least after arguments after it (a dash is then
+// required).
+func dashArgs(before, after int) cobra.PositionalArgs {
+	return func(cmd *cobra.Command, args []string) error {
+		dash := cmd.ArgsLenAtDash()
+		n := len(args)
+		if dash >= 0 {
+			n = dash
+		}
+		if n != before {
+			return usageError{fmt.Errorf("%s takes %d argument(s) before --, got %d", cmd.Name(), before, n)}
+		}
+		if after > 0 && (dash < 0 || len(args)-dash < after) {
+			return usageError{fmt.Errorf("%s needs a command after --, as in: karapace %s <env_id> -- <cmd>...", cmd.Name(), cmd.Name())}
+		}
+		return nil
+	}
+}

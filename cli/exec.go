@@ -1,0 +1,48 @@
+package cli
+
+import (
+	"context"
+
+	"github.com/spf13/cobra"
+
+	"github.com/karapace/karapace/runtime"
+)
+
+type execOptions struct {
+	ref  string
+	argv []string
+}
+
+func newExecCommand(g *globals) *cobra.Command {
+	var opts execOptions
+	return &cobra.Command{
+		Use:   "exec <env_id> -- <cmd>...",
+		Short: "Run a command in an environment",
+		Long: "Run cmd in a built environment with stdin, stdout and stderr streamed. karapace exits\n" +
+			"with the command's exit status (128+n when it is killed by signal n).",
+		Args: dashArgs(1, 1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			opts.ref, opts.argv = args[0], args[1:]
+			return runExec(cmd.Context(), g, opts)
+		},
+	}
+}
+
+func runExec(ctx context.Context, g *globals, opts execOptions) error {
+	e, err := g.engineFor(ctx, false)
+	if err != nil {
+		return err
+	}
+	id, err := resolve(ctx, e, opts.ref, true)
+	if err != nil {
+		return err
+	}
+	code, err := e.Exec(ctx, id, runtime.Stdio{Stdin: g.stdin, Stdout: g.stdout, Stderr: g.stderr}, opts.argv)
+	if err != nil {
+		return err
+	}
+	if code != 0 {
+		return exitStatus{code}
+	}
+	return nil
+}

@@ -1,0 +1,91 @@
+package cli
+
+import (
+	"context"
+	"errors"
+
+	"github.com/spf13/cobra"
+
+	"github.com/karapace/karapace/core"
+	"github.com/karapace/karapace/store"
+)
+
+type migrateOptions struct {
+	store string
+	json  bool
+}
+
+// migrateResult is the `--json` shape of migrate; which fields appear depends on status
+// (no_store, current, newer, migrated, error), as in the original.
+type migrateResult struct {
+	Status        string  `json:"status"`
+	Message       string  `json:"message,omitempty"`
+	FormatVersion *uint64 `json:"format_version,omitempty"`
+	Found         *uint64 `json:"found,omitempty"`
+	Supported     *uint64 `json:"supported,omitempty"`
+	From          *uint32 `json:"from,omitempty"`
+	To            *uint32 `json:"to,omitempty"`
+	Environments  *int    `json:"environments,omitempty"`
+	Backup        string  `json:"backup,omitempty"`
+}
+
+func newMigrateCommand(g *globals) *cobra.Command {
+	return &cobra.Command{
+		Use:   "migrate",
+		Short: "Upgrade the store to the current format",
+		Long:  "Upgrade an older store to the current format, keeping a backup of the old version\nfile. A missing store is not an error. Exits 1 when the store is newer than this karapace.",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			return runMigrate(cmd.Context(), g, migrateOptions{store: g.storePath(), json: g.json})
+		},
+	}
+}
+
+func runMigrate(ctx context.Context, g *globals, opts migrateOptions) error {
+	e, err := g.engineFor(ctx, true)
+	if err != nil {
+		return err
+	}
+	res, err := e.Migrate(ctx)
+	current := uint64(store.FormatVersion)
+	var out migrateResult
+	var text string
+	failed := false
+	var vm *store.VersionMismatchError
+	switch {
+	case errors.As(err, &vm) && vm.Found > vm.Expected:
+		found := vm.Found
+		out = migrateResult{Status: "newer", Found: &found, Supported: &current}
+		text = "Store format version: " + utoa(found) + "\nSupported: " + utoa(current) + "\n\nCreated by a newer Karapace. Please upgrade."
+		failed = true
+	case err != nil:
+		if ctx.Err() != nil {
+			return err
+		}
+		out = migrateResult{Status: "error", Message: err.Error()}
+		text = "Migration failed: " + err.Error()
+		failed = true
+	case res.Status == core.MigrateNoStore:
+		out = migrateResult{Status: "no_store", Message: "No store found."}
+		text = "No store found at " + opts.store + ". Nothing to migrate."
+	case res.Status == core.MigrateCurrent:
+		out = migrateResult{Status: "current", FormatVersion: &current}
+		text = "Store format version: " + utoa(current) + " (current)\nNo migration needed."
+	default:
+		out = migrateResult{Status: "migrated", From: &res.FromVersion, To: &res.ToVersion, Environments: &res.Environments, Backup: res.BackupPath}
+		text = "Migrated store from v" + utoa(uint64(res.FromVersion)) + " to v" + utoa(uint64(res.ToVersion)) + ".\n" +
+			itoa(res.Environments) + " environments updated.\nBackup: " + res.BackupPath
+	}
+	if opts.json {
+		err = writeJSON(g.stdout, out)
+	} else {
+		err = printf(g.stdout, "%s\n", text)
+	}
+	if err != nil {
+		return err
+	}
+	if failed {
+		return exitStatus{exitFailure}
+	}
+	return nil
+}

@@ -1,0 +1,24 @@
+package cli
+
+import (
+	"github.com/spf13/cobra"
+)
+
+func newRebuildCommand(g *globals) *cobra.Command {
+	var opts buildOptions
+	cmd := &cobra.Command{
+		Use:   "rebuild [manifest]",
+		Short: "Build the manifest again and replace the environment it built before",
+		Long: "Build the manifest (default karapace.toml), then destroy the environment the lock file\n" +
+			"(or the manifest's preliminary id) pointed at, when the id changed. The new environment\n" +
+			"keeps the old one's name unless --name is given.",
+		Args: cobra.MaximumNArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			opts.manifest = manifestArg(args)
+			opts.json = g.json
+			return runBuild(cmd.Context(), g, opts, true)
+		},
+	}
+	addBuildFlags(cmd, &opts)
+	return cmd
+}
