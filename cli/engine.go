@@ -3,7 +3,6 @@ package cli
 import (
 	"context"
 	"errors"
-	"fmt"
 	"time"
 
 	"github.com/karapace/karapace/core"
@@ -35,9 +34,7 @@ func (g *globals) engineFor(ctx context.Context, readOnly bool) (*core.Engine, e
 		Logger:       g.log,
 		LockTimeout:  g.lockTimeout,
 		SkipRecovery: readOnly,
-		OnLockWait: func(w core.LockWait) {
-			fmt.Fprintln(g.stderr, w.String())
-		},
+		OnLockWait:   func(w core.LockWait) { g.notice(w.String()) },
 	})
 }
 

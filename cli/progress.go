@@ -48,7 +48,40 @@ func (g *globals) spinner(msg string, quiet bool) *spinner {
 	if quiet {
 		return &spinner{w: io.Discard, done: true}
 	}
-	return newSpinner(g.stderr, g.isTTY(g.stderr), msg)
+	s := newSpinner(g.stderr, g.isTTY(g.stderr), msg)
+	g.mu.Lock()
+	g.active = s
+	g.mu.Unlock()
+	return s
+}
+
+// notice prints a line on stderr (the lock-wait message) without garbling a spinner
+// that is drawing there.
+func (g *globals) notice(msg string) {
+	g.mu.Lock()
+	s := g.active
+	g.mu.Unlock()
+	if s != nil && s.Println(msg) {
+		return
+	}
+	fmt.Fprintln(g.stderr, msg)
+}
+
+// Println prints msg on a line of its own above the spinner; false when the spinner
+// has ended (the caller prints it then).
+func (s *spinner) Println(msg string) bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.done {
+		return false
+	}
+	if s.tty {
+		fmt.Fprintf(s.w, "\r\x1b[2K%s\n", msg)
+		s.draw()
+		return true
+	}
+	fmt.Fprintln(s.w, msg)
+	return true
 }
 
 func (s *spinner) loop() {

@@ -9,6 +9,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/spf13/cobra"
@@ -38,6 +39,9 @@ type globals struct {
 	lockTimeout time.Duration
 
 	log *slog.Logger
+
+	mu     sync.Mutex
+	active *spinner // the spinner on stderr, if any, for notices
 	// started is set once a command's own code runs: an error before that is a usage
 	// error (exit 2, as the original's clap), after it an ordinary failure.
 	started bool

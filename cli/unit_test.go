@@ -319,3 +319,17 @@ func TestTUINotAvailable(t *testing.T) {
 		t.Errorf("tui --json: exit %d, stderr %q", code, stderr)
 	}
 }
+
+func TestSpinnerNotice(t *testing.T) {
+	var b syncBuffer
+	g := &globals{stderr: &b, isTTY: func(any) bool { return true }}
+	s := g.spinner("building environment...", false)
+	g.notice("waiting for the store lock (held by another process) to build")
+	s.Success("environment built")
+	g.notice("after the end")
+	got := b.String()
+	if !strings.Contains(got, "\r\x1b[2Kwaiting for the store lock (held by another process) to build\n") ||
+		!strings.HasSuffix(got, "✓ environment built\nafter the end\n") {
+		t.Errorf("notice output %q", got)
+	}
+}
