@@ -3,6 +3,7 @@ module github.com/karapace/karapace/store
 go 1.26
 
 require (
+	github.com/gofrs/flock v0.13.0
 	github.com/karapace/karapace/schema v0.0.0
 	golang.org/x/sys v0.40.0
 	lukechampine.com/blake3 v1.4.1
