@@ -497,6 +497,9 @@ func (w *WAL) SwapDir(ctx context.Context, opID, staged, target string) (string,
 	} else if err := w.AddStep(ctx, opID, RemoveDirStep(target)); err != nil {
 		return "", err
 	}
+	if err := os.MkdirAll(filepath.Dir(target), 0o755); err != nil {
+		return "", wrap("swap", err)
+	}
 	if err := os.Rename(staged, target); err != nil {
 		return "", wrap("swap", err)
 	}
