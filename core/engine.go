@@ -303,17 +303,13 @@ func (e *Engine) destroyLocked(ctx context.Context, id schema.EnvID) error {
 	} else if live > 0 {
 		return &TransitionError{From: "Running", To: "cannot destroy a running environment; stop it first"}
 	}
-	op, err := e.st.walBegin(ctx, "Destroy", id.String())
+	// The WAL steps finish the destroy if we die midway: the directory and the
+	// metadata go, whatever happened before. They are written with the entry, in one
+	// atomic write: an entry holding only the directory step would, on recovery, leave
+	// a Built record without its directory.
+	op, err := e.st.walBegin(ctx, "Destroy", id.String(), removeDir(envDir), removeFile(e.st.metaPath(id)))
 	if err != nil {
 		return classify(ErrStore, err)
-	}
-	// The WAL steps finish the destroy if we die midway: the directory and the
-	// metadata go, whatever happened before.
-	if err := e.st.walRemoveDir(ctx, op, envDir); err != nil {
-		return e.abort(op, classify(ErrStore, err))
-	}
-	if err := e.st.walRemoveFile(ctx, op, e.st.metaPath(id)); err != nil {
-		return e.abort(op, classify(ErrStore, err))
 	}
 	if spec, b, err := e.envSpec(ctx, m); err != nil {
 		e.log.Warn("destroying without backend cleanup", "env", id.Short(), "err", err)

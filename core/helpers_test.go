@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -143,4 +144,14 @@ func checkClean(t testing.TB, e *Engine) {
 func exists(p string) bool {
 	_, err := os.Lstat(p)
 	return err == nil
+}
+
+// execCmd gives exec.Cmd's Wait an error that includes the exit status.
+type execCmd struct{ *exec.Cmd }
+
+func (c *execCmd) Wait() error {
+	if err := c.Cmd.Wait(); err != nil {
+		return fmt.Errorf("%v (%s)", err, c.ProcessState)
+	}
+	return nil
 }

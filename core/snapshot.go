@@ -55,10 +55,13 @@ func (e *Engine) Commit(ctx context.Context, id schema.EnvID) (schema.Digest, er
 		if err != nil {
 			return e.rollback(op, classify(ErrStore, err))
 		}
-		parent := m.BaseLayer
-		l := &layerManifest{
-			Hash: snapshotID(id, m.BaseLayer, tar).String(), Kind: "Snapshot", Parent: &parent,
-			ObjectRefs: []string{tar.String()}, ReadOnly: true, TarHash: tar.String(),
+		parent, err := digestOrZero(m.BaseLayer)
+		if err != nil {
+			return e.rollback(op, classify(ErrStore, err))
+		}
+		l := store.Layer{
+			Hash: snapshotID(id, m.BaseLayer, tar), Kind: store.KindSnapshot, Parent: parent,
+			ObjectRefs: []schema.Digest{tar}, ReadOnly: true, TarHash: tar,
 		}
 		key, err = e.st.layerKey(l)
 		if err != nil {
@@ -103,14 +106,14 @@ func (e *Engine) Restore(ctx context.Context, id schema.EnvID, snapshot schema.D
 		if err != nil {
 			return classify(ErrStore, fmt.Errorf("snapshot %s: %w", snapshot, err))
 		}
-		if l.Kind != "Snapshot" {
-			return &TransitionError{From: l.Kind, To: "restore requires a Snapshot layer"}
+		if l.Kind != store.KindSnapshot {
+			return &TransitionError{From: string(l.Kind), To: "restore requires a Snapshot layer"}
 		}
-		if l.Parent == nil || *l.Parent != m.BaseLayer {
+		if l.Parent.IsZero() || l.Parent.String() != m.BaseLayer {
 			return &TransitionError{From: "snapshot of another environment", To: "restore requires a snapshot of this environment"}
 		}
-		tar, err := schema.ParseDigest(l.TarHash)
-		if err != nil {
+		tar := l.TarHash
+		if tar.IsZero() {
 			return classify(ErrStore, fmt.Errorf("%w: snapshot %s has no tar content (legacy layer)", store.ErrNotFound, snapshot))
 		}
 		staging := filepath.Join(e.layout.StagingDir(), "restore-"+id.String())
@@ -168,15 +171,10 @@ func (e *Engine) Snapshots(ctx context.Context, id schema.EnvID) ([]Snapshot, er
 	out := []Snapshot{}
 	for _, k := range keys {
 		l, err := e.st.layerGet(ctx, k)
-		if err != nil || l.Kind != "Snapshot" || l.Parent == nil || *l.Parent != m.BaseLayer {
+		if err != nil || l.Kind != store.KindSnapshot || l.Parent.IsZero() || l.Parent.String() != m.BaseLayer {
 			continue
 		}
-		sid, err1 := schema.ParseDigest(l.Hash)
-		tar, err2 := schema.ParseDigest(l.TarHash)
-		if err1 != nil || err2 != nil {
-			continue
-		}
-		out = append(out, Snapshot{ID: sid, Key: k, TarHash: tar, Parent: *l.Parent})
+		out = append(out, Snapshot{ID: l.Hash, Key: k, TarHash: l.TarHash, Parent: l.Parent.String()})
 	}
 	sort.Slice(out, func(i, j int) bool { return out[i].ID.String() < out[j].ID.String() })
 	return out, nil

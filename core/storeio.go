@@ -26,12 +26,17 @@ import (
 type stores struct {
 	layout  store.Layout
 	objects *store.Objects
+	layers  *store.Layers
+	envs    *store.Envs
 	log     *slog.Logger
 	now     func() time.Time
 }
 
 func newStores(l store.Layout, log *slog.Logger, now func() time.Time) *stores {
-	return &stores{layout: l, objects: store.NewObjects(l), log: log, now: now}
+	return &stores{
+		layout: l, objects: store.NewObjects(l), layers: store.NewLayers(l),
+		envs: store.NewEnvs(l, now, log), log: log, now: now,
+	}
 }
 
 func (s *stores) timestamp() string { return store.FormatTime(s.now()) }
@@ -105,72 +110,31 @@ func (s *stores) captureBase(ctx context.Context, upper string) (schema.Digest, 
 	if err != nil {
 		return schema.Digest{}, err
 	}
-	return s.layerPut(ctx, &layerManifest{
-		Hash: tar.String(), Kind: "Base", ObjectRefs: []string{tar.String()}, ReadOnly: true, TarHash: tar.String(),
+	return s.layerPut(ctx, store.Layer{
+		Hash: tar, Kind: store.KindBase, ObjectRefs: []schema.Digest{tar}, ReadOnly: true, TarHash: tar,
 	})
 }
 
-// --- layers (interim) ---
+// --- layers ---
 
-type layerManifest struct {
-	Hash       string   `json:"hash"`
-	Kind       string   `json:"kind"`
-	Parent     *string  `json:"parent"`
-	ObjectRefs []string `json:"object_refs"`
-	ReadOnly   bool     `json:"read_only"`
-	TarHash    string   `json:"tar_hash"`
-}
+func (s *stores) layerPath(k schema.Digest) string { return s.layers.Path(k) }
 
-func (s *stores) layerPath(k schema.Digest) string {
-	return filepath.Join(s.layout.LayersDir(), k.String())
-}
-
-func (s *stores) layerKey(l *layerManifest) (schema.Digest, error) {
-	b, err := schema.MarshalPretty(l)
-	if err != nil {
-		return schema.Digest{}, err
-	}
-	return schema.Sum(b), nil
-}
+func (s *stores) layerKey(l store.Layer) (schema.Digest, error) { return l.Digest() }
 
 func (s *stores) layerExists(ctx context.Context, k schema.Digest) bool {
-	_, err := os.Lstat(s.layerPath(k))
-	return err == nil
+	ok, err := s.layers.Exists(ctx, k)
+	return err == nil && ok
 }
 
-func (s *stores) layerPut(ctx context.Context, l *layerManifest) (schema.Digest, error) {
-	b, err := schema.MarshalPretty(l)
-	if err != nil {
-		return schema.Digest{}, err
-	}
-	k := schema.Sum(b)
-	if s.layerExists(ctx, k) {
-		return k, nil
-	}
-	return k, atomicWrite(s.layerPath(k), b)
+func (s *stores) layerPut(ctx context.Context, l store.Layer) (schema.Digest, error) {
+	return s.layers.Put(ctx, l)
 }
 
-func (s *stores) layerGet(ctx context.Context, k schema.Digest) (*layerManifest, error) {
-	b, err := os.ReadFile(s.layerPath(k))
-	if errors.Is(err, fs.ErrNotExist) {
-		return nil, fmt.Errorf("layer %s: %w", k, store.ErrNotFound)
-	}
-	if err != nil {
-		return nil, err
-	}
-	if schema.Sum(b) != k {
-		return nil, fmt.Errorf("layer %s: %w", k, store.ErrIntegrity)
-	}
-	var l layerManifest
-	if err := json.Unmarshal(b, &l); err != nil {
-		return nil, fmt.Errorf("layer %s: %w", k, store.ErrCorrupt)
-	}
-	return &l, nil
+func (s *stores) layerGet(ctx context.Context, k schema.Digest) (store.Layer, error) {
+	return s.layers.Get(ctx, k)
 }
 
-func (s *stores) layerList(ctx context.Context) ([]schema.Digest, error) {
-	return listDigests(s.layout.LayersDir())
-}
+func (s *stores) layerList(ctx context.Context) ([]schema.Digest, error) { return s.layers.List(ctx) }
 
 func listDigests(dir string) ([]schema.Digest, error) {
 	ents, err := os.ReadDir(dir)
@@ -189,133 +153,142 @@ func listDigests(dir string) ([]schema.Digest, error) {
 	return out, nil
 }
 
-// --- metadata (interim) ---
+// --- metadata ---
 
-func (s *stores) metaPath(id schema.EnvID) string {
-	return filepath.Join(s.layout.MetadataDir(), id.String())
+func hexOrEmpty(d schema.Digest) string {
+	if d.IsZero() {
+		return ""
+	}
+	return d.String()
 }
 
-func metaChecksum(m *Env) (string, error) {
-	c := *m
-	c.Checksum = ""
-	if c.DependencyLayers == nil {
-		c.DependencyLayers = []string{}
+func digestOrZero(s string) (schema.Digest, error) {
+	if s == "" {
+		return schema.Digest{}, nil
 	}
-	b, err := schema.MarshalPretty(&c)
+	return schema.ParseDigest(s)
+}
+
+// envOf converts a store record to the engine's Env.
+func envOf(m store.Metadata) Env {
+	st, _ := ParseState(string(m.State))
+	e := Env{
+		EnvID: m.EnvID, ShortID: m.ShortID, State: st,
+		ManifestHash: hexOrEmpty(m.ManifestHash), BaseLayer: hexOrEmpty(m.BaseLayer),
+		DependencyLayers: make([]string, 0, len(m.DependencyLayers)),
+		CreatedAt:        m.CreatedAt, UpdatedAt: m.UpdatedAt, RefCount: m.RefCount,
+		Checksum: hexOrEmpty(m.Checksum),
+	}
+	if m.Name != "" {
+		n := m.Name
+		e.Name = &n
+	}
+	for _, d := range m.DependencyLayers {
+		e.DependencyLayers = append(e.DependencyLayers, d.String())
+	}
+	if !m.PolicyLayer.IsZero() {
+		p := m.PolicyLayer.String()
+		e.PolicyLayer = &p
+	}
+	return e
+}
+
+// metaOf converts the engine's Env to a store record.
+func metaOf(e *Env) (store.Metadata, error) {
+	st, err := store.ParseState(stateNames[e.State])
 	if err != nil {
-		return "", err
+		return store.Metadata{}, err
 	}
-	return schema.Sum(b).String(), nil
+	m := store.Metadata{
+		EnvID: e.EnvID, ShortID: e.ShortID, Name: e.DisplayName(), State: st,
+		CreatedAt: e.CreatedAt, UpdatedAt: e.UpdatedAt, RefCount: e.RefCount,
+	}
+	if m.ManifestHash, err = digestOrZero(e.ManifestHash); err != nil {
+		return m, err
+	}
+	if m.BaseLayer, err = digestOrZero(e.BaseLayer); err != nil {
+		return m, err
+	}
+	if e.PolicyLayer != nil {
+		if m.PolicyLayer, err = digestOrZero(*e.PolicyLayer); err != nil {
+			return m, err
+		}
+	}
+	for _, d := range e.DependencyLayers {
+		dd, err := schema.ParseDigest(d)
+		if err != nil {
+			return m, err
+		}
+		m.DependencyLayers = append(m.DependencyLayers, dd)
+	}
+	return m, nil
 }
+
+func (s *stores) metaPath(id schema.EnvID) string { return s.envs.Path(id) }
 
 func (s *stores) metaGet(ctx context.Context, id schema.EnvID) (*Env, error) {
-	b, err := os.ReadFile(s.metaPath(id))
-	if errors.Is(err, fs.ErrNotExist) {
-		return nil, fmt.Errorf("metadata %s: %w", id.Short(), store.ErrNotFound)
-	}
+	m, err := s.envs.Get(ctx, id)
 	if err != nil {
 		return nil, err
 	}
-	var m Env
-	if err := json.Unmarshal(b, &m); err != nil {
-		return nil, fmt.Errorf("metadata %s: %w: %v", id.Short(), store.ErrCorrupt, err)
-	}
-	if m.Checksum != "" {
-		sum, err := metaChecksum(&m)
-		if err != nil {
-			return nil, err
-		}
-		if sum != m.Checksum {
-			return nil, fmt.Errorf("metadata %s: %w", id.Short(), store.ErrIntegrity)
-		}
-	}
-	return &m, nil
+	e := envOf(m)
+	return &e, nil
 }
 
-func (s *stores) metaPut(ctx context.Context, m *Env) error {
-	if m.DependencyLayers == nil {
-		m.DependencyLayers = []string{}
-	}
-	sum, err := metaChecksum(m)
+func (s *stores) metaPut(ctx context.Context, e *Env) error {
+	m, err := metaOf(e)
 	if err != nil {
 		return err
 	}
-	m.Checksum = sum
-	b, err := schema.MarshalPretty(m)
-	if err != nil {
-		return err
-	}
-	return atomicWrite(s.metaPath(m.EnvID), b)
+	return s.envs.Put(ctx, m)
 }
 
 func (s *stores) metaRemove(ctx context.Context, id schema.EnvID) error {
-	err := os.Remove(s.metaPath(id))
-	if errors.Is(err, fs.ErrNotExist) {
-		return nil
-	}
-	return err
+	return s.envs.Remove(ctx, id)
 }
 
 func (s *stores) metaList(ctx context.Context) ([]Env, error) {
-	ids, err := listDigests(s.layout.MetadataDir())
+	ms, err := s.envs.List(ctx)
 	if err != nil {
 		return nil, err
 	}
-	out := []Env{}
-	for _, id := range ids {
-		m, err := s.metaGet(ctx, id)
-		if err != nil {
-			s.log.Warn("skipping unreadable metadata", "env", id.Short(), "err", err)
-			continue
-		}
-		out = append(out, *m)
+	out := make([]Env, 0, len(ms))
+	for _, m := range ms {
+		out = append(out, envOf(m))
 	}
 	return out, nil
 }
 
-func (s *stores) setState(ctx context.Context, m *Env, st State) error {
-	m.State = st
-	m.UpdatedAt = s.timestamp()
-	return s.metaPut(ctx, m)
+func (s *stores) setState(ctx context.Context, e *Env, st State) error {
+	e.State = st
+	e.UpdatedAt = s.timestamp()
+	return s.metaPut(ctx, e)
 }
 
-func (s *stores) checkName(name string) error {
-	if len(name) == 0 || len(name) > 64 {
-		return fmt.Errorf("%w: environment name must be 1-64 characters", store.ErrInvalidName)
-	}
-	if !validName(name) {
-		return fmt.Errorf("%w: environment name must match [a-zA-Z0-9_-]", store.ErrInvalidName)
-	}
-	return nil
-}
+func (s *stores) checkName(name string) error { return store.ValidateName(name) }
 
 func (s *stores) checkNameFree(ctx context.Context, name string, id schema.EnvID) error {
-	envs, err := s.metaList(ctx)
+	if err := store.ValidateName(name); err != nil {
+		return err
+	}
+	m, err := s.envs.GetByName(ctx, name)
+	if errors.Is(err, store.ErrNotFound) {
+		return nil
+	}
 	if err != nil {
 		return err
 	}
-	for _, e := range envs {
-		if e.Name != nil && *e.Name == name && e.EnvID != id {
-			return &store.NameConflictError{Name: name, ExistingEnvID: e.ShortID}
-		}
+	if m.EnvID != id {
+		return &store.NameConflictError{Name: name, ExistingEnvID: m.EnvID.Short()}
 	}
 	return nil
 }
 
 func (s *stores) setName(ctx context.Context, id schema.EnvID, name string) error {
-	if err := s.checkName(name); err != nil {
-		return err
+	if name == "" {
+		return store.ValidateName(name)
 	}
-	if err := s.checkNameFree(ctx, name, id); err != nil {
-		return err
-	}
-	m, err := s.metaGet(ctx, id)
-	if err != nil {
-		return err
-	}
-	m.Name = &name
-	m.UpdatedAt = s.timestamp()
-	return s.metaPut(ctx, m)
+	return s.envs.SetName(ctx, id, name)
 }
 
 // --- WAL (interim) ---
@@ -332,13 +305,27 @@ func (s *stores) walPath(op string) string { return filepath.Join(s.layout.WALDi
 
 var walSeq = time.Now().UnixNano()
 
-func (s *stores) walBegin(ctx context.Context, kind, envID string) (string, error) {
+// walStep is a rollback step given to walBegin.
+type walStep map[string]string
+
+func removeDir(p string) walStep  { return walStep{"RemoveDir": p} }
+func removeFile(p string) walStep { return walStep{"RemoveFile": p} }
+
+// walBegin writes a new WAL entry holding steps, in one atomic write.
+func (s *stores) walBegin(ctx context.Context, kind, envID string, steps ...walStep) (string, error) {
 	if err := os.MkdirAll(s.layout.WALDir(), 0o755); err != nil {
 		return "", err
 	}
 	now := s.now().UTC()
 	op := fmt.Sprintf("%s-%s-%d-%d", now.Format("20060102150405.000000000"), schema.SumString(envID).String()[:8], os.Getpid(), now.UnixNano())
 	e := walEntry{OpID: op, Kind: kind, EnvID: envID, Timestamp: store.FormatTime(now), RollbackSteps: []json.RawMessage{}}
+	for _, st := range steps {
+		b, err := json.Marshal(st)
+		if err != nil {
+			return "", err
+		}
+		e.RollbackSteps = append(e.RollbackSteps, b)
+	}
 	return op, s.walWrite(&e)
 }
 
@@ -506,7 +493,7 @@ func (s *stores) gc(ctx context.Context, dryRun bool) (*GCReport, error) {
 		if liveLayers[k.String()] {
 			continue
 		}
-		if l, err := s.layerGet(ctx, k); err == nil && l.Kind == "Snapshot" && l.Parent != nil && liveLayers[*l.Parent] {
+		if l, err := s.layerGet(ctx, k); err == nil && l.Kind == store.KindSnapshot && !l.Parent.IsZero() && liveLayers[l.Parent.String()] {
 			liveLayers[k.String()] = true
 		}
 	}
@@ -517,7 +504,7 @@ func (s *stores) gc(ctx context.Context, dryRun bool) (*GCReport, error) {
 		}
 		if l, err := s.layerGet(ctx, k); err == nil {
 			for _, o := range l.ObjectRefs {
-				liveObjects[o] = true
+				liveObjects[o.String()] = true
 			}
 		}
 	}
@@ -584,14 +571,14 @@ func (s *stores) verify(ctx context.Context) (*VerifyReport, error) {
 		}
 		rep.LayersPassed++
 	}
-	ids, err := listDigests(s.layout.MetadataDir())
+	entries, err := s.envs.ListWithErrors(ctx)
 	if err != nil {
 		return nil, err
 	}
-	for _, id := range ids {
+	for _, en := range entries {
 		rep.MetadataChecked++
-		if _, err := s.metaGet(ctx, id); err != nil {
-			rep.Failed = append(rep.Failed, VerifyFailure{Hash: id.String(), Reason: err.Error()})
+		if en.Err != nil {
+			rep.Failed = append(rep.Failed, VerifyFailure{Hash: en.Name, Reason: en.Err.Error()})
 			continue
 		}
 		rep.MetadataPassed++
