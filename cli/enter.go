@@ -63,7 +63,7 @@ func dashArgs(before, after int) cobra.PositionalArgs {
 			return usageError{fmt.Errorf("%s takes %d argument(s) before --, got %d", cmd.Name(), before, n)}
 		}
 		if after > 0 && (dash < 0 || len(args)-dash < after) {
-			return usageError{fmt.Errorf("%s needs a command after --, as in: karapace %s <env_id> -- <cmd>...", cmd.Name(), cmd.Name())}
+			return usageError{fmt.Errorf("%s needs a command after --, as in: karapace %s <env_id> -- <cmd> [args]", cmd.Name(), cmd.Name())}
 		}
 		return nil
 	}

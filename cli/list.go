@@ -49,7 +49,7 @@ func runList(ctx context.Context, g *globals, opts listOptions) error {
 	}
 	for i := range envs {
 		env := &envs[i]
-		state := stateText(env.State.String())
+		state := env.State.String()
 		// Pad first, colour after, so escape codes do not shift the columns.
 		colored := colorizeState(state, opts.color) + padRight("", 10-len(state))
 		if err := printf(g.stdout, "%s %s %s %s\n", padRight(env.ShortID, 14), padRight(env.DisplayName(), 16), colored, env.EnvID); err != nil {

@@ -52,9 +52,6 @@ func (g *globals) colorEnabled() bool {
 	return g.isTTY(g.stdout)
 }
 
-// stateText is the lowercase state name used by text output.
-func stateText(state string) string { return strings.ToLower(state) }
-
 // colorizeState colours a lowercase state name the way the original does; unknown
 // states pass through unchanged.
 func colorizeState(state string, color bool) string {
@@ -158,9 +155,6 @@ func newLogger(w io.Writer, level slog.Level) *slog.Logger {
 		},
 	}))
 }
-
-// discardLogger is for code paths that run before flags are parsed.
-func discardLogger() *slog.Logger { return slog.New(slog.DiscardHandler) }
 
 func utoa(n uint64) string { return strconv.FormatUint(n, 10) }
 func itoa(n int) string    { return strconv.Itoa(n) }
