@@ -63,10 +63,18 @@ func liveClaims(envDir string) (int, error) {
 	}
 	n := 0
 	for _, ent := range ents {
+		p := filepath.Join(dir, ent.Name())
 		if strings.HasPrefix(ent.Name(), ".") {
+			// A temp file of addClaim: garbage once its writer is gone.
+			pid, _, _ := strings.Cut(strings.TrimPrefix(ent.Name(), "."), ".")
+			if n, err := strconv.Atoi(pid); err == nil && n > 0 {
+				if _, err := procStart(n); err == nil {
+					continue
+				}
+			}
+			_ = os.Remove(p)
 			continue
 		}
-		p := filepath.Join(dir, ent.Name())
 		if claimAlive(p, ent.Name()) {
 			n++
 			continue

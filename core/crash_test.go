@@ -204,8 +204,8 @@ func checkAfterCrash(t *testing.T, e *Engine) {
 			ents, _ := os.ReadDir(dir)
 			t.Errorf("env %s lost its upper directory; env dir holds %v; metadata %+v", env.ShortID, ents, env)
 		}
-		if exists(e.layout.UpperDir(env.EnvID) + ".old") {
-			t.Errorf("env %s: upper.old left", env.ShortID)
+		if exists(e.layout.UpperDir(env.EnvID) + swapSuffix) {
+			t.Errorf("env %s: swapped-out upper left", env.ShortID)
 		}
 	}
 	// The store still works.

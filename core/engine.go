@@ -63,7 +63,13 @@ func New(ctx context.Context, opts Options) (*Engine, error) {
 	if opts.StoreRoot == "" {
 		return nil, fmt.Errorf("%w: no store root given", ErrStore)
 	}
-	e := &Engine{opts: opts, log: opts.Logger, now: opts.Clock, layout: store.NewLayout(opts.StoreRoot)}
+	// WAL steps name absolute paths, so the root must be absolute.
+	root, err := filepath.Abs(opts.StoreRoot)
+	if err != nil {
+		return nil, classify(ErrStore, err)
+	}
+	opts.StoreRoot = root
+	e := &Engine{opts: opts, log: opts.Logger, now: opts.Clock, layout: store.NewLayout(root)}
 	if e.log == nil {
 		e.log = slog.New(slog.DiscardHandler)
 	}
@@ -139,13 +145,24 @@ func (e *Engine) recover(ctx context.Context) error {
 		if err != nil || !ent.IsDir() {
 			continue
 		}
-		fixRestore(e.layout.EnvPath(id), e.log)
-		live, err := liveClaims(e.layout.EnvPath(id))
-		if err != nil || live > 0 {
-			continue
+		envDir := e.layout.EnvPath(id)
+		// A restore's aside copy outlives its committed operation only by a crash.
+		if err := os.RemoveAll(e.layout.UpperDir(id) + swapSuffix); err != nil {
+			return err
 		}
 		m, err := e.st.metaGet(ctx, id)
-		if err != nil || m.State != Running {
+		if errors.Is(err, store.ErrNotFound) {
+			// No operation is in flight (we hold the lock and the WAL is rolled
+			// back), so a directory without metadata is what a destroy cut short
+			// left behind.
+			e.log.Info("removing environment directory without metadata", "env", id.Short())
+			if err := os.RemoveAll(envDir); err != nil {
+				return err
+			}
+			continue
+		}
+		live, lerr := liveClaims(envDir)
+		if err != nil || lerr != nil || live > 0 || m.State != Running {
 			continue
 		}
 		e.log.Info("environment has no live session any more", "env", id.Short())
@@ -156,28 +173,8 @@ func (e *Engine) recover(ctx context.Context) error {
 	return nil
 }
 
-// fixRestore completes or undoes a restore that died while swapping upper directories
-// (see Restore): with both upper and upper.old present the swap happened and upper.old
-// is garbage; with only upper.old the swap stopped halfway and upper.old is the
-// environment's data.
-func fixRestore(envDir string, log *slog.Logger) {
-	upper := filepath.Join(envDir, "upper")
-	old := upper + ".old"
-	if _, err := os.Lstat(old); err != nil {
-		return
-	}
-	if _, err := os.Lstat(upper); err == nil {
-		log.Info("finishing interrupted restore", "dir", envDir)
-		if err := os.RemoveAll(old); err != nil {
-			log.Warn("remove old upper", "err", err)
-		}
-		return
-	}
-	log.Info("undoing interrupted restore", "dir", envDir)
-	if err := os.Rename(old, upper); err != nil {
-		log.Warn("put back old upper", "err", err)
-	}
-}
+// swapSuffix is what store.WAL.SwapDir appends to the directory it moves aside.
+const swapSuffix = ".swap-old"
 
 // backend returns the backend a manifest names.
 func (e *Engine) backend(name string) (runtime.Backend, error) {
@@ -303,11 +300,12 @@ func (e *Engine) destroyLocked(ctx context.Context, id schema.EnvID) error {
 	} else if live > 0 {
 		return &TransitionError{From: "Running", To: "cannot destroy a running environment; stop it first"}
 	}
-	// The WAL steps finish the destroy if we die midway: the directory and the
-	// metadata go, whatever happened before. They are written with the entry, in one
-	// atomic write: an entry holding only the directory step would, on recovery, leave
-	// a Built record without its directory.
-	op, err := e.st.walBegin(ctx, "Destroy", id.String(), removeDir(envDir), removeFile(e.st.metaPath(id)))
+	// The WAL steps finish the destroy if we die midway: the metadata and the
+	// directory go, whatever happened before. The metadata step comes first: an entry
+	// cut short after it (each step is its own write) leaves a directory without
+	// metadata, which recovery removes; the other order would leave a Built record
+	// without its directory.
+	op, err := e.st.walBegin(ctx, "Destroy", id.String(), removeFile(e.st.metaPath(id)), removeDir(envDir))
 	if err != nil {
 		return classify(ErrStore, err)
 	}

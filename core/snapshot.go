@@ -84,9 +84,10 @@ func (e *Engine) Commit(ctx context.Context, id schema.EnvID) (schema.Digest, er
 
 // Restore replaces the writable layer of a Built or Frozen environment with a snapshot
 // of that same environment. The swap is crash-safe: the snapshot is unpacked into
-// staging, then upper is renamed to upper.old, staging to upper, and upper.old
-// removed; recovery (under the lock) puts upper.old back if the second rename did not
-// happen, and removes it if it did. At every point one complete layer is on disk.
+// staging, then upper is renamed aside (upper.swap-old) and staging renamed to upper,
+// under a WAL entry whose Rename step puts the old upper back if we die before the
+// commit; the aside copy is deleted after it. At every point one complete layer is on
+// disk.
 func (e *Engine) Restore(ctx context.Context, id schema.EnvID, snapshot schema.Digest) error {
 	return e.withLock(ctx, "restore", func() error {
 		m, err := e.get(ctx, id)
@@ -118,12 +119,8 @@ func (e *Engine) Restore(ctx context.Context, id schema.EnvID, snapshot schema.D
 		}
 		staging := filepath.Join(e.layout.StagingDir(), "restore-"+id.String())
 		upper := e.layout.UpperDir(id)
-		old := upper + ".old"
-		op, err := e.st.walBegin(ctx, "Restore", id.String())
+		op, err := e.st.walBegin(ctx, "Restore", id.String(), removeDir(staging))
 		if err != nil {
-			return classify(ErrStore, err)
-		}
-		if err := e.st.walRemoveDir(ctx, op, staging); err != nil {
 			return e.abort(op, classify(ErrStore, err))
 		}
 		if err := os.RemoveAll(staging); err != nil {
@@ -132,29 +129,19 @@ func (e *Engine) Restore(ctx context.Context, id schema.EnvID, snapshot schema.D
 		if err := e.st.unpackObject(ctx, tar, staging); err != nil {
 			return e.rollback(op, classify(ErrStore, err))
 		}
-		if err := os.RemoveAll(old); err != nil {
+		// Fix of spec 5.5: upper is moved aside, never deleted before the new one is
+		// in place; a crash before the commit renames it back.
+		aside, err := e.st.WAL.SwapDir(ctx, op, staging, upper)
+		if err != nil {
 			return e.rollback(op, classify(ErrStore, err))
 		}
-		hadUpper := true
-		if err := os.Rename(upper, old); errors.Is(err, fs.ErrNotExist) {
-			hadUpper = false
-		} else if err != nil {
-			return e.rollback(op, classify(ErrStore, err))
+		if err := e.st.walCommit(ctx, op); err != nil {
+			return classify(ErrStore, err)
 		}
-		if err := os.Rename(staging, upper); err != nil {
-			if hadUpper {
-				_ = os.Rename(old, upper)
-			}
-			return e.rollback(op, classify(ErrStore, err))
+		if err := os.RemoveAll(aside); err != nil {
+			e.log.Warn("remove the replaced upper directory; recovery will", "path", aside, "err", err)
 		}
-		if err := e.st.walRemoveDir(ctx, op, old); err != nil {
-			e.log.Warn("record old upper removal", "err", err)
-		}
-		if err := os.RemoveAll(old); err != nil {
-			e.log.Warn("remove old upper; recovery will", "err", err)
-			return nil
-		}
-		return classify(ErrStore, e.st.walCommit(ctx, op))
+		return nil
 	})
 }
 

@@ -82,7 +82,7 @@ func TestCommitRestoreRoundTrip(t *testing.T) {
 	if exists(filepath.Join(upper, "extra.txt")) {
 		t.Error("extra.txt survived restore")
 	}
-	if exists(upper+".old") || exists(filepath.Join(e.Root(), "store", "staging", "restore-"+id.String())) {
+	if exists(upper+swapSuffix) || exists(filepath.Join(e.Root(), "store", "staging", "restore-"+id.String())) {
 		t.Error("restore left its staging or old upper behind")
 	}
 	checkClean(t, e)

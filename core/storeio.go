@@ -1,19 +1,13 @@
 package core
 
 import (
-	"bytes"
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
 	"io/fs"
 	"log/slog"
 	"os"
-	"path/filepath"
-	"sort"
-	"strings"
-	"syscall"
 	"time"
 
 	"github.com/karapace/karapace/schema"
@@ -22,8 +16,9 @@ import (
 
 // stores is the engine's one door into the store module: every read and write of
 // objects, layers, metadata, the WAL, GC, verification, migration and the lock goes
-// through it.
+// through it, converting between the store's types and the engine's.
 type stores struct {
+	*store.Store
 	layout  store.Layout
 	objects *store.Objects
 	layers  *store.Layers
@@ -33,32 +28,31 @@ type stores struct {
 }
 
 func newStores(l store.Layout, log *slog.Logger, now func() time.Time) *stores {
+	st := store.New(l.Root(), store.Options{Logger: log, Now: now})
 	return &stores{
-		layout: l, objects: store.NewObjects(l), layers: store.NewLayers(l),
-		envs: store.NewEnvs(l, now, log), log: log, now: now,
+		Store: st, layout: st.Layout, objects: st.Objects, layers: st.Layers,
+		envs: st.Envs, log: log, now: now,
 	}
 }
 
 func (s *stores) timestamp() string { return store.FormatTime(s.now()) }
 
-// --- lock (interim: flock on store/.lock) ---
-
+// tryLock makes one attempt at the exclusive store lock; held reports that someone
+// else has it (holder says who, when known).
 func (s *stores) tryLock(op string) (func(), bool, string, error) {
-	if err := os.MkdirAll(s.layout.StoreDir(), 0o755); err != nil {
-		return nil, false, "", err
-	}
-	f, err := os.OpenFile(s.layout.LockFile(), os.O_RDWR|os.O_CREATE, 0o644)
+	lk, err := s.layout.TryLock(store.Exclusive)
 	if err != nil {
-		return nil, false, "", err
-	}
-	if err := syscall.Flock(int(f.Fd()), syscall.LOCK_EX|syscall.LOCK_NB); err != nil {
-		f.Close()
-		if errors.Is(err, syscall.EWOULDBLOCK) {
-			return nil, true, "", err
+		var le *store.LockedError
+		if errors.As(err, &le) {
+			return nil, true, le.Holder, err
 		}
 		return nil, false, "", err
 	}
-	return func() { f.Close() }, false, "", nil
+	return func() {
+		if err := lk.Unlock(); err != nil {
+			s.log.Warn("store unlock", "err", err)
+		}
+	}, false, "", nil
 }
 
 // --- objects ---
@@ -291,306 +285,103 @@ func (s *stores) setName(ctx context.Context, id schema.EnvID, name string) erro
 	return s.envs.SetName(ctx, id, name)
 }
 
-// --- WAL (interim) ---
+// --- WAL ---
 
-type walEntry struct {
-	OpID          string            `json:"op_id"`
-	Kind          string            `json:"kind"`
-	EnvID         string            `json:"env_id"`
-	Timestamp     string            `json:"timestamp"`
-	RollbackSteps []json.RawMessage `json:"rollback_steps"`
-}
+// walStep is a rollback step.
+type walStep = store.Step
 
-func (s *stores) walPath(op string) string { return filepath.Join(s.layout.WALDir(), op+".json") }
+func removeDir(p string) walStep  { return store.RemoveDirStep(p) }
+func removeFile(p string) walStep { return store.RemoveFileStep(p) }
 
-var walSeq = time.Now().UnixNano()
-
-// walStep is a rollback step given to walBegin.
-type walStep map[string]string
-
-func removeDir(p string) walStep  { return walStep{"RemoveDir": p} }
-func removeFile(p string) walStep { return walStep{"RemoveFile": p} }
-
-// walBegin writes a new WAL entry holding steps, in one atomic write.
+// walBegin opens a WAL entry and adds steps to it, in order. A step list whose
+// prefix alone is unsafe to roll back must not be passed here (each AddStep is its
+// own write); see Destroy for the ordering that keeps every prefix safe.
 func (s *stores) walBegin(ctx context.Context, kind, envID string, steps ...walStep) (string, error) {
-	if err := os.MkdirAll(s.layout.WALDir(), 0o755); err != nil {
+	op, err := s.WAL.Begin(ctx, store.OpKind(kind), envID)
+	if err != nil {
 		return "", err
 	}
-	now := s.now().UTC()
-	op := fmt.Sprintf("%s-%s-%d-%d", now.Format("20060102150405.000000000"), schema.SumString(envID).String()[:8], os.Getpid(), now.UnixNano())
-	e := walEntry{OpID: op, Kind: kind, EnvID: envID, Timestamp: store.FormatTime(now), RollbackSteps: []json.RawMessage{}}
 	for _, st := range steps {
-		b, err := json.Marshal(st)
-		if err != nil {
-			return "", err
+		if err := s.WAL.AddStep(ctx, op, st); err != nil {
+			return op, err
 		}
-		e.RollbackSteps = append(e.RollbackSteps, b)
 	}
-	return op, s.walWrite(&e)
-}
-
-func (s *stores) walWrite(e *walEntry) error {
-	b, err := schema.MarshalPretty(e)
-	if err != nil {
-		return err
-	}
-	return atomicWrite(s.walPath(e.OpID), b)
-}
-
-func (s *stores) walRead(op string) (*walEntry, error) {
-	b, err := os.ReadFile(s.walPath(op))
-	if err != nil {
-		return nil, err
-	}
-	var e walEntry
-	if err := json.Unmarshal(b, &e); err != nil {
-		return nil, err
-	}
-	return &e, nil
-}
-
-func (s *stores) walStep(op string, step any) error {
-	e, err := s.walRead(op)
-	if err != nil {
-		return err
-	}
-	b, err := json.Marshal(step)
-	if err != nil {
-		return err
-	}
-	e.RollbackSteps = append(e.RollbackSteps, b)
-	return s.walWrite(e)
+	return op, nil
 }
 
 func (s *stores) walRemoveDir(ctx context.Context, op, p string) error {
-	return s.walStep(op, map[string]string{"RemoveDir": p})
+	return s.WAL.AddStep(ctx, op, store.RemoveDirStep(p))
 }
 
 func (s *stores) walRemoveFile(ctx context.Context, op, p string) error {
-	return s.walStep(op, map[string]string{"RemoveFile": p})
+	return s.WAL.AddStep(ctx, op, store.RemoveFileStep(p))
 }
 
-func (s *stores) walCommit(ctx context.Context, op string) error {
-	err := os.Remove(s.walPath(op))
-	if errors.Is(err, fs.ErrNotExist) {
-		return nil
-	}
+func (s *stores) walCommit(ctx context.Context, op string) error { return s.WAL.Commit(ctx, op) }
+
+// walRollback rolls back one operation of ours now. The caller holds the exclusive
+// lock, under which no other operation is in flight and every entry is stale or
+// ours, so a full recovery rolls back exactly this one (plus any stale ones).
+func (s *stores) walRollback(ctx context.Context, op string) error {
+	_, err := s.walRecover(ctx)
 	return err
 }
 
-func (s *stores) walRollback(ctx context.Context, op string) error {
-	e, err := s.walRead(op)
-	if err != nil {
-		return err
-	}
-	s.applyRollback(e)
-	return s.walCommit(ctx, op)
-}
-
-func (s *stores) applyRollback(e *walEntry) {
-	root := s.layout.Root() + string(filepath.Separator)
-	for i := len(e.RollbackSteps) - 1; i >= 0; i-- {
-		var step map[string]string
-		if json.Unmarshal(e.RollbackSteps[i], &step) != nil {
-			continue
-		}
-		for k, p := range step {
-			if !strings.HasPrefix(filepath.Clean(p), root) {
-				continue
-			}
-			switch k {
-			case "RemoveDir":
-				_ = os.RemoveAll(p)
-			case "RemoveFile":
-				_ = os.Remove(p)
-			}
-		}
-	}
-}
-
 func (s *stores) walRecover(ctx context.Context) (int, error) {
-	ents, err := os.ReadDir(s.layout.WALDir())
-	if errors.Is(err, fs.ErrNotExist) {
-		return 0, nil
-	}
+	rec, err := s.WAL.Recover(ctx)
 	if err != nil {
-		return 0, err
+		return len(rec.RolledBack), err
 	}
-	var entries []*walEntry
-	for _, ent := range ents {
-		if !strings.HasSuffix(ent.Name(), ".json") || strings.HasPrefix(ent.Name(), ".") {
-			continue
-		}
-		e, err := s.walRead(strings.TrimSuffix(ent.Name(), ".json"))
-		if err != nil {
-			_ = os.Remove(filepath.Join(s.layout.WALDir(), ent.Name()))
-			continue
-		}
-		entries = append(entries, e)
+	if len(rec.Failed) > 0 {
+		return len(rec.RolledBack), fmt.Errorf("%d rollback steps failed (kept for a retry): %w", len(rec.Failed), errors.Join(rec.Failed...))
 	}
-	sort.Slice(entries, func(i, j int) bool { return entries[i].Timestamp < entries[j].Timestamp })
-	for _, e := range entries {
-		s.applyRollback(e)
-		_ = s.walCommit(ctx, e.OpID)
-	}
-	return len(entries), nil
+	return len(rec.RolledBack), nil
 }
 
-func atomicWrite(p string, b []byte) error {
-	dir := filepath.Dir(p)
-	if err := os.MkdirAll(dir, 0o755); err != nil {
-		return err
-	}
-	f, err := os.CreateTemp(dir, ".tmp")
-	if err != nil {
-		return err
-	}
-	if _, err := f.Write(b); err != nil {
-		f.Close()
-		os.Remove(f.Name())
-		return err
-	}
-	if err := f.Sync(); err != nil {
-		f.Close()
-		os.Remove(f.Name())
-		return err
-	}
-	f.Close()
-	if err := os.Rename(f.Name(), p); err != nil {
-		os.Remove(f.Name())
-		return err
-	}
-	return nil
-}
-
-// --- GC, verify, migrate (interim) ---
+// --- GC, verify, migrate ---
 
 func (s *stores) gc(ctx context.Context, dryRun bool) (*GCReport, error) {
-	rep := &GCReport{DryRun: dryRun, OrphanedEnvs: []string{}, OrphanedLayers: []string{}, OrphanedObjects: []string{}}
-	envs, err := s.metaList(ctx)
-	if err != nil {
-		return rep, err
+	r, err := s.Store.GC(ctx, store.GCOptions{DryRun: dryRun})
+	return &GCReport{
+		DryRun: r.DryRun, OrphanedEnvs: nonNil(r.OrphanedEnvs), OrphanedLayers: nonNil(r.OrphanedLayers),
+		OrphanedObjects: nonNil(r.OrphanedObjects), RemovedEnvs: r.RemovedEnvs, RemovedLayers: r.RemovedLayers,
+		RemovedObjects: r.RemovedObjects,
+	}, err
+}
+
+func nonNil(s []string) []string {
+	if s == nil {
+		return []string{}
 	}
-	liveLayers, liveObjects := map[string]bool{}, map[string]bool{}
-	for _, e := range envs {
-		if e.RefCount == 0 && e.State != Running && e.State != Archived {
-			rep.OrphanedEnvs = append(rep.OrphanedEnvs, e.EnvID.String())
-			continue
-		}
-		liveLayers[e.BaseLayer] = true
-		for _, d := range e.DependencyLayers {
-			liveLayers[d] = true
-		}
-		if e.ManifestHash != "" {
-			liveObjects[e.ManifestHash] = true
-		}
-	}
-	layers, err := s.layerList(ctx)
-	if err != nil {
-		return rep, err
-	}
-	for _, k := range layers {
-		if liveLayers[k.String()] {
-			continue
-		}
-		if l, err := s.layerGet(ctx, k); err == nil && l.Kind == store.KindSnapshot && !l.Parent.IsZero() && liveLayers[l.Parent.String()] {
-			liveLayers[k.String()] = true
-		}
-	}
-	for _, k := range layers {
-		if !liveLayers[k.String()] {
-			rep.OrphanedLayers = append(rep.OrphanedLayers, k.String())
-			continue
-		}
-		if l, err := s.layerGet(ctx, k); err == nil {
-			for _, o := range l.ObjectRefs {
-				liveObjects[o.String()] = true
-			}
-		}
-	}
-	objs, err := s.objects.List(ctx)
-	if err != nil {
-		return rep, err
-	}
-	for _, o := range objs {
-		if !liveObjects[o.String()] {
-			rep.OrphanedObjects = append(rep.OrphanedObjects, o.String())
-		}
-	}
-	if dryRun {
-		return rep, nil
-	}
-	for _, id := range rep.OrphanedEnvs {
-		if err := ctx.Err(); err != nil {
-			return rep, err
-		}
-		_ = os.RemoveAll(filepath.Join(s.layout.EnvDir(), id))
-		_ = os.Remove(filepath.Join(s.layout.MetadataDir(), id))
-		rep.RemovedEnvs++
-	}
-	for _, k := range rep.OrphanedLayers {
-		if err := ctx.Err(); err != nil {
-			return rep, err
-		}
-		_ = os.Remove(filepath.Join(s.layout.LayersDir(), k))
-		rep.RemovedLayers++
-	}
-	for _, k := range rep.OrphanedObjects {
-		if err := ctx.Err(); err != nil {
-			return rep, err
-		}
-		_ = os.Remove(filepath.Join(s.layout.ObjectsDir(), k))
-		rep.RemovedObjects++
-	}
-	return rep, nil
+	return s
 }
 
 func (s *stores) verify(ctx context.Context) (*VerifyReport, error) {
-	rep := &VerifyReport{Failed: []VerifyFailure{}}
-	objs, err := s.objects.List(ctx)
+	r, err := s.Store.Verify(ctx)
 	if err != nil {
 		return nil, err
 	}
-	for _, o := range objs {
-		rep.Checked++
-		if _, err := s.objects.Get(ctx, o); err != nil {
-			rep.Failed = append(rep.Failed, VerifyFailure{Hash: o.String(), Reason: err.Error()})
-			continue
-		}
-		rep.Passed++
+	rep := &VerifyReport{
+		Checked: r.Checked, Passed: r.Passed, Failed: []VerifyFailure{},
+		LayersChecked: r.LayersChecked, LayersPassed: r.LayersPassed,
+		MetadataChecked: r.MetadataChecked, MetadataPassed: r.MetadataPassed,
 	}
-	layers, err := s.layerList(ctx)
-	if err != nil {
-		return nil, err
-	}
-	for _, k := range layers {
-		rep.LayersChecked++
-		if _, err := s.layerGet(ctx, k); err != nil {
-			rep.Failed = append(rep.Failed, VerifyFailure{Hash: k.String(), Reason: err.Error()})
-			continue
-		}
-		rep.LayersPassed++
-	}
-	entries, err := s.envs.ListWithErrors(ctx)
-	if err != nil {
-		return nil, err
-	}
-	for _, en := range entries {
-		rep.MetadataChecked++
-		if en.Err != nil {
-			rep.Failed = append(rep.Failed, VerifyFailure{Hash: en.Name, Reason: en.Err.Error()})
-			continue
-		}
-		rep.MetadataPassed++
+	for _, f := range r.Failed {
+		rep.Failed = append(rep.Failed, VerifyFailure{Kind: f.Kind, Hash: f.Hash, Reason: f.Reason})
 	}
 	return rep, nil
 }
 
 func (s *stores) migrate(ctx context.Context) (*MigrateResult, error) {
-	if err := s.layout.VerifyVersion(); err != nil {
+	r, err := store.Migrate(ctx, s.layout.Root(), s.now, s.log)
+	if err != nil {
 		return nil, err
 	}
-	return &MigrateResult{Status: MigrateCurrent, FromVersion: store.FormatVersion, ToVersion: store.FormatVersion}, nil
+	if r == nil {
+		return &MigrateResult{Status: MigrateCurrent, FromVersion: store.FormatVersion, ToVersion: store.FormatVersion}, nil
+	}
+	return &MigrateResult{
+		Status: MigrateMigrated, FromVersion: r.FromVersion, ToVersion: r.ToVersion,
+		Environments: r.EnvironmentsMigrated, BackupPath: r.BackupPath,
+	}, nil
 }
-
-var _ = bytes.NewReader

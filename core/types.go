@@ -172,7 +172,9 @@ func (r *VerifyReport) OK() bool { return len(r.Failed) == 0 }
 
 // VerifyFailure is one item that failed verification.
 type VerifyFailure struct {
-	Hash   string `json:"hash"`
+	Kind string `json:"kind"` // "object", "layer" or "metadata"
+	Hash string `json:"hash"` // the file name
+
 	Reason string `json:"reason"`
 }
 
