@@ -97,7 +97,7 @@ func doctorStore(ctx context.Context, g *globals, layout store.Layout, add func(
 		return
 	}
 	add("store_version", "pass", "Store format version valid")
-	e, err := g.engineFor(ctx, true)
+	e, err := g.openEngine(ctx, true)
 	if err != nil {
 		add("store_integrity", "fail", "Integrity check failed: %v", err)
 		return

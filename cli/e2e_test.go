@@ -125,7 +125,12 @@ func TestCLIWrongStoreVersion(t *testing.T) {
 		t.Fatal(err)
 	}
 	w.fail(3, []string{"store format version mismatch: expected 2, found 99"}, "build")
-	w.fail(3, []string{"store format version mismatch"}, "rebuild")
+	for _, args := range [][]string{{"rebuild"}, {"destroy", "demo"}, {"list"}, {"inspect", "demo"}, {"gc"}, {"verify-store"}, {"exec", "demo", "--", "true"}, {"freeze", "demo"}, {"commit", "demo"}, {"diff", "demo"}} {
+		w.fail(3, []string{"store format version mismatch: expected 2, found 99", "karapace migrate"}, args...)
+	}
+	if _, err := os.Stat(filepath.Join(w.store, "env")); err != nil {
+		t.Errorf("the environment directory went away: %v", err)
+	}
 	r := w.run("--json", "migrate")
 	if r.code != 1 {
 		t.Fatalf("migrate on a newer store: %s", r)

@@ -3,12 +3,15 @@ package cli
 import (
 	"context"
 	"errors"
+	"fmt"
+	"os"
 	"time"
 
 	"github.com/karapace/karapace/core"
 	"github.com/karapace/karapace/runtime"
 	"github.com/karapace/karapace/runtime/mock"
 	"github.com/karapace/karapace/schema"
+	"github.com/karapace/karapace/store"
 )
 
 // backends is the explicit backend registry handed to the Engine: the manifest's
@@ -26,8 +29,22 @@ func (g *globals) backends() map[string]func() runtime.Backend {
 }
 
 // engineFor builds an Engine on the store for one command. readOnly commands skip WAL
-// recovery (the next mutation does it).
+// recovery (the next mutation does it). A store of another format version is refused
+// before anything reads or changes it: gc or destroy on a newer store could remove what
+// the newer format needs. Only migrate and doctor look at such a store (through
+// openEngine).
 func (g *globals) engineFor(ctx context.Context, readOnly bool) (*core.Engine, error) {
+	layout := store.NewLayout(g.storePath())
+	if _, err := os.Stat(layout.VersionFile()); err == nil {
+		if err := layout.VerifyVersion(); err != nil {
+			return nil, fmt.Errorf("%w (run 'karapace migrate')", err)
+		}
+	}
+	return g.openEngine(ctx, readOnly)
+}
+
+// openEngine builds an Engine without checking the store's format version.
+func (g *globals) openEngine(ctx context.Context, readOnly bool) (*core.Engine, error) {
 	return core.New(ctx, core.Options{
 		StoreRoot:    g.storePath(),
 		Backends:     g.backends(),

@@ -42,7 +42,7 @@ func newMigrateCommand(g *globals) *cobra.Command {
 }
 
 func runMigrate(ctx context.Context, g *globals, opts migrateOptions) error {
-	e, err := g.engineFor(ctx, true)
+	e, err := g.openEngine(ctx, true)
 	if err != nil {
 		return err
 	}
