@@ -10,6 +10,7 @@ import (
 	"net"
 	"net/http"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"sort"
 	"strings"
@@ -96,6 +97,7 @@ type Cache struct {
 	retryDelay   time.Duration
 	stallTimeout time.Duration
 	keepSetID    bool
+	xzPath       string
 	now          func() time.Time
 }
 
@@ -127,6 +129,10 @@ func WithRetry(attempts int, delay time.Duration) Option {
 // (default 60 s).
 func WithStallTimeout(d time.Duration) Option { return func(c *Cache) { c.stallTimeout = d } }
 
+// WithXz sets the xz program used to decompress xz tarballs (default: xz on PATH);
+// "" selects the pure Go decoder.
+func WithXz(path string) Option { return func(c *Cache) { c.xzPath = path } }
+
 // NewCache returns the image cache of the store at storeRoot. It reads
 // KARAPACE_IMAGE_SERVER once, here, unless WithServer is given.
 func NewCache(storeRoot string, opts ...Option) *Cache {
@@ -142,7 +148,9 @@ func NewCache(storeRoot string, opts ...Option) *Cache {
 		IdleConnTimeout:       90 * time.Second,
 		ForceAttemptHTTP2:     true,
 	}
+	xzPath, _ := exec.LookPath("xz")
 	c := &Cache{
+		xzPath:       xzPath,
 		dir:          filepath.Join(storeRoot, "images"),
 		server:       strings.TrimRight(server, "/"),
 		arch:         HostArch(),
@@ -296,7 +304,7 @@ func (c *Cache) fetch(ctx context.Context, ref Ref, report func(Event)) (Record,
 	if err != nil {
 		return Record{}, fmt.Errorf("image %s: %w", ref.Display, err)
 	}
-	st, err := extract(ctx, in, rootfs, extractOptions{keepSetID: c.keepSetID, log: c.log})
+	st, err := extract(ctx, in, rootfs, extractOptions{keepSetID: c.keepSetID, xzPath: c.xzPath, log: c.log})
 	in.Close()
 	if err != nil {
 		return Record{}, fmt.Errorf("extract %s: %w", rec.Source, err)
@@ -556,4 +564,37 @@ func isRealRoot() bool {
 	}
 	f := strings.Fields(string(b))
 	return len(f) == 3 && f[0] == "0" && f[1] == "0" && f[2] == "4294967295"
+}
+
+// Remove deletes a cached image (the next Ensure fetches it again). Removing an image
+// that is not cached is not an error.
+func (c *Cache) Remove(ctx context.Context, key string) error {
+	if !validKey(key) {
+		return fmt.Errorf("%w: invalid cache key %q", ErrImageNotFound, key)
+	}
+	if _, err := os.Stat(c.dir); errors.Is(err, fs.ErrNotExist) {
+		return nil
+	}
+	unlock, err := c.lock(ctx, key)
+	if err != nil {
+		return err
+	}
+	defer unlock()
+	final := c.Dir(key)
+	if _, err := os.Lstat(final); errors.Is(err, fs.ErrNotExist) {
+		return nil
+	}
+	// Rename first so a crash mid-delete never leaves a half image under the key.
+	trash, err := os.MkdirTemp(c.dir, ".tmp-"+key+"-")
+	if err != nil {
+		return fmt.Errorf("image cache: %w", err)
+	}
+	if err := os.Rename(final, filepath.Join(trash, "old")); err != nil {
+		os.Remove(trash)
+		return fmt.Errorf("image cache: %w", err)
+	}
+	if err := os.RemoveAll(trash); err != nil {
+		return fmt.Errorf("image cache: %w", err)
+	}
+	return nil
 }

@@ -298,3 +298,28 @@ func TestPin(t *testing.T) {
 		t.Errorf("Pin(gentoo): %v", err)
 	}
 }
+
+func TestRemove(t *testing.T) {
+	srv, _ := sampleServer(t)
+	c := testCache(t, WithServer(srv.URL))
+	ctx := context.Background()
+	if err := c.Remove(ctx, "debian-bookworm"); err != nil {
+		t.Errorf("removing an uncached image: %v", err)
+	}
+	if _, err := c.Ensure(ctx, mustResolve(t, "debian"), EnsureOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	if err := c.Remove(ctx, "debian-bookworm"); err != nil {
+		t.Fatal(err)
+	}
+	if keys, _ := c.Keys(); len(keys) != 0 {
+		t.Errorf("Keys after Remove = %v", keys)
+	}
+	assertNoLeftovers(t, c)
+	if _, err := c.Ensure(ctx, mustResolve(t, "debian"), EnsureOptions{Offline: true}); !errors.Is(err, ErrOffline) {
+		t.Errorf("removed image still used offline: %v", err)
+	}
+	if err := c.Remove(ctx, "../etc"); !errors.Is(err, ErrImageNotFound) {
+		t.Errorf("Remove(../etc) = %v", err)
+	}
+}

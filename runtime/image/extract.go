@@ -12,6 +12,7 @@ import (
 	"io/fs"
 	"log/slog"
 	"os"
+	"os/exec"
 	"path"
 	"strings"
 
@@ -54,17 +55,22 @@ func DetectCompression(head []byte) Compression {
 	return CompressionNone
 }
 
-// decompress wraps r in the decompressor its magic bytes call for.
-func decompress(r io.Reader) (io.Reader, Compression, func(), error) {
+// decompress wraps r in the decompressor its magic bytes call for. finish(ok) releases
+// it; with ok (the archive was read to its end) it also reports a decompressor failure
+// that the tar reader could not see.
+func decompress(ctx context.Context, r io.Reader, xzPath string) (_ io.Reader, _ Compression, finish func(ok bool) error, _ error) {
 	br := bufio.NewReaderSize(r, 1<<20)
 	head, err := br.Peek(6)
 	if err != nil && !errors.Is(err, io.EOF) {
 		return nil, "", nil, err
 	}
 	comp := DetectCompression(head)
-	noop := func() {}
+	noop := func(bool) error { return nil }
 	switch comp {
 	case CompressionXz:
+		if xzPath != "" {
+			return startXz(ctx, xzPath, br)
+		}
 		xr, err := xz.NewReader(br)
 		if err != nil {
 			return nil, comp, nil, fmt.Errorf("%w: xz: %v", ErrUnsafeArchive, err)
@@ -75,17 +81,47 @@ func decompress(r io.Reader) (io.Reader, Compression, func(), error) {
 		if err != nil {
 			return nil, comp, nil, fmt.Errorf("%w: gzip: %v", ErrUnsafeArchive, err)
 		}
-		return gr, comp, func() { gr.Close() }, nil
+		return gr, comp, func(bool) error { return gr.Close() }, nil
 	case CompressionZstd:
 		zr, err := zstd.NewReader(br)
 		if err != nil {
 			return nil, comp, nil, fmt.Errorf("%w: zstd: %v", ErrUnsafeArchive, err)
 		}
-		return zr, comp, zr.Close, nil
+		return zr, comp, func(bool) error { zr.Close(); return nil }, nil
 	case CompressionBzip2:
 		return bzip2.NewReader(br), comp, noop, nil
 	}
 	return br, comp, noop, nil
+}
+
+// startXz decompresses with the xz program: four times faster than the pure Go reader
+// (2.0 s against 8.7 s for a 200 MB Debian rootfs here), and image servers ship xz.
+// The archive is still read and written by Go; xz only turns bytes into bytes.
+func startXz(ctx context.Context, xzPath string, in io.Reader) (io.Reader, Compression, func(bool) error, error) {
+	cmd := exec.CommandContext(ctx, xzPath, "--decompress", "--stdout", "--threads=0")
+	cmd.Stdin = in
+	var stderr bytes.Buffer
+	cmd.Stderr = &stderr
+	out, err := cmd.StdoutPipe()
+	if err != nil {
+		return nil, CompressionXz, nil, err
+	}
+	if err := cmd.Start(); err != nil {
+		return nil, CompressionXz, nil, fmt.Errorf("start %s: %w", xzPath, err)
+	}
+	finish := func(ok bool) error {
+		if !ok {
+			cmd.Process.Kill()
+			cmd.Wait()
+			return nil
+		}
+		io.Copy(io.Discard, out) // trailing padding after the tar end marker
+		if err := cmd.Wait(); err != nil {
+			return fmt.Errorf("%w: xz: %v: %s", ErrUnsafeArchive, err, strings.TrimSpace(stderr.String()))
+		}
+		return nil
+	}
+	return out, CompressionXz, finish, nil
 }
 
 // ExtractStats counts what an extraction did.
@@ -101,7 +137,9 @@ type ExtractStats struct {
 type extractOptions struct {
 	// keepSetID keeps setuid/setgid bits; only sensible for the real root user.
 	keepSetID bool
-	log       *slog.Logger
+	// xzPath is the xz program used for xz tarballs; empty means the Go decoder.
+	xzPath string
+	log    *slog.Logger
 }
 
 // extract unpacks the (possibly compressed) tarball r into dir, which must exist.
@@ -114,17 +152,24 @@ type extractOptions struct {
 // and later delete the tree. Setuid and setgid bits survive only with keepSetID.
 func extract(ctx context.Context, r io.Reader, dir string, opts extractOptions) (ExtractStats, error) {
 	var st ExtractStats
-	dr, comp, closeFn, err := decompress(r)
+	dr, comp, finish, err := decompress(ctx, r, opts.xzPath)
 	if err != nil {
 		return st, err
 	}
-	defer closeFn()
+	complete := false
+	defer func() {
+		if !complete {
+			finish(false)
+		}
+	}()
 	st.Compression = comp
 	root, err := os.OpenRoot(dir)
 	if err != nil {
 		return st, err
 	}
 	defer root.Close()
+	chain := &dirChain{top: root}
+	defer chain.reset()
 
 	tr := tar.NewReader(dr)
 	buf := make([]byte, 256<<10)
@@ -137,7 +182,8 @@ func extract(ctx context.Context, r io.Reader, dir string, opts extractOptions) 
 			if n == 0 {
 				return st, fmt.Errorf("%w: empty archive", ErrUnsafeArchive)
 			}
-			return st, nil
+			complete = true
+			return st, finish(true)
 		}
 		if err != nil {
 			return st, fmt.Errorf("%w: reading %s tar: %v", ErrUnsafeArchive, comp, err)
@@ -149,10 +195,129 @@ func extract(ctx context.Context, r io.Reader, dir string, opts extractOptions) 
 		if name == "." {
 			continue // the archive's top directory is dir itself
 		}
+		done, err := fastEntry(chain, tr, hdr, name, buf, opts, &st)
+		if err != nil {
+			return st, err
+		}
+		if done {
+			continue
+		}
+		// The general path, through the top root with the full name; it may replace
+		// entries, so the chain of open directories is dropped first.
+		chain.reset()
 		if err := extractEntry(root, tr, hdr, name, buf, opts, &st); err != nil {
 			return st, err
 		}
 	}
+}
+
+// dirChain keeps the directories of the current entry's path open, so that creating an
+// entry is one syscall relative to its parent instead of a walk from the top for each
+// operation (archives list a directory's entries together). Each directory is opened
+// as an os.Root below its parent's, so it cannot lead outside the tree either.
+type dirChain struct {
+	top   *os.Root
+	names []string
+	roots []*os.Root
+}
+
+// dir returns the open directory p (a cleaned relative path, "." for the top), creating
+// missing directories (0755, as tar does for implied parents).
+func (c *dirChain) dir(p string) (*os.Root, error) {
+	if p == "." {
+		return c.top, nil
+	}
+	parts := strings.Split(p, "/")
+	keep := 0
+	for keep < len(parts) && keep < len(c.names) && parts[keep] == c.names[keep] {
+		keep++
+	}
+	for i := len(c.roots) - 1; i >= keep; i-- {
+		c.roots[i].Close()
+	}
+	c.names, c.roots = c.names[:keep], c.roots[:keep]
+	for _, part := range parts[keep:] {
+		parent := c.top
+		if len(c.roots) > 0 {
+			parent = c.roots[len(c.roots)-1]
+		}
+		r, err := parent.OpenRoot(part)
+		if errors.Is(err, fs.ErrNotExist) {
+			if err = parent.Mkdir(part, 0o755); err == nil {
+				r, err = parent.OpenRoot(part)
+			}
+		}
+		if err != nil {
+			return nil, err
+		}
+		c.names = append(c.names, part)
+		c.roots = append(c.roots, r)
+	}
+	return c.roots[len(c.roots)-1], nil
+}
+
+func (c *dirChain) reset() {
+	for _, r := range c.roots {
+		r.Close()
+	}
+	c.names, c.roots = nil, nil
+}
+
+// fastEntry creates the common entries (a new directory, file or symlink) relative to
+// the open parent. It reports false, having consumed nothing, when the general path
+// must handle the entry: the name exists already, the parent is reached through a
+// symlink that leaves the parent's subtree, or the entry is of another type.
+func fastEntry(c *dirChain, tr *tar.Reader, hdr *tar.Header, name string, buf []byte, opts extractOptions, st *ExtractStats) (bool, error) {
+	switch hdr.Typeflag {
+	case tar.TypeDir, tar.TypeReg, tar.TypeSymlink:
+	default:
+		return false, nil
+	}
+	parent, err := c.dir(path.Dir(name))
+	if err != nil {
+		c.reset()
+		return false, nil
+	}
+	base := path.Base(name)
+	switch hdr.Typeflag {
+	case tar.TypeDir:
+		if err := parent.Mkdir(base, 0o700); err != nil {
+			return false, nil
+		}
+		if err := parent.Chmod(base, fileMode(hdr, opts, st, true)); err != nil {
+			return false, fmt.Errorf("extract %q: %w", hdr.Name, err)
+		}
+		st.Dirs++
+	case tar.TypeReg:
+		f, err := parent.OpenFile(base, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
+		if err != nil {
+			return false, nil
+		}
+		if _, err := io.CopyBuffer(f, struct{ io.Reader }{tr}, buf); err != nil {
+			f.Close()
+			if errors.Is(err, tar.ErrHeader) || errors.Is(err, io.ErrUnexpectedEOF) {
+				return false, fmt.Errorf("%w: %q: %v", ErrUnsafeArchive, hdr.Name, err)
+			}
+			return false, fmt.Errorf("extract %q: %w", hdr.Name, err)
+		}
+		if err := f.Chmod(fileMode(hdr, opts, st, false)); err != nil {
+			f.Close()
+			return false, fmt.Errorf("extract %q: %w", hdr.Name, err)
+		}
+		if err := f.Close(); err != nil {
+			return false, fmt.Errorf("extract %q: %w", hdr.Name, err)
+		}
+		if err := parent.Chtimes(base, hdr.ModTime, hdr.ModTime); err != nil {
+			return false, fmt.Errorf("extract %q: %w", hdr.Name, err)
+		}
+		st.Files++
+	case tar.TypeSymlink:
+		if err := parent.Symlink(hdr.Linkname, base); err != nil {
+			return false, nil
+		}
+		st.Symlinks++
+	}
+	return true, nil
 }
 
 // entryName validates a member name and returns it cleaned and relative.

@@ -8,6 +8,7 @@ import (
 	"io"
 	"log/slog"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -131,6 +132,48 @@ func TestExtractEachCompression(t *testing.T) {
 		if d != digests[0] {
 			t.Errorf("tree digests differ across compressions: %v", digests)
 		}
+	}
+}
+
+// TestExtractXzProgram checks the xz program path against the Go decoder, and that a
+// corrupt stream fails even when the tar reader could not tell.
+func TestExtractXzProgram(t *testing.T) {
+	xzPath, err := exec.LookPath("xz")
+	if err != nil {
+		if os.Getenv("CI") == "true" {
+			t.Fatal("REQUIRED COMPONENT MISSING (CI=true): xz (xz-utils)")
+		}
+		t.Skip("SKIPPING: xz is not installed (apt-get install xz-utils); this test fails under CI=true")
+	}
+	raw := makeTar(t, sampleTree()...)
+	data := compressAs(t, raw, CompressionXz)
+	var digests [2]string
+	for i, p := range []string{"", xzPath} {
+		dst := t.TempDir()
+		opts := quietOpts()
+		opts.xzPath = p
+		st, err := extract(context.Background(), bytes.NewReader(data), dst, opts)
+		if err != nil || st.Compression != CompressionXz {
+			t.Fatalf("xz via %q: %v %+v", p, err, st)
+		}
+		checkSampleTree(t, dst)
+		d, _ := TreeDigest(context.Background(), dst)
+		digests[i] = d.String()
+	}
+	if digests[0] != digests[1] {
+		t.Errorf("Go decoder and xz program disagree: %v", digests)
+	}
+	// Damage the stream's check field at the end: the tar data is intact, only xz
+	// knows the stream is bad.
+	bad := append([]byte(nil), data...)
+	bad[len(bad)-20] ^= 0xff
+	opts := quietOpts()
+	opts.xzPath = xzPath
+	if _, err := extract(context.Background(), bytes.NewReader(bad), t.TempDir(), opts); !errors.Is(err, ErrUnsafeArchive) {
+		t.Errorf("corrupt xz: %v, want ErrUnsafeArchive", err)
+	}
+	if _, err := extract(context.Background(), bytes.NewReader(data[:len(data)/2]), t.TempDir(), opts); !errors.Is(err, ErrUnsafeArchive) {
+		t.Errorf("truncated xz: %v, want ErrUnsafeArchive", err)
 	}
 }
 
