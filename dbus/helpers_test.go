@@ -67,6 +67,20 @@ func busConfig(dir, serviceDir string) string {
 // the test ends.
 func startBus(t *testing.T, serviceDir string, env []string) string {
 	t.Helper()
+	addr, _ := startBusProc(t, serviceDir, env, nil)
+	return addr
+}
+
+// startBusLogged is startBus with the daemon's (and its activated services') stderr
+// going to log.
+func startBusLogged(t *testing.T, serviceDir string, env []string, log *syncWriter) string {
+	t.Helper()
+	addr, _ := startBusProc(t, serviceDir, env, log)
+	return addr
+}
+
+func startBusProc(t *testing.T, serviceDir string, env []string, log *syncWriter) (string, *exec.Cmd) {
+	t.Helper()
 	daemon := lookTool(t, "dbus-daemon")
 	// A short directory: the socket path must fit in sun_path (108 bytes).
 	dir, err := os.MkdirTemp("", "kdbus")
@@ -84,8 +98,10 @@ func startBus(t *testing.T, serviceDir string, env []string) string {
 	if err != nil {
 		t.Fatal(err)
 	}
-	var stderr strings.Builder
-	cmd.Stderr = &syncWriter{w: &stderr}
+	if log == nil {
+		log = &syncWriter{w: &strings.Builder{}}
+	}
+	cmd.Stderr = log
 	if err := cmd.Start(); err != nil {
 		t.Fatalf("start dbus-daemon: %v", err)
 	}
@@ -95,9 +111,9 @@ func startBus(t *testing.T, serviceDir string, env []string) string {
 	})
 	line, err := bufio.NewReader(out).ReadString('\n')
 	if err != nil {
-		t.Fatalf("dbus-daemon printed no address: %v (stderr: %s)", err, stderr.String())
+		t.Fatalf("dbus-daemon printed no address: %v (stderr: %s)", err, log.String())
 	}
-	return strings.TrimSpace(line)
+	return strings.TrimSpace(line), cmd
 }
 
 type syncWriter struct {

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"path/filepath"
+	"strings"
 	"time"
 
 	godbus "github.com/godbus/dbus/v5"
@@ -83,9 +84,15 @@ type verifyReply struct {
 
 // call runs one method: it keeps the service busy meanwhile, encodes the reply and
 // turns an error into its D-Bus error (logged).
-func (m *manager) call(method string, fn func(ctx context.Context) (any, error)) (string, *godbus.Error) {
+func (m *manager) call(msg godbus.Message, method string, fn func(ctx context.Context) (any, error)) (string, *godbus.Error) {
 	end := m.s.idle.begin()
 	defer end()
+	// godbus converts arguments of the wrong type where Go can (an int32 becomes a
+	// one-rune string): refuse any call whose signature is not the method's.
+	if got, want := signatureOf(msg), inSignature(method); got != want {
+		return "", godbus.NewError("org.freedesktop.DBus.Error.InvalidArgs",
+			[]any{fmt.Sprintf("%s takes (%s), got (%s)", method, want, got)})
+	}
 	start := time.Now()
 	v, err := fn(m.s.ctx)
 	if err == nil {
@@ -108,8 +115,8 @@ func (m *manager) call(method string, fn func(ctx context.Context) (any, error))
 	return "", dbusError(err)
 }
 
-func (m *manager) ListEnvironments() (string, *godbus.Error) {
-	return m.call("ListEnvironments", func(ctx context.Context) (any, error) {
+func (m *manager) ListEnvironments(msg godbus.Message) (string, *godbus.Error) {
+	return m.call(msg, "ListEnvironments", func(ctx context.Context) (any, error) {
 		envs, err := m.s.engine.List(ctx)
 		if err != nil {
 			return nil, err
@@ -122,8 +129,8 @@ func (m *manager) ListEnvironments() (string, *godbus.Error) {
 	})
 }
 
-func (m *manager) GetEnvironmentStatus(ref string) (string, *godbus.Error) {
-	return m.call("GetEnvironmentStatus", func(ctx context.Context) (any, error) {
+func (m *manager) GetEnvironmentStatus(msg godbus.Message, ref string) (string, *godbus.Error) {
+	return m.call(msg, "GetEnvironmentStatus", func(ctx context.Context) (any, error) {
 		e, err := m.s.inspect(ctx, ref)
 		if err != nil {
 			return nil, err
@@ -132,8 +139,8 @@ func (m *manager) GetEnvironmentStatus(ref string) (string, *godbus.Error) {
 	})
 }
 
-func (m *manager) GetEnvironmentHash(ref string) (string, *godbus.Error) {
-	return m.call("GetEnvironmentHash", func(ctx context.Context) (any, error) {
+func (m *manager) GetEnvironmentHash(msg godbus.Message, ref string) (string, *godbus.Error) {
+	return m.call(msg, "GetEnvironmentHash", func(ctx context.Context) (any, error) {
 		e, err := m.s.inspect(ctx, ref)
 		if err != nil {
 			return nil, err
@@ -142,14 +149,14 @@ func (m *manager) GetEnvironmentHash(ref string) (string, *godbus.Error) {
 	})
 }
 
-func (m *manager) BuildEnvironment(manifestPath string) (string, *godbus.Error) {
-	return m.call("BuildEnvironment", func(ctx context.Context) (any, error) {
+func (m *manager) BuildEnvironment(msg godbus.Message, manifestPath string) (string, *godbus.Error) {
+	return m.call(msg, "BuildEnvironment", func(ctx context.Context) (any, error) {
 		return m.s.build(ctx, manifestPath, "")
 	})
 }
 
-func (m *manager) BuildNamedEnvironment(manifestPath, name string) (string, *godbus.Error) {
-	return m.call("BuildNamedEnvironment", func(ctx context.Context) (any, error) {
+func (m *manager) BuildNamedEnvironment(msg godbus.Message, manifestPath, name string) (string, *godbus.Error) {
+	return m.call(msg, "BuildNamedEnvironment", func(ctx context.Context) (any, error) {
 		if name == "" {
 			return nil, fmt.Errorf("%w: empty environment name", ErrInvalidArgument)
 		}
@@ -157,8 +164,8 @@ func (m *manager) BuildNamedEnvironment(manifestPath, name string) (string, *god
 	})
 }
 
-func (m *manager) DestroyEnvironment(ref string) (string, *godbus.Error) {
-	return m.call("DestroyEnvironment", func(ctx context.Context) (any, error) {
+func (m *manager) DestroyEnvironment(msg godbus.Message, ref string) (string, *godbus.Error) {
+	return m.call(msg, "DestroyEnvironment", func(ctx context.Context) (any, error) {
 		defer m.s.operation()()
 		id, err := m.s.engine.Resolve(ctx, ref)
 		if err != nil {
@@ -172,8 +179,8 @@ func (m *manager) DestroyEnvironment(ref string) (string, *godbus.Error) {
 	})
 }
 
-func (m *manager) RunEnvironment(ref string) (string, *godbus.Error) {
-	return m.call("RunEnvironment", func(ctx context.Context) (any, error) {
+func (m *manager) RunEnvironment(msg godbus.Message, ref string) (string, *godbus.Error) {
+	return m.call(msg, "RunEnvironment", func(ctx context.Context) (any, error) {
 		e, err := m.s.inspect(ctx, ref)
 		if err != nil {
 			return nil, err
@@ -189,8 +196,8 @@ func (m *manager) RunEnvironment(ref string) (string, *godbus.Error) {
 	})
 }
 
-func (m *manager) RenameEnvironment(ref, newName string) (string, *godbus.Error) {
-	return m.call("RenameEnvironment", func(ctx context.Context) (any, error) {
+func (m *manager) RenameEnvironment(msg godbus.Message, ref, newName string) (string, *godbus.Error) {
+	return m.call(msg, "RenameEnvironment", func(ctx context.Context) (any, error) {
 		defer m.s.operation()()
 		id, err := m.s.engine.Resolve(ctx, ref)
 		if err != nil {
@@ -203,8 +210,8 @@ func (m *manager) RenameEnvironment(ref, newName string) (string, *godbus.Error)
 	})
 }
 
-func (m *manager) ListPresets() (string, *godbus.Error) {
-	return m.call("ListPresets", func(context.Context) (any, error) {
+func (m *manager) ListPresets(msg godbus.Message) (string, *godbus.Error) {
+	return m.call(msg, "ListPresets", func(context.Context) (any, error) {
 		ps := schema.Presets()
 		out := make([]presetReply, 0, len(ps))
 		for _, p := range ps {
@@ -214,8 +221,8 @@ func (m *manager) ListPresets() (string, *godbus.Error) {
 	})
 }
 
-func (m *manager) GarbageCollect(dryRun bool) (string, *godbus.Error) {
-	return m.call("GarbageCollect", func(ctx context.Context) (any, error) {
+func (m *manager) GarbageCollect(msg godbus.Message, dryRun bool) (string, *godbus.Error) {
+	return m.call(msg, "GarbageCollect", func(ctx context.Context) (any, error) {
 		defer m.s.operation()()
 		r, err := m.s.engine.GC(ctx, dryRun)
 		if err != nil {
@@ -234,8 +241,8 @@ func (m *manager) GarbageCollect(dryRun bool) (string, *godbus.Error) {
 	})
 }
 
-func (m *manager) VerifyStore() (string, *godbus.Error) {
-	return m.call("VerifyStore", func(ctx context.Context) (any, error) {
+func (m *manager) VerifyStore(msg godbus.Message) (string, *godbus.Error) {
+	return m.call(msg, "VerifyStore", func(ctx context.Context) (any, error) {
 		r, err := m.s.engine.Verify(ctx)
 		if err != nil {
 			return nil, err
@@ -285,4 +292,28 @@ func (s *Service) build(ctx context.Context, manifestPath, name string) (any, er
 		s.notify("Build Complete", fmt.Sprintf("Environment %s built", res.ShortID))
 	}
 	return buildReply{EnvID: res.EnvID.String(), ShortID: res.ShortID, Name: res.Name, State: core.Built.String()}, nil
+}
+
+// signatureOf is the signature of a call's arguments.
+func signatureOf(msg godbus.Message) string {
+	if v, ok := msg.Headers[godbus.FieldSignature]; ok {
+		if sig, ok := v.Value().(godbus.Signature); ok {
+			return sig.String()
+		}
+	}
+	return ""
+}
+
+// inSignature is the signature of a method's arguments, from the method table.
+func inSignature(method string) string {
+	for _, m := range methods {
+		if m.name == method {
+			var sig strings.Builder
+			for _, a := range m.in {
+				sig.WriteString(a[1])
+			}
+			return sig.String()
+		}
+	}
+	return "?"
 }

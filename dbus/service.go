@@ -162,10 +162,26 @@ func (s *Service) Serve(ctx context.Context, address string) error {
 		go s.watch(workCtx)
 	}
 
-	err = s.idle.wait(ctx)
-	if err == nil {
+	// Serve also ends when the bus goes away: nobody could reach us any more.
+	waitCtx, stopWait := context.WithCancel(ctx)
+	defer stopWait()
+	go func() {
+		select {
+		case <-conn.Context().Done():
+			stopWait()
+		case <-waitCtx.Done():
+		}
+	}()
+	err = s.idle.wait(waitCtx)
+	var lost error
+	switch {
+	case err == nil:
 		s.log.Info("idle timeout reached, shutting down")
-	} else {
+	case ctx.Err() == nil:
+		lost = errors.New("lost the connection to the bus")
+		err = lost
+		s.log.Error("shutting down: " + lost.Error())
+	default:
 		s.log.Info("shutting down", "reason", err)
 	}
 	// Give the name up first: a call arriving from now on starts a new instance (bus
@@ -179,7 +195,7 @@ func (s *Service) Serve(ctx context.Context, address string) error {
 		cancelWork() // cancelled from outside: running builds roll back
 	}
 	s.idle.drain(grace)
-	return nil
+	return lost
 }
 
 // export puts the object, its properties and the introspection data on conn.

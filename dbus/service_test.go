@@ -545,3 +545,20 @@ func TestIdleTimeoutInProcess(t *testing.T) {
 		t.Fatalf("log:\n%s", h.log.String())
 	}
 }
+
+func TestServeEndsWhenTheBusGoes(t *testing.T) {
+	addr, daemon := startBusProc(t, "", os.Environ(), nil)
+	h := startService(t, addr, Options{})
+	if err := daemon.Process.Kill(); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case err := <-h.done:
+		h.done <- nil // the harness's own stop expects a clean end
+		if err == nil || !strings.Contains(err.Error(), "lost the connection") {
+			t.Fatalf("Serve after the bus died: %v", err)
+		}
+	case <-time.After(5 * time.Second):
+		t.Fatal("Serve still running after the bus died")
+	}
+}
