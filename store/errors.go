@@ -120,3 +120,14 @@ func (e *LockedError) Error() string {
 }
 
 func (e *LockedError) Unwrap() error { return ErrLocked }
+
+// NotFoundError names what was missing: "object not found: <hex>", as the original
+// words it. It matches ErrNotFound and ErrStore.
+type NotFoundError struct {
+	What string // "object", "layer", "environment", "operation"
+	Key  string
+}
+
+func (e *NotFoundError) Error() string { return e.What + " not found: " + e.Key }
+
+func (e *NotFoundError) Unwrap() error { return ErrNotFound }

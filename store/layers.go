@@ -152,7 +152,7 @@ func (s *Layers) Put(ctx context.Context, l Layer) (schema.Digest, error) {
 // Get reads layer d, checks that its bytes hash to d, and parses it.
 func (s *Layers) Get(ctx context.Context, d schema.Digest) (Layer, error) {
 	l, err := s.get(ctx, d)
-	return l, wrap("get layer "+d.String(), err)
+	return l, wrap("get layer", err)
 }
 
 func (s *Layers) get(ctx context.Context, d schema.Digest) (Layer, error) {
@@ -161,7 +161,7 @@ func (s *Layers) get(ctx context.Context, d schema.Digest) (Layer, error) {
 	}
 	b, err := os.ReadFile(s.Path(d))
 	if errors.Is(err, fs.ErrNotExist) {
-		return Layer{}, ErrNotFound
+		return Layer{}, &NotFoundError{What: "layer", Key: d.String()}
 	}
 	if err != nil {
 		return Layer{}, err

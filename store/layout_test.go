@@ -139,3 +139,45 @@ func TestErrorClasses(t *testing.T) {
 		t.Errorf("name conflict message %q", nc)
 	}
 }
+
+func TestErrorMessages(t *testing.T) {
+	ctx := context.Background()
+	s := openStore(t)
+	missing := schema.SumString("missing")
+	_, errObj := s.Objects.Get(ctx, missing)
+	_, errLayer := s.Layers.Get(ctx, missing)
+	_, errEnv := s.Envs.Get(ctx, missing)
+	errName := store.ValidateName("bad name")
+	for err, want := range map[error]string{
+		errObj:   "object not found: " + missing.String(),
+		errLayer: "layer not found: " + missing.String(),
+		errEnv:   "environment not found: " + missing.String(),
+		errName:  "environment name must match [a-zA-Z0-9_-]",
+		&store.LockedError{Path: "/x/.lock", Holder: "pid 7"}: "held by pid 7",
+	} {
+		if err == nil || !strings.Contains(err.Error(), want) || !errors.Is(err, store.ErrStore) {
+			t.Errorf("error %v lacks %q", err, want)
+		}
+	}
+	for _, err := range []error{errObj, errLayer, errEnv} {
+		if !errors.Is(err, store.ErrNotFound) {
+			t.Errorf("%v is not ErrNotFound", err)
+		}
+	}
+	ie := &store.IntegrityError{What: "object", Name: "n", Expected: "e1", Actual: "a1"}
+	if ie.Error() != "integrity check failed for object 'n': expected e1, got a1" {
+		t.Errorf("integrity message %q", ie)
+	}
+}
+
+func TestOpKindDisplay(t *testing.T) {
+	for k, want := range map[store.OpKind]string{store.OpBuild: "build", store.OpRebuild: "rebuild", store.OpCommit: "commit",
+		store.OpRestore: "restore", store.OpDestroy: "destroy", store.OpGC: "gc", store.OpEnter: "enter", store.OpExec: "exec"} {
+		if k.String() != want {
+			t.Errorf("%s displays as %s", string(k), k)
+		}
+	}
+	if store.StateBuilt.String() != "built" || store.StateArchived.String() != "archived" {
+		t.Error("state display")
+	}
+}

@@ -267,7 +267,7 @@ func (s *Envs) Put(ctx context.Context, m Metadata) error {
 // checksum mismatch is an *IntegrityError, never reported as "not found".
 func (s *Envs) Get(ctx context.Context, id schema.EnvID) (Metadata, error) {
 	m, err := s.get(ctx, id)
-	return m, wrap("metadata "+id.String(), err)
+	return m, wrap("get metadata", err)
 }
 
 func (s *Envs) get(ctx context.Context, id schema.EnvID) (Metadata, error) {
@@ -276,7 +276,7 @@ func (s *Envs) get(ctx context.Context, id schema.EnvID) (Metadata, error) {
 	}
 	b, err := os.ReadFile(s.Path(id))
 	if errors.Is(err, fs.ErrNotExist) {
-		return Metadata{}, fmt.Errorf("environment not found: %w", ErrNotFound)
+		return Metadata{}, &NotFoundError{What: "environment", Key: id.String()}
 	}
 	if err != nil {
 		return Metadata{}, err
@@ -417,7 +417,7 @@ func (s *Envs) GetByName(ctx context.Context, name string) (Metadata, error) {
 			return m, nil
 		}
 	}
-	return Metadata{}, wrap(fmt.Sprintf("environment not found: name '%s'", name), ErrNotFound)
+	return Metadata{}, &NotFoundError{What: "environment", Key: fmt.Sprintf("name '%s'", name)}
 }
 
 // SetName names env id, or clears its name when name is "". The name must be valid and

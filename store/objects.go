@@ -107,7 +107,7 @@ func (o *Objects) PutBytes(ctx context.Context, b []byte) (schema.Digest, error)
 func (o *Objects) Open(ctx context.Context, d schema.Digest) (io.ReadCloser, error) {
 	r, err := o.open(ctx, d)
 	if err != nil {
-		return nil, wrap("open object "+d.String(), err)
+		return nil, wrap("open object", err)
 	}
 	return r, nil
 }
@@ -118,7 +118,7 @@ func (o *Objects) open(ctx context.Context, d schema.Digest) (*VerifyingReader, 
 	}
 	f, err := os.Open(o.Path(d))
 	if errors.Is(err, fs.ErrNotExist) {
-		return nil, ErrNotFound
+		return nil, &NotFoundError{What: "object", Key: d.String()}
 	}
 	if err != nil {
 		return nil, err
@@ -138,7 +138,7 @@ func (o *Objects) Size(ctx context.Context, d schema.Digest) (int64, error) {
 	}
 	fi, err := os.Stat(o.Path(d))
 	if errors.Is(err, fs.ErrNotExist) {
-		return 0, wrap("object "+d.String(), ErrNotFound)
+		return 0, &NotFoundError{What: "object", Key: d.String()}
 	}
 	if err != nil {
 		return 0, wrap("object "+d.String(), err)
@@ -150,7 +150,7 @@ func (o *Objects) Size(ctx context.Context, d schema.Digest) (int64, error) {
 func (o *Objects) Get(ctx context.Context, d schema.Digest) ([]byte, error) {
 	r, err := o.open(ctx, d)
 	if err != nil {
-		return nil, wrap("get object "+d.String(), err)
+		return nil, wrap("get object", err)
 	}
 	defer r.Close()
 	var buf bytes.Buffer

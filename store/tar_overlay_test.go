@@ -247,4 +247,20 @@ func TestPackLongNameHeaderBytes(t *testing.T) {
 	if len(a) != 512*3+1024 {
 		t.Fatalf("archive length %d", len(a))
 	}
+
+	// A long symlink target: K record, then a header whose linkname keeps the
+	// components that fit before the direct write failed, as the original's does.
+	src = t.TempDir()
+	target := "/" + strings.Repeat("t", 50) + "/" + strings.Repeat("u", 80)
+	if err := os.Symlink(target, filepath.Join(src, "ln")); err != nil {
+		t.Fatal(err)
+	}
+	a = pack(t, src)
+	if a[156] != 'K' || string(a[512:512+len(target)+1]) != target+"\x00" {
+		t.Fatal("bad long-link record")
+	}
+	h := a[1024:1536]
+	if h[156] != '2' || string(h[157:157+52]) != "/"+strings.Repeat("t", 50)+"/" || h[157+52] != 0 {
+		t.Fatalf("symlink header linkname %q", h[157:257])
+	}
 }

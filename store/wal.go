@@ -256,7 +256,7 @@ func (w *WAL) AddStep(ctx context.Context, opID string, s Step) error {
 	defer w.mu.Unlock()
 	b, err := os.ReadFile(w.path(opID))
 	if errors.Is(err, fs.ErrNotExist) {
-		return wrap("wal add step", fmt.Errorf("operation %s: %w", opID, ErrNotFound))
+		return wrap("wal add step", &NotFoundError{What: "operation", Key: opID})
 	}
 	if err != nil {
 		return wrap("wal add step", err)
