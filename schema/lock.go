@@ -17,7 +17,7 @@ const LockVersion = 2
 
 // MaxLockSize is the largest lock file accepted, in bytes (a lock of ten thousand
 // packages is well under 1 MiB).
-const MaxLockSize = 8 << 20
+const MaxLockSize = 4 << 20
 
 // LockFileName is the lock file's name, next to the manifest.
 const LockFileName = "karapace.lock"
@@ -293,6 +293,9 @@ func ParseLock(data []byte) (*Lock, error) {
 		return nil, lockSyntaxErr(nil, "lock file is %d bytes, more than the limit of %d bytes", len(data), MaxLockSize)
 	}
 	if err := checkText(data); err != nil {
+		return nil, lockSyntaxErr(nil, "%v", err)
+	}
+	if err := checkNesting(data); err != nil {
 		return nil, lockSyntaxErr(nil, "%v", err)
 	}
 	var w lockWire

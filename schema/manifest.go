@@ -103,6 +103,9 @@ func ParseManifest(data []byte) (*Manifest, error) {
 	if err := checkText(data); err != nil {
 		return nil, syntaxErr(nil, "%v", err)
 	}
+	if err := checkNesting(data); err != nil {
+		return nil, syntaxErr(nil, "%v", err)
+	}
 	m := &Manifest{Runtime: RuntimeSection{Backend: DefaultBackend}}
 	md, err := toml.NewDecoder(bytes.NewReader(data)).Decode(m)
 	if err != nil {
