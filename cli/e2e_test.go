@@ -146,13 +146,17 @@ func TestCLIPin(t *testing.T) {
 	w.manifest("karapace.toml", "rolling")
 	w.fail(1, []string{"base.image is not pinned: 'rolling' (run 'karapace pin')"}, "pin", "--check")
 	const url = "https://example.invalid/rootfs.tar.xz"
-	w.manifest("pinned.toml", url)
+	w.write("pinned.toml", "# pinned\nmanifest_version = 1\n\n[base]\nimage = \"https://example.invalid/rootfs.tar.xz\" # exact build\n\n[runtime]\nbackend = \"mock\"\n")
 	r := w.ok("pin", "--check", "pinned.toml")
 	w.golden("pin-check.txt", r.stdout)
 	r = w.ok("--json", "pin", "--check", "pinned.toml")
 	w.golden("pin-check.json", r.stdout)
 	r = w.ok("--json", "pin", "pinned.toml", "--write-lock")
 	w.golden("pin.json", r.stdout)
+	if b, err := os.ReadFile(filepath.Join(w.dir, "pinned.toml")); err != nil || !strings.HasPrefix(string(b), "# pinned\n") {
+		t.Errorf("pin lost the manifest's comments: %q %v", b, err)
+	}
+	w.golden("pin.txt", w.ok("pin", "pinned.toml").stdout)
 	if _, err := os.Stat(filepath.Join(w.dir, "karapace.lock")); err != nil {
 		t.Errorf("pin --write-lock wrote no lock: %v", err)
 	}

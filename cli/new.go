@@ -59,13 +59,15 @@ func newNewCommand(g *globals) *cobra.Command {
 func runNew(_ context.Context, opts newOptions, p *prompter, w io.Writer) error {
 	path := filepath.Join(opts.dir, "karapace.toml")
 	var m *schema.Manifest
+	var templateText []byte
 	if opts.template != "" {
 		t, ok := schema.TemplateByName(opts.template)
 		if !ok {
 			return fmt.Errorf("unknown template '%s' (expected: %s)", opts.template, strings.Join(schema.TemplateNames(), ", "))
 		}
 		var err error
-		if m, err = schema.ParseManifest([]byte(t.Manifest)); err != nil {
+		templateText = []byte(t.Manifest)
+		if m, err = schema.ParseManifest(templateText); err != nil {
 			return fmt.Errorf("template parse error: %w", err)
 		}
 	}
@@ -96,9 +98,14 @@ func runNew(_ context.Context, opts newOptions, p *prompter, w io.Writer) error 
 			return err
 		}
 	}
-	data, err := encodeManifest(m)
-	if err != nil {
-		return err
+	// A template taken as it is keeps its comments; answers to the prompts mean a
+	// re-encoded manifest.
+	data := templateText
+	if opts.interactive || data == nil {
+		var err error
+		if data, err = encodeManifest(m); err != nil {
+			return err
+		}
 	}
 	if err := writeFileAtomic(path, data, 0o644); err != nil {
 		return err

@@ -3,6 +3,7 @@ package cli
 import (
 	"context"
 	"fmt"
+	"os"
 	"strings"
 
 	"github.com/spf13/cobra"
@@ -55,6 +56,10 @@ func runPin(ctx context.Context, g *globals, opts pinOptions) error {
 	if err != nil {
 		return err
 	}
+	original, err := os.ReadFile(opts.manifest)
+	if err != nil {
+		return fmt.Errorf("failed to read manifest: %w", err)
+	}
 	if opts.check {
 		if !isPinned(m.Base.Image) {
 			return fmt.Errorf("base.image is not pinned: '%s' (run 'karapace pin')", m.Base.Image)
@@ -68,10 +73,13 @@ func runPin(ctx context.Context, g *globals, opts pinOptions) error {
 	if err != nil {
 		return fmt.Errorf("failed to resolve pinned image URL: %w", err)
 	}
-	m.Base.Image = url
-	data, err := encodeManifest(m)
-	if err != nil {
-		return err
+	// Keep the user's comments and layout when the edit is a one-line change.
+	data, ok := setImage(original, url)
+	if !ok {
+		m.Base.Image = url
+		if data, err = encodeManifest(m); err != nil {
+			return err
+		}
 	}
 	if err := writeFileAtomic(opts.manifest, data, 0o644); err != nil {
 		return err
