@@ -329,6 +329,7 @@ type Fixture struct {
 	Store  *store.Store
 	ID     schema.EnvID
 	Tar    []byte
+	TarKey schema.Digest
 	Extra  []byte
 	Layers []schema.Digest
 }
@@ -337,20 +338,32 @@ type Fixture struct {
 // the size of its tar object.
 func NewFixture(t testing.TB, name string, size int) Fixture {
 	t.Helper()
+	tar := make([]byte, size)
+	for i := range tar {
+		tar[i] = byte(i*31 + len(name))
+	}
+	f := NewFixtureFrom(t, name, bytes.NewReader(tar))
+	f.Tar = tar
+	return f
+}
+
+// NewFixtureFrom is NewFixture with the tar object streamed from r (Fixture.Tar stays
+// nil), for sizes that should not sit in memory.
+func NewFixtureFrom(t testing.TB, name string, r io.Reader) Fixture {
+	t.Helper()
 	ctx := context.Background()
 	st, err := store.Open(ctx, t.TempDir(), store.Options{})
 	if err != nil {
 		t.Fatal(err)
 	}
-	tar := make([]byte, size)
-	for i := range tar {
-		tar[i] = byte(i*31 + len(name))
-	}
 	manifest := []byte("manifest of " + name)
 	extra := []byte("dependency of " + name)
 	var ds [3]schema.Digest
-	for i, b := range [][]byte{tar, manifest, extra} {
-		if ds[i], err = st.Objects.PutBytes(ctx, b); err != nil {
+	if ds[0], err = st.Objects.Put(ctx, r); err != nil {
+		t.Fatal(err)
+	}
+	for i, b := range [][]byte{manifest, extra} {
+		if ds[i+1], err = st.Objects.PutBytes(ctx, b); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -371,7 +384,7 @@ func NewFixture(t testing.TB, name string, size int) Fixture {
 	if err := st.Envs.Put(ctx, m); err != nil {
 		t.Fatal(err)
 	}
-	return Fixture{Store: st, ID: id, Tar: tar, Extra: extra, Layers: []schema.Digest{base, dep}}
+	return Fixture{Store: st, ID: id, TarKey: ds[0], Extra: extra, Layers: []schema.Digest{base, dep}}
 }
 
 // EmptyStore opens a fresh local store in a temp dir.
@@ -404,12 +417,12 @@ func CheckPulled(t testing.TB, src, dst *store.Store, id schema.EnvID) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	for _, d := range objs {
-		a, err1 := src.Objects.Get(ctx, d)
-		b, err2 := dst.Objects.Get(ctx, d)
-		if err1 != nil || err2 != nil || !bytes.Equal(a, b) {
-			t.Fatalf("object %s: %v, %v, equal=%v", d.Short(), err1, err2, bytes.Equal(a, b))
-		}
+	pulled, err := dst.Objects.List(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if fmt.Sprint(objs) != fmt.Sprint(pulled) {
+		t.Fatalf("pulled objects %v, want %v", pulled, objs)
 	}
 	rep, err := dst.Verify(ctx)
 	if err != nil {
