@@ -29,6 +29,7 @@ const (
 	ErrNameRuntime         = ErrorPrefix + "Runtime"         // the runtime backend failed
 	ErrNameNoTerminal      = ErrorPrefix + "NoTerminal"      // no terminal emulator to run in
 	ErrNameCancelled       = ErrorPrefix + "Cancelled"       // the service is shutting down
+	ErrNameNotSupported    = ErrorPrefix + "NotSupported"    // not available in this build
 	ErrNameFailed          = ErrorPrefix + "Failed"          // anything else
 )
 
@@ -62,6 +63,7 @@ var errorClasses = []struct {
 	{schema.ErrLock, ErrNameInvalidLockFile},
 	{ErrNoTerminal, ErrNameNoTerminal},
 	{context.Canceled, ErrNameCancelled},
+	{core.ErrNotImplemented, ErrNameNotSupported},
 	{core.ErrStore, ErrNameStore},
 	{store.ErrStore, ErrNameStore},
 	{core.ErrRuntime, ErrNameRuntime},

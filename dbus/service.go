@@ -87,6 +87,11 @@ func New(ctx context.Context, opts Options) (*Service, error) {
 	if opts.StoreRoot == "" {
 		return nil, fmt.Errorf("%w: no store root", ErrInvalidArgument)
 	}
+	root, err := filepath.Abs(opts.StoreRoot)
+	if err != nil {
+		return nil, fmt.Errorf("store root: %w", err)
+	}
+	opts.StoreRoot = root
 	if opts.Logger == nil {
 		opts.Logger = slog.New(slog.DiscardHandler)
 	}
@@ -367,7 +372,7 @@ func IdleTimeout(getenv func(string) string) (time.Duration, error) {
 		return DefaultIdleTimeout, nil
 	}
 	f, err := strconv.ParseFloat(v, 64)
-	if err != nil || f < 0 || f > 1e9 {
+	if err != nil || !(f >= 0 && f <= 1e9) { // NaN fails both
 		return 0, fmt.Errorf("KARAPACE_DBUS_IDLE_TIMEOUT=%q: want a number of seconds >= 0", v)
 	}
 	return time.Duration(f * float64(time.Second)), nil

@@ -562,3 +562,34 @@ func TestServeEndsWhenTheBusGoes(t *testing.T) {
 		t.Fatal("Serve still running after the bus died")
 	}
 }
+
+func TestShutdownCancelsRunningBuild(t *testing.T) {
+	h := startService(t, "", Options{Backends: testBackends(mock.Options{BuildDelay: 5 * time.Second})})
+	props := signals(t, h.c, "org.freedesktop.DBus.Properties", "PropertiesChanged")
+	p := writeManifest(t, t.TempDir(), "karapace.toml", "rolling")
+	errc := make(chan error, 1)
+	go func() { _, err := h.call("BuildEnvironment", p); errc <- err }()
+	nextSignal(t, props, 2*time.Second) // the build is running
+	start := time.Now()
+	h.cancel() // what SIGTERM does in main
+	err := <-errc
+	var de godbus.Error
+	if !errors.As(err, &de) || de.Name != ErrNameCancelled {
+		t.Fatalf("build during shutdown: %v, want %s", err, ErrNameCancelled)
+	}
+	if took := time.Since(start); took > 3*time.Second {
+		t.Fatalf("the build ran on for %s after the cancel", took)
+	}
+	h.stop()
+	// The build rolled back: no environment, no environment directory.
+	eng, err := core.New(context.Background(), core.Options{StoreRoot: h.store, Backends: testBackends(mock.Options{})})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if envs, err := eng.List(context.Background()); err != nil || len(envs) != 0 {
+		t.Fatalf("after a cancelled build: %+v, %v", envs, err)
+	}
+	if dirs, _ := filepath.Glob(filepath.Join(h.store, "env", "*")); len(dirs) != 0 {
+		t.Fatalf("environment directories left: %v", dirs)
+	}
+}
