@@ -163,9 +163,9 @@ func TestGCAndDryRun(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	// 1000 orphan objects.
+	// 500 orphan objects.
 	objs := store.NewObjects(e.layout)
-	for i := 0; i < 1000; i++ {
+	for i := 0; i < 500; i++ {
 		if _, err := objs.PutBytes(ctx, []byte(fmt.Sprintf("orphan-%d", i))); err != nil {
 			t.Fatal(err)
 		}
@@ -181,8 +181,8 @@ func TestGCAndDryRun(t *testing.T) {
 	if real.RemovedObjects != len(dry.OrphanedObjects) || real.RemovedLayers != len(dry.OrphanedLayers) || real.RemovedEnvs != len(dry.OrphanedEnvs) {
 		t.Errorf("dry run %+v does not match real run %+v", dry, real)
 	}
-	if real.RemovedObjects < 1000 {
-		t.Errorf("removed %d objects, want at least the 1000 orphans", real.RemovedObjects)
+	if real.RemovedObjects < 500 {
+		t.Errorf("removed %d objects, want at least the 500 orphans", real.RemovedObjects)
 	}
 	for _, id := range ids[3:] {
 		wantState(t, e, id, Built)

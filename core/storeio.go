@@ -40,7 +40,11 @@ func (s *stores) timestamp() string { return store.FormatTime(s.now()) }
 // tryLock makes one attempt at the exclusive store lock; held reports that someone
 // else has it (holder says who, when known).
 func (s *stores) tryLock(op string) (func(), bool, string, error) {
-	lk, err := s.layout.TryLock(store.Exclusive)
+	return s.tryLockMode(store.Exclusive)
+}
+
+func (s *stores) tryLockMode(mode store.LockMode) (func(), bool, string, error) {
+	lk, err := s.layout.TryLock(mode)
 	if err != nil {
 		var le *store.LockedError
 		if errors.As(err, &le) {

@@ -17,7 +17,7 @@ import (
 // health check (integrity, WAL leaks) every 50th and at the end. KARAPACE_STRESS_CYCLES
 // raises the count (the original ran 500).
 func TestStress(t *testing.T) {
-	cycles := 30
+	cycles := 20
 	if testing.Short() {
 		cycles = 10
 	}
