@@ -555,7 +555,7 @@ func TestCLIRemoteWithoutConfig(t *testing.T) {
 	w.buildNamed("karapace.toml", "demo")
 	w.fail(1, []string{"error: ", "remote"}, "push", "demo")
 	w.fail(1, []string{"error: ", "remote"}, "pull", "demo@latest")
-	w.fail(1, []string{"remote"}, "push", "demo", "--remote", "ftp://example.invalid")
+	w.fail(1, []string{"remote url"}, "push", "demo", "--remote", "ftp://example.invalid")
 }
 
 // Two builds at once: both succeed, and the store stays consistent.

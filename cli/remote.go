@@ -1,17 +1,17 @@
 package cli
 
 import (
-	"fmt"
-
 	"github.com/karapace/karapace/core"
+	"github.com/karapace/karapace/remote"
 )
 
-// errRemoteUnavailable is returned by push and pull until the remote store client is
-// wired in.
-var errRemoteUnavailable = fmt.Errorf("%w: remote error: the remote store client is not available yet in this build of karapace", core.ErrNotImplemented)
-
-// remoteBackend builds the remote store client from --remote (or the configured remote,
-// $XDG_CONFIG_HOME/karapace/remote.json).
+// remoteBackend builds the remote store client from --remote, or the configured remote
+// ($XDG_CONFIG_HOME/karapace/remote.json, else ~/.config/karapace/remote.json); the
+// configured token is sent only to the configured URL.
 func (g *globals) remoteBackend(urlFlag string) (core.Remote, error) {
-	return nil, errRemoteUnavailable
+	c, err := remote.ResolveConfig(urlFlag, g.getenv)
+	if err != nil {
+		return nil, err
+	}
+	return remote.NewHTTP(c, remote.HTTPOptions{Logger: g.log})
 }
