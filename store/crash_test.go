@@ -3,6 +3,7 @@ package store_test
 import (
 	"bufio"
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"os"
@@ -53,6 +54,14 @@ func runChild(mode, root string) int {
 	}
 	id := schema.SumString("crash-env")
 	switch mode {
+	case "lock":
+		// Hold the exclusive lock until killed.
+		if _, err := s.Layout.Lock(ctx, store.Exclusive); err != nil {
+			fmt.Fprintln(os.Stderr, err)
+			return 2
+		}
+		fmt.Println("writing")
+		select {}
 	case "build":
 		// A build: WAL entry, env dir, then an endless object write that gets killed.
 		op, err := s.WAL.Begin(ctx, store.OpBuild, id.String())
@@ -206,4 +215,22 @@ func TestKill9MidRestoreLoopThenRecover(t *testing.T) {
 			t.Fatalf("round %d: swap leftover survived", round)
 		}
 	}
+}
+
+func TestLockHeldByAnotherProcess(t *testing.T) {
+	root := t.TempDir()
+	cmd := startChild(t, "lock", root)
+	l := store.NewLayout(root)
+	_, err := l.TryLock(store.Shared)
+	var le *store.LockedError
+	if !errors.As(err, &le) || !strings.Contains(le.Holder, "pid "+strconv.Itoa(cmd.Process.Pid)) {
+		t.Fatalf("TryLock against another process = %v", err)
+	}
+	killChild(t, cmd, 0)
+	// The kernel drops the lock with the process; the stale note is harmless.
+	lk, err := l.TryLock(store.Exclusive)
+	if err != nil {
+		t.Fatalf("lock of a killed holder not released: %v", err)
+	}
+	_ = lk.Unlock()
 }

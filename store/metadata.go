@@ -243,13 +243,17 @@ func (s *Envs) Path(id schema.EnvID) string { return filepath.Join(s.dir, id.Str
 // Now returns the current time in the store's timestamp format.
 func (s *Envs) Now() string { return FormatTime(s.now()) }
 
-// Put writes m with a fresh checksum. A non-empty name must be valid.
+// Put writes m with a fresh checksum. A non-empty name must be valid, and when it is
+// new for this environment, not used by another one (*NameConflictError).
 func (s *Envs) Put(ctx context.Context, m Metadata) error {
 	if err := ctx.Err(); err != nil {
 		return err
 	}
 	if m.Name != "" {
 		if err := ValidateName(m.Name); err != nil {
+			return wrap("put metadata "+m.EnvID.String(), err)
+		}
+		if err := s.checkNameFree(ctx, m.EnvID, m.Name); err != nil {
 			return wrap("put metadata "+m.EnvID.String(), err)
 		}
 	}
@@ -427,16 +431,27 @@ func (s *Envs) SetName(ctx context.Context, id schema.EnvID, name string) error 
 		if err := ValidateName(name); err != nil {
 			return wrap("set name", err)
 		}
-		all, err := s.List(ctx)
-		if err != nil {
-			return err
-		}
-		for _, m := range all {
-			if m.Name == name && m.EnvID != id {
-				return wrap("set name", &NameConflictError{Name: name, ExistingEnvID: m.EnvID.Short()})
-			}
-		}
 	}
 	_, err := s.update(ctx, id, func(m *Metadata) error { m.Name = name; return nil })
 	return err
+}
+
+// checkNameFree fails when another environment uses name. Records that already carry
+// this name (re-writes of the same environment) skip the scan.
+func (s *Envs) checkNameFree(ctx context.Context, id schema.EnvID, name string) error {
+	if b, err := os.ReadFile(s.Path(id)); err == nil {
+		if old, err := decodeMetadata(b, false); err == nil && old.Name == name {
+			return nil
+		}
+	}
+	all, err := s.List(ctx)
+	if err != nil {
+		return err
+	}
+	for _, m := range all {
+		if m.Name == name && m.EnvID != id {
+			return &NameConflictError{Name: name, ExistingEnvID: m.EnvID.Short()}
+		}
+	}
+	return nil
 }

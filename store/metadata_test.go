@@ -161,6 +161,11 @@ func TestMetadataNames(t *testing.T) {
 	if err := envs.SetName(ctx, a.EnvID, "my-env_123"); err != nil {
 		t.Fatalf("same env re-using its name: %v", err)
 	}
+	b.Name = "my-env_123"
+	if err := envs.Put(ctx, b); !errors.As(err, &nc) {
+		t.Fatalf("Put with a taken name: %v", err)
+	}
+	b.Name = ""
 	for _, bad := range []string{"", " ", "has space", "a/b", "a.b", strings.Repeat("x", 65)} {
 		if bad == "" {
 			continue // "" clears
