@@ -6,7 +6,6 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
-	"runtime"
 	"strings"
 	"sync"
 	"syscall"
@@ -36,13 +35,10 @@ func TestMain(m *testing.M) {
 // serviceBinary builds karapace-dbus once per test run and returns its directory.
 func serviceBinary(t *testing.T) string {
 	t.Helper()
-	goTool := filepath.Join(runtime.GOROOT(), "bin", "go")
-	if _, err := os.Stat(goTool); err != nil {
-		p, lerr := exec.LookPath("go")
-		if lerr != nil {
-			need(t, "the go tool (to build karapace-dbus)")
-		}
-		goTool = p
+	// go test puts its own go tool first in PATH.
+	goTool, err := exec.LookPath("go")
+	if err != nil {
+		need(t, "the go tool (to build karapace-dbus)")
 	}
 	binOnce.Do(func() {
 		binDir, binErr = os.MkdirTemp("", "karapace-dbus-bin")

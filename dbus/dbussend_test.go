@@ -7,6 +7,7 @@ import (
 	"regexp"
 	"strings"
 	"testing"
+	"time"
 )
 
 // Every method and property through dbus-send, a client that is not ours.
@@ -62,8 +63,16 @@ func TestDBusSendEveryMethod(t *testing.T) {
 	if len(presets) != 6 || presets[0].Name != "dev" || presets[5].Name != "minimal" {
 		t.Fatalf("ListPresets = %+v", presets)
 	}
+	monitor := startMonitor(t, a)
 	p := writeManifest(t, t.TempDir(), "karapace.toml", "rolling")
 	b := decode[built](t, send(t, a, "BuildEnvironment", "string:"+p))
+	// dbus-monitor, another client that is not ours, sees the signal.
+	if !waitFor(5*time.Second, func() bool {
+		out := monitor.String()
+		return strings.Contains(out, "member=EnvironmentChanged") && strings.Contains(out, `string "`+b.EnvID+`"`) && strings.Contains(out, `string "built"`)
+	}) {
+		t.Fatalf("dbus-monitor saw no EnvironmentChanged(%s, built):\n%s", b.EnvID, monitor.String())
+	}
 	if b.State != "built" || b.Name != "" {
 		t.Fatalf("BuildEnvironment = %+v", b)
 	}
@@ -166,4 +175,25 @@ func TestDBusSendEveryMethod(t *testing.T) {
 			t.Fatalf("introspection lacks method %s", m.name)
 		}
 	}
+}
+
+// startMonitor runs dbus-monitor on the service's signals until the test ends.
+func startMonitor(t *testing.T, addr string) *syncWriter {
+	t.Helper()
+	tool := lookTool(t, "dbus-monitor")
+	out := &syncWriter{w: &strings.Builder{}}
+	cmd := exec.Command(tool, "--address", addr, "type='signal',interface='"+Interface+"'")
+	cmd.Stdout, cmd.Stderr = out, out
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		_ = cmd.Process.Kill()
+		_ = cmd.Wait()
+	})
+	// It is listening once it printed its own NameAcquired.
+	if !waitFor(5*time.Second, func() bool { return strings.Contains(out.String(), "NameAcquired") }) {
+		t.Fatalf("dbus-monitor did not start:\n%s", out.String())
+	}
+	return out
 }
