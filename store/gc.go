@@ -149,12 +149,10 @@ func (s *Store) Graph(ctx context.Context) (Graph, error) {
 		ge.Layers = append(ge.Layers, m.PolicyLayer)
 		g.Envs = append(g.Envs, ge)
 	}
-	lds, strays, err := listDigests(ctx, s.Layout.LayersDir())
+	// Files in layers/ not named by a digest cannot be referenced; Verify reports them.
+	lds, err := s.Layers.List(ctx)
 	if err != nil {
-		return g, wrap("gc", err)
-	}
-	if len(strays) > 0 {
-		return g, wrap("gc", fmt.Errorf("%w: unexpected file %s in layers/ stops GC", ErrCorrupt, strays[0]))
+		return g, err
 	}
 	for _, d := range lds {
 		l, err := s.Layers.Get(ctx, d)

@@ -94,17 +94,10 @@ func (s *Store) verifyObject(ctx context.Context, name string) error {
 		return errors.New(reason("object", err))
 	}
 	defer r.Close()
-	buf := make([]byte, copyBufSize)
-	for {
-		_, err := r.Read(buf)
-		if err == nil {
-			continue
-		}
-		if err == io.EOF {
-			return nil
-		}
+	if _, err := r.WriteTo(io.Discard); err != nil {
 		return errors.New(reason("object", err))
 	}
+	return nil
 }
 
 // reason renders a failure the way the original words it.

@@ -22,8 +22,14 @@ type Layout struct {
 	root string
 }
 
-// NewLayout returns the layout of the store at root.
-func NewLayout(root string) Layout { return Layout{root: filepath.Clean(root)} }
+// NewLayout returns the layout of the store at root, made absolute (WAL steps hold
+// absolute paths and are checked against it).
+func NewLayout(root string) Layout {
+	if abs, err := filepath.Abs(root); err == nil {
+		return Layout{root: abs}
+	}
+	return Layout{root: filepath.Clean(root)}
+}
 
 // Root is the store root (the directory holding store/ and env/).
 func (l Layout) Root() string { return l.root }

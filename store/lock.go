@@ -109,7 +109,8 @@ func (l Layout) held(f *flock.Flock, mode LockMode) *Lock {
 	lk := &Lock{f: f, mode: mode}
 	if mode == Exclusive {
 		note := holderNote{PID: os.Getpid(), Command: commandLine(), Mode: mode.String(), Since: FormatTime(time.Now())}
-		if b, err := json.Marshal(note); err == nil && writeFileAtomic(l.holderFile(), b) == nil {
+		// Informational only: a plain write, no fsync on the lock path.
+		if b, err := json.Marshal(note); err == nil && os.WriteFile(l.holderFile(), b, filePerm) == nil {
 			lk.holder = l.holderFile()
 		}
 	}

@@ -264,7 +264,10 @@ type VerifyingReader struct {
 }
 
 func newVerifyingReader(ctx context.Context, f *os.File, size int64, want schema.Digest, what string) *VerifyingReader {
-	return &VerifyingReader{ctx: ctx, f: f, size: size, want: want, what: what, h: schema.Hasher(), buf: make([]byte, copyBufSize)}
+	// Small objects get a small buffer; one byte more than the size lets the first
+	// read see the end.
+	n := int(min(max(size+1, 4096), copyBufSize))
+	return &VerifyingReader{ctx: ctx, f: f, size: size, want: want, what: what, h: schema.Hasher(), buf: make([]byte, n)}
 }
 
 // Size is the size of the underlying file when it was opened.
@@ -285,6 +288,30 @@ func (v *VerifyingReader) Read(p []byte) (int, error) {
 	n := copy(p, v.buf[v.r:v.w])
 	v.r += n
 	return n, nil
+}
+
+// WriteTo implements io.WriterTo, so io.Copy moves whole chunks. It returns nil at a
+// verified end, the *IntegrityError otherwise.
+func (v *VerifyingReader) WriteTo(w io.Writer) (int64, error) {
+	var total int64
+	for {
+		if v.r == v.w {
+			if v.err != nil {
+				if v.err == io.EOF {
+					return total, nil
+				}
+				return total, v.err
+			}
+			v.fill()
+			continue
+		}
+		n, err := w.Write(v.buf[v.r:v.w])
+		v.r += n
+		total += int64(n)
+		if err != nil {
+			return total, err
+		}
+	}
 }
 
 func (v *VerifyingReader) fill() {
