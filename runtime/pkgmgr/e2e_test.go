@@ -117,7 +117,7 @@ func TestAptEndToEnd(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Minute)
 	defer cancel()
 	tarball := testrootfs.DebianTarball(t, "bookworm")
-	srv := testrootfs.LXCServer(t, testrootfs.LXCImage{Distro: "debian", Release: "bookworm", Tarball: tarball})
+	srv := testrootfs.DebianServer(t, "bookworm")
 	t.Setenv(image.ServerEnv, srv.URL)
 
 	start := time.Now()

@@ -130,3 +130,11 @@ func HostLXCArch() string {
 	}
 	return runtime.GOARCH
 }
+
+// DebianServer serves the Debian fixture of suite (see DebianImage) as debian/<suite>
+// for the host architecture. Point KARAPACE_IMAGE_SERVER at its URL and the image
+// "debian/<suite>" resolves, downloads and extracts through the real code path.
+func DebianServer(t testing.TB, suite string) *LXCServerT {
+	t.Helper()
+	return LXCServer(t, LXCImage{Distro: "debian", Release: suite, Tarball: DebianTarball(t, suite)})
+}
