@@ -32,7 +32,16 @@ func main() {
 }
 
 func run(ctx context.Context, getenv func(string) string) error {
-	log := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: logLevel(getenv("KARAPACE_LOG"))}))
+	log := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{
+		Level: logLevel(getenv("KARAPACE_LOG")),
+		// The journal (or whoever reads stderr) stamps lines itself.
+		ReplaceAttr: func(groups []string, a slog.Attr) slog.Attr {
+			if len(groups) == 0 && a.Key == slog.TimeKey {
+				return slog.Attr{}
+			}
+			return a
+		},
+	}))
 	store, err := dbus.StorePath(getenv)
 	if err != nil {
 		return err
