@@ -12,6 +12,7 @@ import (
 	"path/filepath"
 	"regexp"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 )
@@ -34,6 +35,11 @@ func buildAndRun(m *testing.M) int {
 		return 1
 	}
 	defer os.RemoveAll(dir)
+	// Readable by the unprivileged user of the rootless tests.
+	if err := os.Chmod(dir, 0o755); err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		return 1
+	}
 	binary = filepath.Join(dir, "karapace")
 	build := exec.Command("go", "build", "-o", binary, "./cmd/karapace")
 	build.Stdout, build.Stderr = os.Stderr, os.Stderr
@@ -58,6 +64,8 @@ type world struct {
 	store string
 	dir   string // the project directory (current directory of every run)
 	env   []string
+	// cred, when set, runs the binary as that user (the rootless tests).
+	cred *syscall.Credential
 }
 
 func newWorld(t *testing.T) *world {
@@ -91,6 +99,9 @@ func (w *world) cmd(args ...string) *exec.Cmd {
 	c := exec.Command(binary, args...)
 	c.Dir = w.dir
 	c.Env = w.env
+	if w.cred != nil {
+		c.SysProcAttr = &syscall.SysProcAttr{Credential: w.cred}
+	}
 	return c
 }
 

@@ -1,0 +1,85 @@
+package cli
+
+import (
+	"encoding/json"
+	"os"
+	"os/user"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"syscall"
+	"testing"
+
+	"github.com/karapace/karapace/core"
+)
+
+// TestCLIRootless runs a whole session of the binary as the unprivileged CI user
+// (.ci/test-user): Karapace needs no root, and the store it writes belongs to the user.
+func TestCLIRootless(t *testing.T) {
+	if os.Getuid() != 0 {
+		t.Skip("already unprivileged: the other end-to-end tests cover this user")
+	}
+	name := os.Getenv("KARAPACE_TEST_USER")
+	if name == "" {
+		name = "karapace-test"
+	}
+	u, err := user.Lookup(name)
+	if err != nil {
+		if os.Getenv("CI") == "true" {
+			t.Fatalf("the test user %s (created by .ci/test-user) is missing: %v", name, err)
+		}
+		t.Skipf("SKIPPED LOUDLY: no test user %s (run .ci/test-user as root to create it): %v", name, err)
+	}
+	uid, _ := strconv.Atoi(u.Uid)
+	gid, _ := strconv.Atoi(u.Gid)
+
+	root, err := os.MkdirTemp("", "karapace-cli-rootless-")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { os.RemoveAll(root) })
+	w := &world{t: t, store: filepath.Join(root, "store"), dir: filepath.Join(root, "project"),
+		cred: &syscall.Credential{Uid: uint32(uid), Gid: uint32(gid)}}
+	home := filepath.Join(root, "home")
+	for _, d := range []string{root, w.dir, home} {
+		if err := os.MkdirAll(d, 0o755); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.Chown(d, uid, gid); err != nil {
+			t.Fatal(err)
+		}
+	}
+	w.env = []string{"HOME=" + home, "USER=" + name, "PATH=" + os.Getenv("PATH"), "KARAPACE_STORE=" + w.store}
+
+	w.ok("new", "demo", "--template", "minimal")
+	// The template uses the namespace backend; switch it to mock for this suite.
+	w.manifest("karapace.toml", "rolling", "git")
+	w.ok("build", "--name", "demo")
+	if r := w.ok("exec", "demo", "--", "mock:exit", "0"); !strings.Contains(r.stdout, "mock-exec: mock:exit 0") {
+		t.Errorf("exec: %s", r)
+	}
+	w.ok("commit", "demo")
+	if r := w.ok("diff", "demo"); !strings.Contains(r.stdout, "+ .pkg-git") {
+		t.Errorf("diff: %s", r)
+	}
+	var envs []core.Env
+	if r := w.ok("--json", "list"); json.Unmarshal([]byte(r.stdout), &envs) != nil || len(envs) != 1 {
+		t.Errorf("list: %s", r)
+	}
+	w.ok("verify-store")
+	w.ok("gc")
+	w.ok("destroy", "demo")
+	// Everything in the store belongs to the user.
+	err = filepath.Walk(w.store, func(p string, fi os.FileInfo, err error) error {
+		if err != nil {
+			return err
+		}
+		if st, ok := fi.Sys().(*syscall.Stat_t); ok && (int(st.Uid) != uid || int(st.Gid) != gid) {
+			t.Errorf("%s is owned by %d:%d, not the user", p, st.Uid, st.Gid)
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+}
