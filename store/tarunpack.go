@@ -95,8 +95,8 @@ type unpacker struct {
 	opts     UnpackOptions
 	buf      []byte
 	dirModes map[string]uint32 // relative dir -> permission bits, applied at the end
-	cacheDir string            // relative path of cacheFD
-	cacheFD  int               // -1 when empty
+	cacheDir string            // relative path of cacheFD, the last directory opened
+	cacheFD  int               // valid when hasCache
 	hasCache bool
 }
 
@@ -185,7 +185,7 @@ func clearSlot(parent int, base string) error {
 	switch err {
 	case nil, unix.ENOENT:
 		return nil
-	case unix.EISDIR, unix.EPERM:
+	case unix.EISDIR:
 		return unsafeErr("%q exists as a directory", base)
 	}
 	return err
