@@ -87,6 +87,10 @@ func isLoopback(host string) bool {
 	return ip != nil && ip.IsLoopback()
 }
 
+// CloseIdleConnections closes kept-alive connections (call it when done with the remote,
+// so a server shutting down does not wait for them).
+func (h *HTTP) CloseIdleConnections() { h.client.CloseIdleConnections() }
+
 // URL returns the base URL.
 func (h *HTTP) URL() string { return h.base }
 
