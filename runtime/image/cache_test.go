@@ -323,3 +323,23 @@ func TestRemove(t *testing.T) {
 		t.Errorf("Remove(../etc) = %v", err)
 	}
 }
+
+// A cache directory written by the original (rootfs/ and a metadata-listing
+// rootfs.blake3, no image.json) is replaced by a fresh download, never trusted.
+func TestEnsureReplacesLegacyCacheDir(t *testing.T) {
+	srv, data := sampleServer(t)
+	c := testCache(t, WithServer(srv.URL))
+	legacy := c.Dir("debian-bookworm")
+	os.MkdirAll(filepath.Join(legacy, "rootfs", "etc"), 0o755)
+	os.WriteFile(filepath.Join(legacy, "rootfs", "etc", "legacy"), []byte("old"), 0o644)
+	os.WriteFile(filepath.Join(legacy, DigestFile), []byte(strings.Repeat("ab", 32)), 0o644)
+	img, err := c.Ensure(context.Background(), mustResolve(t, "debian"), EnsureOptions{})
+	if err != nil || img.Cached || img.Digest != schema.Sum(data) {
+		t.Fatalf("Ensure over a legacy directory: %v cached=%v", err, img.Cached)
+	}
+	if _, err := os.Stat(filepath.Join(img.Rootfs, "etc", "legacy")); err == nil {
+		t.Error("legacy files survived")
+	}
+	checkSampleTree(t, img.Rootfs)
+	assertNoLeftovers(t, c)
+}
