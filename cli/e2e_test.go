@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/karapace/karapace/core"
+	"github.com/karapace/karapace/schema"
 )
 
 // These tests run the built binary on the mock backend, as a user would. Ports of the
@@ -704,7 +705,9 @@ func TestCLINew(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	w.golden("new-minimal.toml", string(b))
+	if tpl, _ := schema.TemplateByName("minimal"); string(b) != tpl.Manifest {
+		t.Errorf("new --template minimal wrote\n%s\nnot the template\n%s", b, tpl.Manifest)
+	}
 	w.fail(1, []string{"refusing to overwrite existing ./karapace.toml (pass --force)"}, "new", "demo", "--template", "dev")
 	r = w.ok("new", "demo", "--template", "dev", "--force")
 	w.golden("new.txt", r.stdout)
