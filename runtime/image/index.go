@@ -10,6 +10,7 @@ import (
 	"runtime"
 	"sort"
 	"strings"
+	"time"
 )
 
 // DefaultServer is the LXC image server; KARAPACE_IMAGE_SERVER overrides it.
@@ -75,28 +76,54 @@ func ParseIndex(page []byte) []string {
 	return builds
 }
 
-// newestBuildURL fetches the index of ref and returns the tarball URL of its newest build.
+// newestBuildURL fetches the index of ref and returns the tarball URL of its newest
+// build. Transient failures are retried like downloads.
 func (c *Cache) newestBuildURL(ctx context.Context, ref Ref) (string, error) {
 	index := IndexURL(c.server, ref, c.arch)
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, index, nil)
-	if err != nil {
-		return "", fmt.Errorf("image index %s: %w", index, err)
+	var page []byte
+	var err error
+	for attempt := 1; attempt <= c.attempts; attempt++ {
+		if attempt > 1 {
+			select {
+			case <-ctx.Done():
+				return "", fmt.Errorf("image index %s: %w", index, ctx.Err())
+			case <-time.After(c.retryDelay << (attempt - 2)):
+			}
+		}
+		var retry bool
+		page, retry, err = c.fetchIndex(ctx, index)
+		if err == nil || !retry || ctx.Err() != nil {
+			break
+		}
+		c.log.Debug("retrying image index", "url", index, "attempt", attempt+1, "error", err)
 	}
-	resp, err := c.client.Do(req)
 	if err != nil {
-		return "", fmt.Errorf("%w: image index %s: %s", ErrDownload, index, describeNetError(err))
-	}
-	defer resp.Body.Close()
-	if resp.StatusCode != http.StatusOK {
-		return "", statusError(index, resp)
-	}
-	page, err := io.ReadAll(io.LimitReader(resp.Body, 8<<20))
-	if err != nil {
-		return "", fmt.Errorf("%w: image index %s: %s", ErrDownload, index, describeNetError(err))
+		return "", err
 	}
 	builds := ParseIndex(page)
 	if len(builds) == 0 {
 		return "", fmt.Errorf("%w: no builds of %s for %s listed at %s", ErrImageNotFound, ref.Display, c.arch, index)
 	}
 	return BuildURL(index, builds[len(builds)-1]), nil
+}
+
+func (c *Cache) fetchIndex(ctx context.Context, index string) (page []byte, retry bool, err error) {
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, index, nil)
+	if err != nil {
+		return nil, false, fmt.Errorf("image index %s: %w", index, err)
+	}
+	resp, err := c.client.Do(req)
+	if err != nil {
+		return nil, transientNetError(err), fmt.Errorf("%w: image index %s: %s", ErrDownload, index, describeNetError(err))
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		herr := &HTTPError{URL: index, StatusCode: resp.StatusCode, Status: resp.Status}
+		return nil, herr.transient(), herr
+	}
+	page, err = io.ReadAll(io.LimitReader(resp.Body, 8<<20))
+	if err != nil {
+		return nil, true, fmt.Errorf("%w: image index %s: %s", ErrDownload, index, describeNetError(err))
+	}
+	return page, false, nil
 }

@@ -1,8 +1,13 @@
 package image
 
 import (
+	"context"
+	"net/http"
+	"net/http/httptest"
 	"os"
 	"reflect"
+	"strings"
+	"sync/atomic"
 	"testing"
 )
 
@@ -49,5 +54,22 @@ func TestArchFor(t *testing.T) {
 	}
 	if HostArch() == "" {
 		t.Error("HostArch empty")
+	}
+}
+
+func TestIndexFetchRetriesTransientErrors(t *testing.T) {
+	var n atomic.Int32
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if n.Add(1) < 3 {
+			http.Error(w, "busy", http.StatusBadGateway)
+			return
+		}
+		w.Write([]byte(`<a href="20250101_00%3A00/">x</a>`))
+	}))
+	defer srv.Close()
+	c := testCache(t, WithServer(srv.URL))
+	u, err := c.Pin(context.Background(), "debian")
+	if err != nil || !strings.HasSuffix(u, "/debian/bookworm/"+HostArch()+"/default/20250101_00%3A00/rootfs.tar.xz") || n.Load() != 3 {
+		t.Errorf("Pin = %q, %v after %d requests", u, err, n.Load())
 	}
 }
