@@ -396,3 +396,12 @@ func hostRPMArch() string {
 }
 
 const defaultPath = "PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
+
+// Open detects the package manager of roots (see Detect) and returns a Manager for it.
+func Open(r Runner, roots []string, opts ...Option) (*Manager, error) {
+	kind, err := Detect(roots...)
+	if err != nil {
+		return nil, err
+	}
+	return New(kind, r, opts...)
+}

@@ -343,3 +343,16 @@ func TestPacmanDocumentedFormat(t *testing.T) {
 		t.Errorf("alpm failure: %v", err)
 	}
 }
+
+func TestOpen(t *testing.T) {
+	root := t.TempDir()
+	os.MkdirAll(filepath.Join(root, "usr/bin"), 0o755)
+	os.WriteFile(filepath.Join(root, "usr/bin/pacman"), nil, 0o755)
+	m, err := Open(&replay{}, []string{root})
+	if err != nil || m.Kind() != Pacman {
+		t.Errorf("Open = %v, %v", m, err)
+	}
+	if _, err := Open(&replay{}, []string{t.TempDir()}); !errors.Is(err, ErrNoManager) {
+		t.Errorf("Open(empty) = %v", err)
+	}
+}
