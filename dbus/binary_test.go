@@ -57,6 +57,28 @@ func serviceBinary(t *testing.T) string {
 	return binDir
 }
 
+var (
+	cliOnce sync.Once
+	cliErr  error
+)
+
+// cliBinary builds the karapace CLI once per test run, into the same directory as
+// karapace-dbus (where the service looks for it), and returns its path.
+func cliBinary(t *testing.T) string {
+	t.Helper()
+	dir := serviceBinary(t)
+	cliOnce.Do(func() {
+		cmd := exec.Command("go", "build", "-o", filepath.Join(dir, "karapace"), "../cli/cmd/karapace")
+		if out, err := cmd.CombinedOutput(); err != nil {
+			cliErr = fmt.Errorf("go build karapace: %v\n%s", err, out)
+		}
+	})
+	if cliErr != nil {
+		t.Fatal(cliErr)
+	}
+	return filepath.Join(dir, "karapace")
+}
+
 // installData writes the data file with @bindir@ replaced, as `make install-data`.
 func installData(t *testing.T, src, dst, bindir string) {
 	t.Helper()
@@ -302,5 +324,40 @@ func TestBinaryStopsOnSIGTERM(t *testing.T) {
 	}
 	if !strings.Contains(strings.Join(log, "\n"), "karapace-dbus starting, store: ") {
 		t.Fatalf("log: %q", log)
+	}
+}
+
+// TestRunEnvironmentWithRealCLI runs the whole chain: the service opens a terminal
+// (a script that runs its -e command as a terminal emulator would), which runs the
+// real karapace CLI's enter on the service's store.
+func TestRunEnvironmentWithRealCLI(t *testing.T) {
+	karapace := cliBinary(t)
+	bin := t.TempDir()
+	out := filepath.Join(bin, "session.out")
+	script := "#!/bin/sh\n[ \"$1\" = -e ] && shift\n\"$@\" > " + out + ".tmp 2>&1\necho \"exit $?\" >> " + out + ".tmp\nmv " + out + ".tmp " + out + "\n"
+	if err := os.WriteFile(filepath.Join(bin, "x-terminal-emulator"), []byte(script), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	h := startService(t, "", Options{
+		KarapaceBin: karapace,
+		Environ:     []string{"PATH=" + bin + ":/usr/bin:/bin", "HOME=" + t.TempDir()},
+	})
+	b := h.build("rolling")
+	r := decode[runReply](t, h.mustCall("RunEnvironment", b.ShortID))
+	var session []byte
+	if !waitFor(20*time.Second, func() bool {
+		var err error
+		session, err = os.ReadFile(out)
+		return err == nil
+	}) {
+		t.Fatalf("the session never ended (terminal pid %d)", r.PID)
+	}
+	t.Logf("session output: %q", session)
+	if !strings.HasSuffix(strings.TrimSpace(string(session)), "exit 0") {
+		t.Fatalf("karapace enter in the terminal:\n%s", session)
+	}
+	// The session went through the engine: the environment is back to built.
+	if st := decode[status](t, h.mustCall("GetEnvironmentStatus", b.EnvID)); st.State != "built" {
+		t.Fatalf("after the session: %+v", st)
 	}
 }
