@@ -1,0 +1,535 @@
+package namespace
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/binary"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"os/exec"
+	"os/signal"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/karapace/karapace/runtime"
+	"github.com/karapace/karapace/runtime/sandbox"
+)
+
+// The launcher protocol. P is the Go parent (Run), S0 the process it starts
+// (/proc/self/exe __karapace_nsinit, caught by the C constructor in nsinit.c before the
+// Go runtime exists), I the init of the new PID namespace, C the command. The sync
+// channel is a socket pair; S0 gets its end as fd 3 (close-on-exec).
+//
+//	P                         S0                          I (pid 1)              C
+//	| start S0 --------------> |                           |                      |
+//	| -- u32 want (1=userns) ->| unshare(NEWUSER)          |                      |
+//	| <-------- USERNS msg ----|                           |                      |
+//	| write uid/gid maps       |                           |                      |
+//	| (or newuidmap), cgroup   |                           |                      |
+//	| -- u32 len + flat plan ->| unshare(NEWNS|NEWPID|     |                      |
+//	|                          |   NEWUTS|NEWIPC[|NEWNET]) |                      |
+//	|                          | fork -------------------> | guard, hostname,     |
+//	|                          | relay signals, exit with  | overlay, mounts,     |
+//	|                          | I's status                | [pty: PTY msg + fd ->P]
+//	|                          |                           | lo up, pivot_root,   |
+//	|                          |                           | no_new_privs, fork ->| chdir, execve
+//	| <----------------------- ERROR msg (stage, errno, text) from S0, I or C ----|
+//	| EOF on the socket: every holder exec'd or exited (fd 3 is close-on-exec)    |
+//	| wait(S0) = C's status: exit n -> n, signal n -> 128+n, launcher error -> 125
+//
+// Messages are 512 bytes: u32 type, i32 errno, 32-byte stage, 472-byte text.
+const (
+	msgSize   = 512
+	msgError  = 1
+	msgUserns = 2
+	msgPTY    = 3
+)
+
+// Error classes of the launcher (besides runtime's).
+var (
+	// ErrSetup is a failure inside the namespace before the command started (a mount,
+	// the overlay, pivot_root); the error text names the stage.
+	ErrSetup = errors.New("sandbox setup failed")
+	// ErrGuard is a refusal of the mount guard: the code was not in new namespaces.
+	ErrGuard = errors.New("mount guard refused")
+)
+
+// Options tune Run.
+type Options struct {
+	Logger *slog.Logger
+	// Overlay selects the root driver: "" or "auto" tries kernel overlayfs (with
+	// userxattr, then without) and falls back to fuse-overlayfs; "kernel" or "fuse"
+	// force one.
+	Overlay string
+	// Grace is the time between SIGTERM and SIGKILL when ctx is cancelled (default 5s).
+	Grace time.Duration
+	// Started, when set, is called with the host PID of the session's first process
+	// once it exists; the PID stays valid until Run returns.
+	Started func(pid int)
+	// Executable is the binary re-executed as the namespace helper (default
+	// /proc/self/exe). It must import this package.
+	Executable string
+
+	// Test seams: leave out the user or the mount namespace, to prove the guard.
+	testSkipUserNS, testSkipMntNS bool
+}
+
+// setupError is an error reported by the C half.
+type setupError struct {
+	Stage string
+	Errno syscall.Errno
+	Text  string
+}
+
+func (e *setupError) Error() string {
+	if e.Errno != 0 {
+		return fmt.Sprintf("%s: %s: %s", e.Stage, e.Text, e.Errno.Error())
+	}
+	return fmt.Sprintf("%s: %s", e.Stage, e.Text)
+}
+
+func (e *setupError) Unwrap() []error {
+	var cls error = ErrSetup
+	switch {
+	case strings.HasPrefix(e.Text, "guard:"):
+		cls = ErrGuard
+	case e.Stage == "exec":
+		cls = runtime.ErrExecFailed
+	}
+	if e.Errno != 0 {
+		return []error{cls, e.Errno}
+	}
+	return []error{cls}
+}
+
+// Run runs plan.Argv in a new sandbox and returns its exit status: the command's exit
+// code, 128+n when a signal n killed it, 125 when the launcher failed (with a non-nil
+// error), 126/127 when the command could not be executed (with an error).
+//
+// Cancelling ctx sends SIGTERM, then SIGKILL after opts.Grace. SIGTERM (and SIGINT that
+// did not come from the terminal's own process group) received meanwhile is forwarded.
+func Run(ctx context.Context, plan *sandbox.Plan, stdio runtime.Stdio, opts Options) (int, error) {
+	if len(plan.Argv) == 0 {
+		return 125, fmt.Errorf("%w: empty argv", runtime.ErrExecFailed)
+	}
+	if err := checkStrings("argv", plan.Argv); err != nil {
+		return 125, err
+	}
+	if err := checkStrings("env", plan.Env); err != nil {
+		return 125, err
+	}
+	log := opts.Logger
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	grace := opts.Grace
+	if grace <= 0 {
+		grace = 5 * time.Second
+	}
+
+	// Per-session scratch space beside the upper layer: the overlay work directory
+	// (one upper may serve several live sessions, one work dir may not) and the
+	// mount point of the merged root, which exists only inside the namespace.
+	scratchParent := plan.Root.Work
+	if scratchParent == "" {
+		return 125, fmt.Errorf("%w: plan has no work directory", ErrSetup)
+	}
+	if err := os.MkdirAll(scratchParent, 0o700); err != nil {
+		return 125, fmt.Errorf("create work directory: %w", err)
+	}
+	scratch, err := os.MkdirTemp(scratchParent, "session-")
+	if err != nil {
+		return 125, fmt.Errorf("create session directory: %w", err)
+	}
+	defer removeScratch(scratch, log)
+	work, merged := filepath.Join(scratch, "work"), filepath.Join(scratch, "merged")
+	for _, d := range []string{work, merged} {
+		if err := os.Mkdir(d, 0o700); err != nil {
+			return 125, fmt.Errorf("create session directory: %w", err)
+		}
+	}
+
+	fp, err := flatten(plan, work, merged, opts)
+	if err != nil {
+		return 125, fmt.Errorf("%w: %w", ErrSetup, err)
+	}
+
+	cg, err := newCgroup("s-"+filepath.Base(scratch)[len("session-"):]+"-"+randomHex(4), plan.Limits)
+	if err != nil {
+		return 125, err
+	}
+	defer func() {
+		if err := cg.remove(); err != nil {
+			log.Warn("cgroup cleanup", "err", err)
+		}
+	}()
+
+	fds, err := syscall.Socketpair(syscall.AF_UNIX, syscall.SOCK_STREAM|syscall.SOCK_CLOEXEC, 0)
+	if err != nil {
+		return 125, fmt.Errorf("sync socket: %w", err)
+	}
+	parentEnd := os.NewFile(uintptr(fds[0]), "karapace-sync")
+	childEnd := os.NewFile(uintptr(fds[1]), "karapace-sync-child")
+	defer parentEnd.Close()
+
+	exe := opts.Executable
+	if exe == "" {
+		exe = "/proc/self/exe"
+	}
+	cmd := &exec.Cmd{
+		Path:       exe,
+		Args:       []string{"karapace-nsinit", initArg},
+		Env:        []string{},
+		ExtraFiles: []*os.File{childEnd},
+		// If Run's process dies, so does stage 0, then PID 1, then the namespace.
+		SysProcAttr: &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL},
+	}
+	if !plan.TTY {
+		cmd.Stdin, cmd.Stdout, cmd.Stderr = stdio.Stdin, stdio.Stdout, stdio.Stderr
+	}
+	// Forwarding starts before the child does, so no signal falls between.
+	sigs := make(chan os.Signal, 4)
+	signal.Notify(sigs, syscall.SIGINT, syscall.SIGTERM)
+	defer signal.Stop(sigs)
+
+	if err := cmd.Start(); err != nil {
+		childEnd.Close()
+		return 125, fmt.Errorf("%w: start %s: %w", runtime.ErrExecFailed, exe, err)
+	}
+	childEnd.Close()
+	pid := cmd.Process.Pid
+
+	code, err := handshake(ctx, cmd, parentEnd, plan, fp, cg)
+	if err != nil {
+		_ = cmd.Process.Kill()
+		_ = cmd.Wait()
+		return code, err
+	}
+	if opts.Started != nil {
+		opts.Started(pid)
+	}
+
+	// Read reports until EOF; a PTY report starts the terminal relay.
+	type report struct {
+		err error
+		pty *os.File
+	}
+	reportc := make(chan report, 4)
+	reports := reportc
+	go func() {
+		defer close(reportc)
+		for {
+			m, fd, err := readMsg(parentEnd)
+			if err != nil {
+				if !errors.Is(err, io.EOF) {
+					reportc <- report{err: fmt.Errorf("sync socket: %w", err)}
+				}
+				return
+			}
+			switch m.typ {
+			case msgError:
+				reportc <- report{err: m.err()}
+			case msgPTY:
+				if fd >= 0 {
+					reportc <- report{pty: os.NewFile(uintptr(fd), "pty-master")}
+				}
+			}
+		}
+	}()
+
+	waited := make(chan error, 1)
+	go func() { waited <- cmd.Wait() }()
+
+	var (
+		setupErr  error
+		term      *terminal
+		killTimer <-chan time.Time
+		done      = ctx.Done()
+		waitErr   error
+	)
+	forwardINT := !inForeground(stdio)
+loop:
+	for {
+		select {
+		case r, ok := <-reports:
+			if !ok {
+				reports = nil
+				continue
+			}
+			if r.err != nil && setupErr == nil {
+				setupErr = r.err
+			}
+			if r.pty != nil {
+				term = startTerminal(r.pty, stdio, log)
+			}
+		case s := <-sigs:
+			if s == syscall.SIGINT && !forwardINT {
+				continue
+			}
+			_ = cmd.Process.Signal(s)
+		case <-done:
+			done = nil
+			_ = cmd.Process.Signal(syscall.SIGTERM)
+			t := time.NewTimer(grace)
+			defer t.Stop()
+			killTimer = t.C
+		case <-killTimer:
+			killTimer = nil
+			_ = cmd.Process.Kill()
+		case waitErr = <-waited:
+			break loop
+		}
+	}
+	// The socket reaches EOF once S0 and I are gone; drain what is left.
+	for r := range reportc {
+		if r.err != nil && setupErr == nil {
+			setupErr = r.err
+		}
+		if r.pty != nil {
+			r.pty.Close()
+		}
+	}
+	if term != nil {
+		term.finish()
+	}
+	code = exitStatus(cmd.ProcessState, waitErr)
+	if setupErr != nil {
+		return code, setupErr
+	}
+	if code == 125 && waitErr != nil {
+		return code, fmt.Errorf("%w: namespace helper: %w", ErrSetup, waitErr)
+	}
+	return code, nil
+}
+
+// handshake runs the first half of the protocol: user namespace, id maps, cgroup, plan.
+func handshake(ctx context.Context, cmd *exec.Cmd, sock *os.File, plan *sandbox.Plan, fp *flatPlan, cg *cgroup) (int, error) {
+	pid := cmd.Process.Pid
+	want := uint32(1)
+	if fp.skipUserNS {
+		want = 0
+	}
+	if err := binary.Write(sock, binary.NativeEndian, want); err != nil {
+		return 125, fmt.Errorf("%w: send to namespace helper: %w", ErrSetup, err)
+	}
+	m, _, err := readMsg(sock)
+	if err != nil {
+		return 125, fmt.Errorf("%w: namespace helper did not start (is %s built with this package?): %w", ErrSetup, cmd.Path, err)
+	}
+	if m.typ == msgError {
+		return 125, m.err()
+	}
+	if !fp.skipUserNS {
+		if err := writeIDMaps(ctx, pid, plan.UIDMap, plan.GIDMap); err != nil {
+			return 125, fmt.Errorf("%w: id maps: %w", ErrSetup, err)
+		}
+	}
+	if err := cg.join(pid); err != nil {
+		return 125, err
+	}
+	body := fp.encode()
+	buf := make([]byte, 4, 4+len(body))
+	binary.NativeEndian.PutUint32(buf, uint32(len(body)))
+	if _, err := sock.Write(append(buf, body...)); err != nil {
+		return 125, fmt.Errorf("%w: send plan: %w", ErrSetup, err)
+	}
+	return 0, nil
+}
+
+// flatten converts the plan for the C half.
+func flatten(plan *sandbox.Plan, work, merged string, opts Options) (*flatPlan, error) {
+	ovl, err := overlayOptions(plan.Root, work)
+	if err != nil {
+		return nil, err
+	}
+	userns, err := nsInode("user")
+	if err != nil {
+		return nil, err
+	}
+	mntns, err := nsInode("mnt")
+	if err != nil {
+		return nil, err
+	}
+	fp := &flatPlan{
+		parentUserNS: userns,
+		parentMntNS:  mntns,
+		tty:          plan.TTY,
+		netns:        plan.NetworkIsolation,
+		readonly:     plan.Root.ReadOnly,
+		skipUserNS:   opts.testSkipUserNS,
+		skipMntNS:    opts.testSkipMntNS,
+		hostname:     plan.Hostname,
+		overlayOpts:  ovl,
+		merged:       merged,
+		env:          plan.Env,
+		argv:         plan.Argv,
+		dir:          plan.Dir,
+	}
+	switch opts.Overlay {
+	case "", "auto":
+		fp.overlayMode = "auto"
+	case "kernel", "fuse":
+		fp.overlayMode = opts.Overlay
+	default:
+		return nil, fmt.Errorf("unknown overlay driver %q", opts.Overlay)
+	}
+	if p, err := exec.LookPath("fuse-overlayfs"); err == nil {
+		fp.fusePath, _ = filepath.Abs(p)
+	}
+	if fp.dir == "" {
+		fp.dir = "/"
+	}
+	if len(fp.hostname) > 64 {
+		return nil, fmt.Errorf("hostname %q is longer than 64 bytes", fp.hostname)
+	}
+	for _, m := range plan.Mounts {
+		f, err := flattenMount(m)
+		if err != nil {
+			return nil, err
+		}
+		fp.mounts = append(fp.mounts, f)
+	}
+	return fp, nil
+}
+
+func nsInode(kind string) (uint64, error) {
+	var st syscall.Stat_t
+	if err := syscall.Stat("/proc/self/ns/"+kind, &st); err != nil {
+		return 0, fmt.Errorf("identify own %s namespace: %w", kind, err)
+	}
+	return st.Ino, nil
+}
+
+type msg struct {
+	typ   uint32
+	errno int32
+	stage string
+	text  string
+}
+
+func (m msg) err() error {
+	return &setupError{Stage: m.stage, Errno: syscall.Errno(m.errno), Text: m.text}
+}
+
+// readMsg reads one 512-byte message, with the descriptor passed along it (or -1).
+func readMsg(f *os.File) (msg, int, error) {
+	raw, err := f.SyscallConn()
+	if err != nil {
+		return msg{}, -1, err
+	}
+	buf := make([]byte, msgSize)
+	oob := make([]byte, syscall.CmsgSpace(4))
+	got, fd := 0, -1
+	var rerr error
+	for got < msgSize {
+		var n, oobn int
+		cerr := raw.Read(func(s uintptr) bool {
+			n, oobn, _, _, rerr = syscall.Recvmsg(int(s), buf[got:], oob, syscall.MSG_CMSG_CLOEXEC)
+			return rerr != syscall.EAGAIN
+		})
+		if cerr != nil {
+			return msg{}, -1, cerr
+		}
+		if rerr != nil {
+			if rerr == syscall.EINTR {
+				continue
+			}
+			return msg{}, -1, rerr
+		}
+		if oobn > 0 {
+			if cms, err := syscall.ParseSocketControlMessage(oob[:oobn]); err == nil {
+				for _, cm := range cms {
+					if fds, err := syscall.ParseUnixRights(&cm); err == nil {
+						for _, x := range fds {
+							if fd < 0 {
+								fd = x
+							} else {
+								syscall.Close(x)
+							}
+						}
+					}
+				}
+			}
+		}
+		if n == 0 {
+			if fd >= 0 {
+				syscall.Close(fd)
+			}
+			if got == 0 {
+				return msg{}, -1, io.EOF
+			}
+			return msg{}, -1, io.ErrUnexpectedEOF
+		}
+		got += n
+	}
+	cstr := func(b []byte) string {
+		if i := strings.IndexByte(string(b), 0); i >= 0 {
+			b = b[:i]
+		}
+		return string(b)
+	}
+	return msg{
+		typ:   binary.NativeEndian.Uint32(buf[0:4]),
+		errno: int32(binary.NativeEndian.Uint32(buf[4:8])),
+		stage: cstr(buf[8:40]),
+		text:  cstr(buf[40:]),
+	}, fd, nil
+}
+
+func exitStatus(ps *os.ProcessState, waitErr error) int {
+	if ps == nil {
+		return 125
+	}
+	if ws, ok := ps.Sys().(syscall.WaitStatus); ok {
+		switch {
+		case ws.Exited():
+			return ws.ExitStatus()
+		case ws.Signaled():
+			return 128 + int(ws.Signal())
+		}
+	}
+	return 125
+}
+
+// inForeground reports whether one of the streams is a terminal whose foreground process
+// group is ours: then the terminal's ^C already reaches the sandbox, which shares our
+// process group, and forwarding SIGINT would deliver it twice.
+func inForeground(stdio runtime.Stdio) bool {
+	for _, s := range []any{stdio.Stdin, stdio.Stdout, stdio.Stderr} {
+		f, ok := s.(*os.File)
+		if !ok {
+			continue
+		}
+		var pgrp int32
+		if _, _, e := syscall.Syscall(syscall.SYS_IOCTL, f.Fd(), syscall.TIOCGPGRP, uintptr(unsafePointer(&pgrp))); e != 0 {
+			continue
+		}
+		return int(pgrp) == syscall.Getpgrp()
+	}
+	return false
+}
+
+func removeScratch(dir string, log *slog.Logger) {
+	// The kernel creates work/work without permissions; make it removable first.
+	_ = filepath.WalkDir(dir, func(p string, d os.DirEntry, err error) error {
+		if err == nil && d.IsDir() {
+			_ = os.Chmod(p, 0o700)
+		}
+		return nil
+	})
+	if err := os.RemoveAll(dir); err != nil {
+		log.Warn("session cleanup", "dir", dir, "err", err)
+	}
+}
+
+func randomHex(n int) string {
+	b := make([]byte, n)
+	_, _ = rand.Read(b)
+	return hex.EncodeToString(b)
+}

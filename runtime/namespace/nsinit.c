@@ -1,0 +1,759 @@
+// The in-namespace half of the launcher. It runs from an ELF constructor, before the Go
+// runtime starts, when the binary is re-executed with argv[1] == "__karapace_nsinit".
+// Everything here is single-threaded C: unshare(CLONE_NEWUSER) and the mounts need that.
+// The protocol with the Go parent is documented in launch_linux.go; the message layout
+// is mirrored there (msgSize, msgError, msgUserns, msgPTY).
+//
+// Every function that mounts, pivots or unmounts calls guard() first: it proves the
+// process is in a user namespace that is not the initial one and not the parent's, and
+// in a mount namespace that is not the parent's. It never trusts a flag.
+#define _GNU_SOURCE
+#include <errno.h>
+#include <fcntl.h>
+#include <net/if.h>
+#include <sched.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/ioctl.h>
+#include <sys/mount.h>
+#include <sys/prctl.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/statvfs.h>
+#include <sys/syscall.h>
+#include <sys/types.h>
+#include <sys/wait.h>
+#include <termios.h>
+#include <unistd.h>
+
+#define NSINIT_ARG "__karapace_nsinit"
+#define SYNC_FD 3
+#define PLAN_MAGIC "KPNS1"
+#define MAX_PLAN (16 << 20)
+
+#define MSG_ERROR 1
+#define MSG_USERNS 2
+#define MSG_PTY 3
+
+#ifndef SYS_openat2
+#define SYS_openat2 437
+#endif
+#ifndef SYS_mount_setattr
+#define SYS_mount_setattr 442
+#endif
+#ifndef RESOLVE_IN_ROOT
+#define RESOLVE_IN_ROOT 0x10
+#endif
+#ifndef RESOLVE_NO_MAGICLINKS
+#define RESOLVE_NO_MAGICLINKS 0x02
+#endif
+#ifndef AT_RECURSIVE
+#define AT_RECURSIVE 0x8000
+#endif
+#ifndef TIOCGPTPEER
+#define TIOCGPTPEER _IO('T', 0x41)
+#endif
+
+struct kp_open_how {
+	uint64_t flags;
+	uint64_t mode;
+	uint64_t resolve;
+};
+
+struct kp_mount_attr {
+	uint64_t attr_set;
+	uint64_t attr_clr;
+	uint64_t propagation;
+	uint64_t userns_fd;
+};
+
+// 512 bytes, little-endian host order: type, errno, stage, text.
+struct kp_msg {
+	uint32_t type;
+	int32_t err;
+	char stage[32];
+	char text[472];
+};
+
+struct kp_mount {
+	char *type, *source, *dest, *data;
+	unsigned long flags;
+	int file, optional, bind, recursive;
+};
+
+struct kp_plan {
+	unsigned long long parent_userns, parent_mntns;
+	int tty, netns, readonly, skip_userns, skip_mntns;
+	char *overlay_mode, *fuse_path, *hostname, *overlay_opts, *merged;
+	int nmounts;
+	struct kp_mount *mounts;
+	char **env;
+	char **argv;
+	char *dir;
+};
+
+static struct kp_plan plan;
+
+static void send_msg(uint32_t type, int err, const char *stage, const char *text)
+{
+	struct kp_msg m;
+	memset(&m, 0, sizeof(m));
+	m.type = type;
+	m.err = err;
+	snprintf(m.stage, sizeof(m.stage), "%s", stage);
+	snprintf(m.text, sizeof(m.text), "%s", text);
+	ssize_t n;
+	do {
+		n = write(SYNC_FD, &m, sizeof(m));
+	} while (n < 0 && errno == EINTR);
+}
+
+// fail reports a typed error to the Go parent and exits. Exit code 125 marks a launcher
+// failure; the parent turns the message into the error it returns.
+__attribute__((noreturn, format(printf, 3, 4))) static void fail(const char *stage, int err, const char *fmt, ...)
+{
+	char text[472];
+	va_list ap;
+	va_start(ap, fmt);
+	vsnprintf(text, sizeof(text), fmt, ap);
+	va_end(ap);
+	send_msg(MSG_ERROR, err, stage, text);
+	_exit(125);
+}
+
+static int read_full(int fd, void *buf, size_t n)
+{
+	char *p = buf;
+	while (n > 0) {
+		ssize_t r = read(fd, p, n);
+		if (r < 0 && errno == EINTR)
+			continue;
+		if (r <= 0)
+			return -1;
+		p += r;
+		n -= (size_t)r;
+	}
+	return 0;
+}
+
+static unsigned long long ns_inode(const char *path)
+{
+	struct stat st;
+	if (stat(path, &st) < 0)
+		return 0;
+	return (unsigned long long)st.st_ino;
+}
+
+// guard refuses to go on unless this process is in a new user namespace (not the
+// identity map of the initial one, not the parent's) and a new mount namespace.
+static void guard(const char *stage)
+{
+	char buf[256];
+	int fd = open("/proc/self/uid_map", O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		fail(stage, errno, "guard: cannot read /proc/self/uid_map");
+	ssize_t n = read(fd, buf, sizeof(buf) - 1);
+	close(fd);
+	if (n <= 0)
+		fail(stage, EPERM, "guard: empty uid_map: refusing to mount outside a mapped user namespace");
+	buf[n] = 0;
+	unsigned long long inside, outside, count;
+	if (sscanf(buf, "%llu %llu %llu", &inside, &outside, &count) != 3)
+		fail(stage, EPERM, "guard: unparsable uid_map: refusing to mount");
+	if (inside == 0 && outside == 0 && count == 4294967295ULL)
+		fail(stage, EPERM, "guard: running in the initial user namespace: refusing to mount");
+	unsigned long long userns = ns_inode("/proc/self/ns/user");
+	unsigned long long mntns = ns_inode("/proc/self/ns/mnt");
+	if (userns == 0 || mntns == 0)
+		fail(stage, EPERM, "guard: cannot identify own namespaces: refusing to mount");
+	if (plan.parent_userns == 0 || userns == plan.parent_userns)
+		fail(stage, EPERM, "guard: still in the parent's user namespace: refusing to mount");
+	if (plan.parent_mntns == 0 || mntns == plan.parent_mntns)
+		fail(stage, EPERM, "guard: still in the parent's mount namespace: refusing to mount");
+}
+
+// --- plan decoding: NUL-terminated strings in a fixed order (see plan_linux.go) ---
+
+static char *cur, *end;
+
+static char *next_str(void)
+{
+	if (cur >= end)
+		fail("plan", EINVAL, "truncated plan");
+	char *s = cur;
+	char *z = memchr(cur, 0, (size_t)(end - cur));
+	if (z == NULL)
+		fail("plan", EINVAL, "unterminated plan string");
+	cur = z + 1;
+	return s;
+}
+
+static unsigned long long next_num(void)
+{
+	char *s = next_str();
+	char *e;
+	errno = 0;
+	unsigned long long v = strtoull(s, &e, 10);
+	if (errno != 0 || *s == 0 || *e != 0)
+		fail("plan", EINVAL, "bad number in plan: %.64s", s);
+	return v;
+}
+
+static char **next_list(void)
+{
+	unsigned long long n = next_num();
+	if (n > 1 << 20)
+		fail("plan", EINVAL, "list too long");
+	char **l = calloc(n + 1, sizeof(char *));
+	if (l == NULL)
+		fail("plan", ENOMEM, "out of memory");
+	for (unsigned long long i = 0; i < n; i++)
+		l[i] = next_str();
+	return l;
+}
+
+static void read_plan(void)
+{
+	uint32_t len;
+	if (read_full(SYNC_FD, &len, sizeof(len)) < 0)
+		fail("plan", EIO, "parent closed the sync socket before sending the plan");
+	if (len == 0 || len > MAX_PLAN)
+		fail("plan", EINVAL, "bad plan length %u", len);
+	char *buf = malloc(len);
+	if (buf == NULL)
+		fail("plan", ENOMEM, "out of memory");
+	if (read_full(SYNC_FD, buf, len) < 0)
+		fail("plan", EIO, "short plan");
+	cur = buf;
+	end = buf + len;
+	if (strcmp(next_str(), PLAN_MAGIC) != 0)
+		fail("plan", EINVAL, "bad plan magic");
+	plan.parent_userns = next_num();
+	plan.parent_mntns = next_num();
+	plan.tty = (int)next_num();
+	plan.netns = (int)next_num();
+	plan.readonly = (int)next_num();
+	plan.skip_userns = (int)next_num();
+	plan.skip_mntns = (int)next_num();
+	plan.overlay_mode = next_str();
+	plan.fuse_path = next_str();
+	plan.hostname = next_str();
+	plan.overlay_opts = next_str();
+	plan.merged = next_str();
+	unsigned long long n = next_num();
+	if (n > 4096)
+		fail("plan", EINVAL, "too many mounts");
+	plan.nmounts = (int)n;
+	plan.mounts = calloc(n + 1, sizeof(struct kp_mount));
+	if (plan.mounts == NULL)
+		fail("plan", ENOMEM, "out of memory");
+	for (int i = 0; i < plan.nmounts; i++) {
+		struct kp_mount *m = &plan.mounts[i];
+		m->type = next_str();
+		m->source = next_str();
+		m->dest = next_str();
+		m->data = next_str();
+		m->flags = (unsigned long)next_num();
+		m->file = (int)next_num();
+		m->optional = (int)next_num();
+		m->bind = (int)next_num();
+		m->recursive = (int)next_num();
+	}
+	plan.env = next_list();
+	plan.argv = next_list();
+	plan.dir = next_str();
+	if (plan.argv[0] == NULL)
+		fail("plan", EINVAL, "empty argv");
+}
+
+// --- mounts ---
+
+static int openat2_in_root(int rootfd, const char *path, int flags)
+{
+	struct kp_open_how how;
+	memset(&how, 0, sizeof(how));
+	how.flags = (uint64_t)(flags | O_CLOEXEC);
+	how.resolve = RESOLVE_IN_ROOT | RESOLVE_NO_MAGICLINKS;
+	while (*path == '/')
+		path++;
+	if (*path == 0)
+		path = ".";
+	// Another session's overlay over the same upper may just have created this path;
+	// this overlay's cached lookup is then stale for a moment.
+	for (int i = 0;; i++) {
+		int fd = (int)syscall(SYS_openat2, rootfd, path, &how, sizeof(how));
+		if (fd >= 0 || errno != ESTALE || i == 20)
+			return fd;
+		usleep(1000);
+	}
+}
+
+// target_in_root returns an O_PATH descriptor of path inside the root, creating missing
+// directories (and the last component as an empty file when file is set). Symlinks
+// resolve inside the root, so a hostile image cannot point a mount point at the host.
+static int target_in_root(int rootfd, const char *path, int file)
+{
+	int fd = openat2_in_root(rootfd, path, O_PATH);
+	if (fd >= 0 || errno != ENOENT)
+		return fd;
+	char buf[4096];
+	if (snprintf(buf, sizeof(buf), "%s", path) >= (int)sizeof(buf)) {
+		errno = ENAMETOOLONG;
+		return -1;
+	}
+	int parent = dup(rootfd);
+	if (parent < 0)
+		return -1;
+	char *p = buf;
+	while (*p == '/')
+		p++;
+	while (*p) {
+		char *slash = strchr(p, '/');
+		int last = 0;
+		if (slash)
+			*slash = 0;
+		if (!slash || slash[1] == 0)
+			last = 1;
+		int child = openat2_in_root(rootfd, buf, O_PATH);
+		if (child < 0 && errno == ENOENT) {
+			char *name = strrchr(buf, '/');
+			name = name ? name + 1 : buf;
+			int r;
+			if (last && file) {
+				r = openat(parent, name, O_CREAT | O_EXCL | O_WRONLY | O_CLOEXEC | O_NOFOLLOW, 0644);
+				if (r >= 0)
+					close(r);
+			} else {
+				r = mkdirat(parent, name, 0755);
+			}
+			if (r < 0 && errno != EEXIST && errno != ESTALE) {
+				close(parent);
+				return -1;
+			}
+			child = openat2_in_root(rootfd, buf, O_PATH);
+		}
+		if (child < 0) {
+			close(parent);
+			return -1;
+		}
+		close(parent);
+		parent = child;
+		if (!slash)
+			break;
+		*slash = '/';
+		p = slash + 1;
+		while (*p == '/')
+			p++;
+	}
+	return parent;
+}
+
+static void fd_path(char *buf, size_t n, int fd)
+{
+	snprintf(buf, n, "/proc/self/fd/%d", fd);
+}
+
+// remount_bind applies flags (ro, nosuid, ...) to a bind mount. Inside a user namespace
+// the flags the source mount already had are locked; keep them.
+static int remount_bind(const char *target, unsigned long flags)
+{
+	unsigned long f = MS_REMOUNT | MS_BIND | (flags & ~(MS_BIND | MS_REC));
+	if (mount(NULL, target, NULL, f, NULL) == 0)
+		return 0;
+	if (errno != EPERM)
+		return -1;
+	struct statvfs sv;
+	if (statvfs(target, &sv) < 0)
+		return -1;
+	unsigned long locked = sv.f_flag & (ST_NOSUID | ST_NODEV | ST_NOEXEC | ST_RDONLY | ST_NOATIME | ST_NODIRATIME | ST_RELATIME);
+	return mount(NULL, target, NULL, f | locked, NULL);
+}
+
+static int set_recursive_ro(int fd)
+{
+	struct kp_mount_attr attr;
+	memset(&attr, 0, sizeof(attr));
+	attr.attr_set = 1; // MOUNT_ATTR_RDONLY
+	return (int)syscall(SYS_mount_setattr, fd, "", AT_EMPTY_PATH | AT_RECURSIVE, &attr, sizeof(attr));
+}
+
+static int dev_tmpfs_mounted;
+
+static void do_mount(int rootfd, struct kp_mount *m)
+{
+	guard("mount");
+	struct stat st;
+	int is_file = m->file;
+	const char *type = m->type;
+	const char *source = m->source;
+	unsigned long flags = m->flags;
+	int bind = m->bind, recursive = m->recursive;
+	if (bind) {
+		if (stat(source, &st) < 0) {
+			if (m->optional && errno == ENOENT)
+				return;
+			fail("mount", errno, "bind source %s", source);
+		}
+		if (!S_ISDIR(st.st_mode))
+			is_file = 1;
+	}
+	int tfd = target_in_root(rootfd, m->dest, is_file);
+	if (tfd < 0) {
+		if (errno == EROFS)
+			fail("mount", errno, "mount point %s is missing in the read-only root", m->dest);
+		fail("mount", errno, "mount point %s", m->dest);
+	}
+	char target[64];
+	fd_path(target, sizeof(target), tfd);
+	int r;
+	if (bind) {
+		r = mount(source, target, NULL, MS_BIND | (recursive ? MS_REC : 0), NULL);
+	} else {
+		r = mount(source, target, type, flags, m->data[0] ? m->data : NULL);
+		if (r < 0 && errno == EPERM && strcmp(type, "sysfs") == 0) {
+			// sysfs needs a network namespace of our own; share the host's, read-only.
+			r = mount("/sys", target, NULL, MS_BIND | MS_REC, NULL);
+			bind = 1;
+			recursive = 1;
+			flags |= MS_RDONLY | MS_NOSUID | MS_NODEV | MS_NOEXEC;
+		}
+	}
+	if (r < 0)
+		fail("mount", errno, "mount %s on %s (%s)", source, m->dest, type);
+	close(tfd);
+	if (bind && (flags & ~(MS_BIND | MS_REC))) {
+		// The descriptor above names what lies under the new mount: reopen the top.
+		tfd = openat2_in_root(rootfd, m->dest, O_PATH);
+		if (tfd < 0)
+			fail("mount", errno, "reopen %s", m->dest);
+		fd_path(target, sizeof(target), tfd);
+		if (remount_bind(target, flags) < 0)
+			fail("mount", errno, "remount %s with its options", m->dest);
+		if (recursive && (flags & MS_RDONLY) && set_recursive_ro(tfd) < 0 && errno != ENOSYS)
+			fail("mount", errno, "make %s read-only recursively", m->dest);
+		close(tfd);
+	}
+	if (!bind && strcmp(m->dest, "/dev") == 0 && strcmp(type, "tmpfs") == 0)
+		dev_tmpfs_mounted = 1;
+}
+
+static void dev_links(int rootfd)
+{
+	static const char *links[][2] = {
+		{"ptmx", "pts/ptmx"},       {"fd", "/proc/self/fd"},     {"stdin", "/proc/self/fd/0"},
+		{"stdout", "/proc/self/fd/1"}, {"stderr", "/proc/self/fd/2"},
+	};
+	int dfd = openat2_in_root(rootfd, "/dev", O_PATH | O_DIRECTORY);
+	if (dfd < 0)
+		fail("dev", errno, "open /dev");
+	for (size_t i = 0; i < sizeof(links) / sizeof(links[0]); i++) {
+		if (symlinkat(links[i][1], dfd, links[i][0]) < 0 && errno != EEXIST)
+			fail("dev", errno, "symlink /dev/%s", links[i][0]);
+	}
+	close(dfd);
+}
+
+static void run_fuse_overlayfs(void)
+{
+	if (plan.fuse_path[0] == 0)
+		fail("overlay", ENOENT, "fuse-overlayfs is not installed");
+	pid_t pid = fork();
+	if (pid < 0)
+		fail("overlay", errno, "fork fuse-overlayfs");
+	if (pid == 0) {
+		char *argv[] = {"fuse-overlayfs", "-o", plan.overlay_opts, plan.merged, NULL};
+		char *envp[] = {"PATH=/usr/sbin:/usr/bin:/sbin:/bin", NULL};
+		int null = open("/dev/null", O_RDWR);
+		if (null >= 0) {
+			dup2(null, 0);
+			dup2(null, 1);
+		}
+		execve(plan.fuse_path, argv, envp);
+		_exit(127);
+	}
+	int st;
+	while (waitpid(pid, &st, 0) < 0) {
+		if (errno != EINTR)
+			fail("overlay", errno, "wait for fuse-overlayfs");
+	}
+	if (!WIFEXITED(st) || WEXITSTATUS(st) != 0)
+		fail("overlay", EIO, "fuse-overlayfs failed (status %d)", st);
+}
+
+static void mount_root(void)
+{
+	guard("overlay");
+	unsigned long flags = plan.readonly ? MS_RDONLY : 0;
+	int use_fuse = strcmp(plan.overlay_mode, "fuse") == 0;
+	if (!use_fuse) {
+		char opts[8192];
+		if (snprintf(opts, sizeof(opts), "%s,userxattr", plan.overlay_opts) >= (int)sizeof(opts))
+			fail("overlay", ENAMETOOLONG, "overlay options too long");
+		if (mount("overlay", plan.merged, "overlay", flags, opts) == 0)
+			return;
+		int err = errno;
+		if (mount("overlay", plan.merged, "overlay", flags, plan.overlay_opts) == 0)
+			return;
+		if (strcmp(plan.overlay_mode, "kernel") == 0)
+			fail("overlay", err, "kernel overlayfs refused the mount (%s)", plan.overlay_opts);
+	}
+	run_fuse_overlayfs();
+}
+
+static void lo_up(void)
+{
+	int s = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+	if (s < 0)
+		fail("network", errno, "socket");
+	struct ifreq ifr;
+	memset(&ifr, 0, sizeof(ifr));
+	strcpy(ifr.ifr_name, "lo");
+	if (ioctl(s, SIOCGIFFLAGS, &ifr) < 0)
+		fail("network", errno, "get lo flags");
+	ifr.ifr_flags |= IFF_UP | IFF_RUNNING;
+	if (ioctl(s, SIOCSIFFLAGS, &ifr) < 0)
+		fail("network", errno, "bring lo up");
+	close(s);
+}
+
+static void pivot(int rootfd)
+{
+	guard("pivot");
+	if (fchdir(rootfd) < 0)
+		fail("pivot", errno, "chdir to the new root");
+	if (syscall(SYS_pivot_root, ".", ".") < 0)
+		fail("pivot", errno, "pivot_root");
+	if (umount2(".", MNT_DETACH) < 0)
+		fail("pivot", errno, "detach the old root");
+	if (chdir("/") < 0)
+		fail("pivot", errno, "chdir /");
+}
+
+// send_pty passes the master side of a pty of the new devpts instance to the parent.
+static int make_pty(int rootfd)
+{
+	int master = openat2_in_root(rootfd, "/dev/pts/ptmx", O_RDWR | O_NOCTTY);
+	if (master < 0)
+		fail("pty", errno, "open /dev/pts/ptmx");
+	int unlock = 0;
+	if (ioctl(master, TIOCSPTLCK, &unlock) < 0)
+		fail("pty", errno, "unlock pty");
+	int slave = ioctl(master, TIOCGPTPEER, O_RDWR | O_NOCTTY | O_CLOEXEC);
+	if (slave < 0)
+		fail("pty", errno, "open pty peer");
+	struct kp_msg m;
+	memset(&m, 0, sizeof(m));
+	m.type = MSG_PTY;
+	struct iovec iov = {.iov_base = &m, .iov_len = sizeof(m)};
+	union {
+		char buf[CMSG_SPACE(sizeof(int))];
+		struct cmsghdr align;
+	} u;
+	memset(&u, 0, sizeof(u));
+	struct msghdr mh;
+	memset(&mh, 0, sizeof(mh));
+	mh.msg_iov = &iov;
+	mh.msg_iovlen = 1;
+	mh.msg_control = u.buf;
+	mh.msg_controllen = sizeof(u.buf);
+	struct cmsghdr *c = CMSG_FIRSTHDR(&mh);
+	c->cmsg_level = SOL_SOCKET;
+	c->cmsg_type = SCM_RIGHTS;
+	c->cmsg_len = CMSG_LEN(sizeof(int));
+	memcpy(CMSG_DATA(c), &master, sizeof(int));
+	if (sendmsg(SYNC_FD, &mh, 0) < 0)
+		fail("pty", errno, "send the pty to the parent");
+	close(master);
+	return slave;
+}
+
+static const char *env_get(char **env, const char *key)
+{
+	size_t n = strlen(key);
+	for (; *env; env++)
+		if (strncmp(*env, key, n) == 0 && (*env)[n] == '=')
+			return *env + n + 1;
+	return NULL;
+}
+
+__attribute__((noreturn)) static void exec_command(void)
+{
+	const char *file = plan.argv[0];
+	int err = ENOENT;
+	if (strchr(file, '/')) {
+		execve(file, plan.argv, plan.env);
+		err = errno;
+	} else {
+		const char *path = env_get(plan.env, "PATH");
+		if (path == NULL)
+			path = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
+		int saw_eacces = 0;
+		while (*path) {
+			const char *colon = strchrnul(path, ':');
+			size_t dl = (size_t)(colon - path);
+			char full[4096];
+			if (dl == 0)
+				snprintf(full, sizeof(full), "%s", file);
+			else
+				snprintf(full, sizeof(full), "%.*s/%s", (int)dl, path, file);
+			execve(full, plan.argv, plan.env);
+			if (errno == EACCES)
+				saw_eacces = 1;
+			else if (errno != ENOENT && errno != ENOTDIR) {
+				err = errno;
+				break;
+			}
+			path = *colon ? colon + 1 : colon;
+		}
+		if (err == ENOENT && saw_eacces)
+			err = EACCES;
+	}
+	char text[472];
+	snprintf(text, sizeof(text), "%s: %s", file, strerror(err));
+	send_msg(MSG_ERROR, err, "exec", text);
+	_exit(err == ENOENT ? 127 : 126);
+}
+
+static int exit_code(int st)
+{
+	if (WIFEXITED(st))
+		return WEXITSTATUS(st);
+	if (WIFSIGNALED(st))
+		return 128 + WTERMSIG(st);
+	return 125;
+}
+
+// supervise blocks every signal, reaps children and forwards signals to child until it
+// exits, then exits with its status. Signals the kernel sent (a terminal's ^C reaches the
+// whole process group already) are not forwarded twice.
+__attribute__((noreturn)) static void supervise(pid_t child, sigset_t *all, int reap_all)
+{
+	for (;;) {
+		siginfo_t si;
+		int sig = sigwaitinfo(all, &si);
+		if (sig < 0)
+			continue;
+		if (sig == SIGCHLD) {
+			for (;;) {
+				int st;
+				pid_t r = waitpid(reap_all ? -1 : child, &st, WNOHANG);
+				if (r <= 0)
+					break;
+				if (r == child)
+					_exit(exit_code(st));
+			}
+			continue;
+		}
+		if (si.si_code == SI_KERNEL)
+			continue;
+		kill(child, sig);
+	}
+}
+
+// pid1 runs as the init of the new PID namespace: it builds the root, then starts the
+// command and supervises it.
+__attribute__((noreturn)) static void pid1(sigset_t *all)
+{
+	// If stage 0 is killed, take the whole PID namespace down with it.
+	if (prctl(PR_SET_PDEATHSIG, SIGKILL, 0, 0, 0) < 0)
+		fail("setup", errno, "set the parent death signal");
+	guard("setup");
+	if (mount(NULL, "/", NULL, MS_REC | MS_PRIVATE, NULL) < 0)
+		fail("setup", errno, "make / private");
+	if (plan.hostname[0] && sethostname(plan.hostname, strlen(plan.hostname)) < 0)
+		fail("setup", errno, "sethostname");
+	mount_root();
+	int rootfd = open(plan.merged, O_PATH | O_DIRECTORY | O_CLOEXEC);
+	if (rootfd < 0)
+		fail("setup", errno, "open the merged root");
+	for (int i = 0; i < plan.nmounts; i++)
+		do_mount(rootfd, &plan.mounts[i]);
+	if (dev_tmpfs_mounted)
+		dev_links(rootfd);
+	int slave = -1;
+	if (plan.tty)
+		slave = make_pty(rootfd);
+	if (plan.netns)
+		lo_up();
+	pivot(rootfd);
+	close(rootfd);
+	if (prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) < 0)
+		fail("setup", errno, "no_new_privs");
+
+	pid_t child = fork();
+	if (child < 0)
+		fail("start", errno, "fork");
+	if (child == 0) {
+		sigset_t none;
+		sigemptyset(&none);
+		for (int s = 1; s < NSIG; s++)
+			if (s != SIGKILL && s != SIGSTOP)
+				signal(s, SIG_DFL);
+		sigprocmask(SIG_SETMASK, &none, NULL);
+		if (slave >= 0) {
+			if (setsid() < 0)
+				fail("pty", errno, "setsid");
+			if (ioctl(slave, TIOCSCTTY, 0) < 0)
+				fail("pty", errno, "set the controlling terminal");
+			if (dup2(slave, 0) < 0 || dup2(slave, 1) < 0 || dup2(slave, 2) < 0)
+				fail("pty", errno, "dup the pty");
+			if (slave > 2)
+				close(slave);
+		}
+		if (chdir(plan.dir) < 0)
+			fail("exec", errno, "chdir %s", plan.dir);
+		exec_command();
+	}
+	if (slave >= 0)
+		close(slave);
+	close(SYNC_FD);
+	supervise(child, all, 1);
+}
+
+// stage0 is the process the Go parent started: it creates the user namespace, lets the
+// parent write the id maps, creates the other namespaces and forks the PID 1.
+__attribute__((noreturn)) static void stage0(void)
+{
+	if (fcntl(SYNC_FD, F_SETFD, FD_CLOEXEC) < 0)
+		_exit(125);
+	sigset_t all;
+	sigfillset(&all);
+	sigprocmask(SIG_BLOCK, &all, NULL);
+
+	// The user namespace first, so the other namespaces belong to it.
+	uint32_t want;
+	if (read_full(SYNC_FD, &want, sizeof(want)) < 0)
+		_exit(125);
+	if (want & 1) {
+		if (unshare(CLONE_NEWUSER) < 0)
+			fail("userns", errno, "unshare(CLONE_NEWUSER)");
+	}
+	send_msg(MSG_USERNS, 0, "userns", "");
+	read_plan();
+	int flags = CLONE_NEWPID | CLONE_NEWUTS | CLONE_NEWIPC;
+	if (!plan.skip_mntns)
+		flags |= CLONE_NEWNS;
+	if (plan.netns)
+		flags |= CLONE_NEWNET;
+	if (unshare(flags) < 0)
+		fail("namespaces", errno, "unshare(%#x)", flags);
+	pid_t child = fork();
+	if (child < 0)
+		fail("namespaces", errno, "fork the namespace init");
+	if (child == 0)
+		pid1(&all);
+	close(SYNC_FD);
+	supervise(child, &all, 0);
+}
+
+__attribute__((constructor)) static void karapace_nsinit(int argc, char **argv, char **envp)
+{
+	(void)envp;
+	if (argc < 2 || argv == NULL || argv[1] == NULL || strcmp(argv[1], NSINIT_ARG) != 0)
+		return;
+	stage0();
+}
