@@ -49,6 +49,8 @@ type Record struct {
 // Image is a base image ready to use.
 type Image struct {
 	Ref Ref
+	// Key is Ref.Key: the directory name under <store>/images.
+	Key string
 	// Dir is <store>/images/<key>; Rootfs is its rootfs directory (read-only lower layer).
 	Dir, Rootfs string
 	// Digest is the tarball digest (Record.Digest); its String form goes in the lock file.
@@ -213,7 +215,7 @@ func (c *Cache) Ensure(ctx context.Context, ref Ref, opts EnsureOptions) (Image,
 	}
 	defer unlock()
 
-	img := Image{Ref: ref, Dir: c.Dir(ref.Key), Rootfs: filepath.Join(c.Dir(ref.Key), RootfsDir)}
+	img := Image{Ref: ref, Key: ref.Key, Dir: c.Dir(ref.Key), Rootfs: filepath.Join(c.Dir(ref.Key), RootfsDir)}
 	rec, cached := c.cachedRecord(ref.Key)
 	var localDigest schema.Digest
 	if cached && ref.Kind == KindLocal {

@@ -69,7 +69,7 @@ func TestEnsureFromImageServer(t *testing.T) {
 	if img.Digest != schema.Sum(data) || img.Cached {
 		t.Errorf("digest %s cached %v, want blake3 of the tarball %s", img.Digest, img.Cached, schema.Sum(data))
 	}
-	if img.Rootfs != filepath.Join(store, "images", "debian-bookworm", "rootfs") {
+	if img.Key != "debian-bookworm" || img.Rootfs != filepath.Join(store, "images", "debian-bookworm", "rootfs") {
 		t.Errorf("Rootfs = %s", img.Rootfs)
 	}
 	checkSampleTree(t, img.Rootfs)
