@@ -371,9 +371,33 @@ func (s *stores) verify(ctx context.Context) (*VerifyReport, error) {
 		MetadataChecked: r.MetadataChecked, MetadataPassed: r.MetadataPassed,
 	}
 	for _, f := range r.Failed {
+		if s.vanished(f) {
+			continue
+		}
 		rep.Failed = append(rep.Failed, VerifyFailure{Kind: f.Kind, Hash: f.Hash, Reason: f.Reason})
 	}
 	return rep, nil
+}
+
+// vanished reports whether a failed item no longer exists: removed while Verify ran.
+func (s *stores) vanished(f store.IntegrityFailure) bool {
+	d, err := schema.ParseDigest(f.Hash)
+	if err != nil {
+		return false
+	}
+	var p string
+	switch f.Kind {
+	case "object":
+		p = s.objects.Path(d)
+	case "layer":
+		p = s.layers.Path(d)
+	case "metadata":
+		p = s.envs.Path(d)
+	default:
+		return false
+	}
+	_, err = os.Lstat(p)
+	return errors.Is(err, fs.ErrNotExist)
 }
 
 func (s *stores) migrate(ctx context.Context) (*MigrateResult, error) {
