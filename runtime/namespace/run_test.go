@@ -55,6 +55,12 @@ func newTestEnv(t *testing.T) testEnv {
 	requireNamespaces(t)
 	lower := testrootfs.Busybox(t)
 	dir := t.TempDir()
+	if os.Geteuid() != 0 {
+		// The shared fixture belongs to root, who is unmapped in our user namespace,
+		// so root inside could not write to its directories; an image extracted by
+		// the user belongs to the user. Give the session such a copy.
+		lower = copyTree(t, lower, filepath.Join(dir, "lower"))
+	}
 	e := testEnv{lower: lower, upper: filepath.Join(dir, "upper"), work: filepath.Join(dir, "work")}
 	for _, d := range []string{e.upper, e.work} {
 		if err := os.Mkdir(d, 0o755); err != nil {
@@ -257,9 +263,10 @@ func TestRunSignals(t *testing.T) {
 
 func TestRunIdentity(t *testing.T) {
 	e := newTestEnv(t)
-	r := mustRun(t, e.plan(t, "sh", "-c", "hostname; echo $$; tr '\\0' ' ' </proc/1/cmdline; echo; id -u"), "")
+	p := e.plan(t, "sh", "-c", "hostname; echo $$; tr '\\0' ' ' </proc/1/cmdline; echo; id -u; wc -l </proc/self/uid_map")
+	r := mustRun(t, p, "")
 	lines := strings.Split(r.stdout, "\n")
-	if len(lines) < 4 {
+	if len(lines) < 5 {
 		t.Fatalf("output %q", r.stdout)
 	}
 	if want := "karapace-" + testEnvID.Short(); lines[0] != want {
@@ -275,6 +282,12 @@ func TestRunIdentity(t *testing.T) {
 	if lines[3] != "0" {
 		t.Errorf("uid inside %q, want 0", lines[3])
 	}
+	// The whole mapping is in place (a subordinate range, through newuidmap for an
+	// unprivileged caller, when the host grants one).
+	if lines[4] != strconv.Itoa(len(p.UIDMap)) {
+		t.Errorf("uid_map has %s lines, want %d (%v)", lines[4], len(p.UIDMap), p.UIDMap)
+	}
+	t.Logf("uid map: %v", p.UIDMap)
 }
 
 func TestRunDev(t *testing.T) {
@@ -451,6 +464,41 @@ func TestRunConcurrentSessions(t *testing.T) {
 	if len(ents) != 0 {
 		t.Errorf("session directories left in work: %v", ents)
 	}
+}
+
+// copyTree copies a directory tree of directories, regular files and symlinks.
+func copyTree(t *testing.T, src, dst string) string {
+	t.Helper()
+	err := filepath.WalkDir(src, func(p string, d os.DirEntry, err error) error {
+		if err != nil {
+			return err
+		}
+		rel, _ := filepath.Rel(src, p)
+		target := filepath.Join(dst, rel)
+		info, err := d.Info()
+		if err != nil {
+			return err
+		}
+		switch {
+		case d.IsDir():
+			if err := os.Mkdir(target, 0o755); err != nil {
+				return err
+			}
+			return os.Chmod(target, info.Mode()&(os.ModePerm|os.ModeSticky))
+		case d.Type()&os.ModeSymlink != 0:
+			l, err := os.Readlink(p)
+			if err != nil {
+				return err
+			}
+			return os.Symlink(l, target)
+		default:
+			return copyFile(p, target, info.Mode().Perm())
+		}
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return dst
 }
 
 func errString(err error) string {

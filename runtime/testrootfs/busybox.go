@@ -41,7 +41,7 @@ func Busybox(t testing.TB) string {
 	if cache == "" {
 		cache = "/var/tmp/karapace-test-cache"
 	}
-	final := filepath.Join(cache, "busybox-v2-"+sum[:16])
+	final := filepath.Join(cache, "busybox-v3-"+sum[:16])
 	rootfs := filepath.Join(final, "rootfs")
 	if busyboxComplete(final) {
 		return rootfs
@@ -120,7 +120,7 @@ func buildBusybox(bin, root string) error {
 		mode os.FileMode
 	}{
 		{"", 0o755}, {"bin", 0o755}, {"sbin", 0o755}, {"usr", 0o755}, {"usr/bin", 0o755},
-		{"usr/sbin", 0o755}, {"etc", 0o755}, {"root", 0o700}, {"home", 0o755},
+		{"usr/sbin", 0o755}, {"etc", 0o755}, {"root", 0o755}, {"home", 0o755},
 		{"tmp", 0o777 | os.ModeSticky}, {"var", 0o755}, {"var/tmp", 0o777 | os.ModeSticky}, {"proc", 0o555},
 		{"sys", 0o555}, {"dev", 0o755}, {"run", 0o755},
 	}
