@@ -8,6 +8,7 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/karapace/karapace/runtime"
 	"github.com/karapace/karapace/schema"
@@ -404,8 +405,12 @@ func TestExecAndEnter(t *testing.T) {
 	if st, err := e.Exec(ctx, id, runtime.Stdio{}, []string{"mock:exit", "7"}); err != nil || st != 7 {
 		t.Errorf("exit status: %d %v", st, err)
 	}
+	start := time.Now()
 	if st, err := e.Enter(ctx, id, runtime.Stdio{}, nil); err != nil || st != 0 {
 		t.Errorf("enter: %d %v", st, err)
+	}
+	if d := time.Since(start); d > time.Second { // environment_entry_under_1_second
+		t.Errorf("enter took %s", d)
 	}
 	wantState(t, e, id, Built)
 	checkClean(t, e)

@@ -140,3 +140,30 @@ func TestEmptyStoreReads(t *testing.T) {
 		t.Error("reads created the store")
 	}
 }
+
+// TestStrayAndTempFiles ports store_integrity_after_partial_operations,
+// crash_injection_partial_write_detected and incomplete_temp_file_invisible_to_store: a
+// file whose content does not match its hash name is reported; a dot temp file is not.
+func TestStrayAndTempFiles(t *testing.T) {
+	ctx := context.Background()
+	e := newEngine(t)
+	build(t, e, manifest(t, "git"))
+	before, err := e.Verify(ctx)
+	if err != nil || !before.OK() {
+		t.Fatalf("%+v %v", before, err)
+	}
+	fake := schema.SumString("what the name promises").String()
+	if err := os.WriteFile(filepath.Join(e.layout.ObjectsDir(), fake), []byte("torn write"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(e.layout.ObjectsDir(), ".tmp123abc"), []byte("half"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	rep, err := e.Verify(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if rep.Checked != before.Checked+1 || rep.Passed != before.Passed || len(rep.Failed) != 1 || rep.Failed[0].Hash != fake {
+		t.Errorf("verify %+v (before %+v)", rep, before)
+	}
+}

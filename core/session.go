@@ -2,6 +2,7 @@ package core
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"os"
 	"time"
@@ -75,13 +76,20 @@ func (e *Engine) session(ctx context.Context, op string, id schema.EnvID, run fu
 	return status, endErr
 }
 
+// endSession drops the session's claim (ours alone, so no lock is needed for that),
+// then settles the state under the lock. If the lock cannot be had in time, the next
+// lock holder's recovery settles it: the session is over either way, so that is logged,
+// not returned.
 func (e *Engine) endSession(ctx context.Context, op string, id schema.EnvID, claim string) error {
-	return e.withLock(ctx, op, func() error {
-		if err := os.Remove(claim); err != nil && !os.IsNotExist(err) {
-			return classify(ErrStore, err)
-		}
-		return e.settle(ctx, id)
-	})
+	if err := os.Remove(claim); err != nil && !os.IsNotExist(err) {
+		return classify(ErrStore, err)
+	}
+	err := e.withLock(ctx, op, func() error { return e.settle(ctx, id) })
+	if errors.Is(err, ErrLockTimeout) {
+		e.log.Warn("session ended; its state is settled by the next lock holder", "env", id.Short(), "err", err)
+		return nil
+	}
+	return err
 }
 
 // settle puts a Running environment without live sessions back to Built. The caller
