@@ -18,6 +18,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/file.h>
 #include <sys/ioctl.h>
 #include <sys/mount.h>
 #include <sys/prctl.h>
@@ -88,7 +89,7 @@ struct kp_mount {
 struct kp_plan {
 	unsigned long long parent_userns, parent_mntns;
 	int tty, netns, readonly, skip_userns, skip_mntns;
-	char *overlay_mode, *fuse_path, *hostname, *overlay_opts, *merged;
+	char *overlay_mode, *fuse_path, *hostname, *overlay_opts, *merged, *setup_lock;
 	int nmounts;
 	struct kp_mount *mounts;
 	char **env;
@@ -244,6 +245,7 @@ static void read_plan(void)
 	plan.hostname = next_str();
 	plan.overlay_opts = next_str();
 	plan.merged = next_str();
+	plan.setup_lock = next_str();
 	unsigned long long n = next_num();
 	if (n > 4096)
 		fail("plan", EINVAL, "too many mounts");
@@ -666,6 +668,15 @@ __attribute__((noreturn)) static void pid1(sigset_t *all)
 		fail("setup", errno, "make / private");
 	if (plan.hostname[0] && sethostname(plan.hostname, strlen(plan.hostname)) < 0)
 		fail("setup", errno, "sethostname");
+	// Sessions of one environment share its upper layer. An overlay mounted while
+	// another session creates mount points in that upper keeps stale negative dentries
+	// for them, so mounting and creating mount points is serialized per environment.
+	int lock = open(plan.setup_lock, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
+	if (lock < 0)
+		fail("setup", errno, "open %s", plan.setup_lock);
+	while (flock(lock, LOCK_EX) < 0)
+		if (errno != EINTR)
+			fail("setup", errno, "lock %s", plan.setup_lock);
 	mount_root();
 	int rootfd = open(plan.merged, O_PATH | O_DIRECTORY | O_CLOEXEC);
 	if (rootfd < 0)
@@ -674,6 +685,7 @@ __attribute__((noreturn)) static void pid1(sigset_t *all)
 		do_mount(rootfd, &plan.mounts[i]);
 	if (dev_tmpfs_mounted)
 		dev_links(rootfd);
+	close(lock);
 	int slave = -1;
 	if (plan.tty)
 		slave = make_pty(rootfd);

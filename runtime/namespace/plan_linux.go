@@ -22,6 +22,7 @@ type flatPlan struct {
 	hostname                  string
 	overlayOpts               string
 	merged                    string
+	setupLock                 string
 	mounts                    []flatMount
 	env, argv                 []string
 	dir                       string
@@ -66,6 +67,7 @@ func (p *flatPlan) encode() []byte {
 	str(p.hostname)
 	str(p.overlayOpts)
 	str(p.merged)
+	str(p.setupLock)
 	num(uint64(len(p.mounts)))
 	for _, m := range p.mounts {
 		str(m.typ)

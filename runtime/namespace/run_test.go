@@ -461,7 +461,7 @@ func TestRunConcurrentSessions(t *testing.T) {
 		}
 	}
 	ents, _ := os.ReadDir(e.work)
-	if len(ents) != 0 {
+	if len(ents) != 1 || ents[0].Name() != ".setup.lock" {
 		t.Errorf("session directories left in work: %v", ents)
 	}
 }
