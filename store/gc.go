@@ -267,7 +267,7 @@ func (s *Store) leftovers(ctx context.Context, age time.Duration) ([]string, err
 	var out []string
 	l := s.Layout
 	for _, dir := range []string{l.StoreDir(), l.ObjectsDir(), l.LayersDir(), l.MetadataDir(), l.WALDir()} {
-		des, err := os.ReadDir(dir)
+		des, err := readDirUnsorted(dir)
 		if err != nil && !errors.Is(err, fs.ErrNotExist) {
 			return nil, wrap("gc: scan leftovers", err)
 		}
@@ -307,5 +307,6 @@ func (s *Store) leftovers(ctx context.Context, age time.Duration) ([]string, err
 			}
 		}
 	}
+	sort.Strings(out)
 	return out, nil
 }

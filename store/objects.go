@@ -185,7 +185,7 @@ func listDigests(ctx context.Context, dir string) ([]schema.Digest, []string, er
 	if err := ctx.Err(); err != nil {
 		return nil, nil, err
 	}
-	entries, err := os.ReadDir(dir)
+	entries, err := readDirUnsorted(dir)
 	if errors.Is(err, fs.ErrNotExist) {
 		return nil, nil, nil
 	}
@@ -207,7 +207,19 @@ func listDigests(ctx context.Context, dir string) ([]schema.Digest, []string, er
 		ds = append(ds, d)
 	}
 	sort.Slice(ds, func(i, j int) bool { return bytes.Compare(ds[i][:], ds[j][:]) < 0 })
+	sort.Strings(strays)
 	return ds, strays, nil
+}
+
+// readDirUnsorted lists a directory without os.ReadDir's sort by name, which costs
+// more than the listing itself for 100,000 objects.
+func readDirUnsorted(dir string) ([]fs.DirEntry, error) {
+	f, err := os.Open(dir)
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	return f.ReadDir(-1)
 }
 
 func exists(ctx context.Context, path string) (bool, error) {
