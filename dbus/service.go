@@ -80,6 +80,7 @@ type Service struct {
 
 	statesMu sync.Mutex
 	states   map[string]string // last state seen or announced, by env id
+	gen      uint64            // count of announcements by calls
 }
 
 // New returns a Service on opts.StoreRoot.
@@ -251,19 +252,30 @@ func (s *Service) setOps(delta int) {
 }
 
 // announce emits EnvironmentChanged(id, state) unless that state was already
-// announced for id.
+// announced for id. Calls announce their own changes with it as soon as they are done.
 func (s *Service) announce(id, state string) {
 	s.statesMu.Lock()
-	if s.states[id] == state {
-		s.statesMu.Unlock()
-		return
-	}
-	if state == stateDestroyed {
-		delete(s.states, id)
-	} else {
-		s.states[id] = state
-	}
+	s.gen++ // a watcher poll that overlapped this is stale
+	changed := s.record(id, state)
 	s.statesMu.Unlock()
+	if changed {
+		s.emitChanged(id, state)
+	}
+}
+
+// record notes id's state and reports whether it changed. The caller holds statesMu.
+func (s *Service) record(id, state string) bool {
+	if old, ok := s.states[id]; state == stateDestroyed {
+		delete(s.states, id)
+		return ok
+	} else if old == state {
+		return false
+	}
+	s.states[id] = state
+	return true
+}
+
+func (s *Service) emitChanged(id, state string) {
 	s.log.Debug("environment changed", "env", id, "state", state)
 	if err := s.conn.Emit(ObjectPath, Interface+"."+SignalEnvironmentChanged, id, state); err != nil {
 		s.log.Warn("emit "+SignalEnvironmentChanged, "err", err)
@@ -298,27 +310,43 @@ func (s *Service) watch(ctx context.Context) {
 			return
 		case <-t.C:
 		}
-		envs, err := s.engine.List(ctx)
-		if err != nil {
-			continue
-		}
-		seen := make(map[string]bool, len(envs))
-		for _, e := range envs {
-			id := e.EnvID.String()
-			seen[id] = true
-			s.announce(id, e.State.String())
-		}
-		s.statesMu.Lock()
-		var gone []string
-		for id := range s.states {
-			if !seen[id] {
-				gone = append(gone, id)
-			}
-		}
+		s.poll(ctx)
+	}
+}
+
+// poll compares one listing of the store with the states known. A listing that
+// overlapped an announcement by a call is dropped: it may predate that call's change.
+func (s *Service) poll(ctx context.Context) {
+	s.statesMu.Lock()
+	gen := s.gen
+	s.statesMu.Unlock()
+	envs, err := s.engine.List(ctx)
+	if err != nil {
+		return
+	}
+	type change struct{ id, state string }
+	var changes []change
+	s.statesMu.Lock()
+	if s.gen != gen {
 		s.statesMu.Unlock()
-		for _, id := range gone {
-			s.announce(id, stateDestroyed)
+		return
+	}
+	seen := make(map[string]bool, len(envs))
+	for _, e := range envs {
+		id := e.EnvID.String()
+		seen[id] = true
+		if s.record(id, e.State.String()) {
+			changes = append(changes, change{id, e.State.String()})
 		}
+	}
+	for id := range s.states {
+		if !seen[id] && s.record(id, stateDestroyed) {
+			changes = append(changes, change{id, stateDestroyed})
+		}
+	}
+	s.statesMu.Unlock()
+	for _, c := range changes {
+		s.emitChanged(c.id, c.state)
 	}
 }
 
