@@ -22,7 +22,9 @@ func newEnterCommand(g *globals) *cobra.Command {
 		Long: "Start an interactive session in a built environment: a login shell, or cmd when given\n" +
 			"after --. karapace exits with the session's exit status. The store lock is held only\n" +
 			"while the session starts and ends, so other commands keep working meanwhile.",
-		Args: dashArgs(1, 0),
+		// Flags go before the --; "[flags]" after the command would mislead.
+		DisableFlagsInUseLine: true,
+		Args:                  dashArgs(1, 0),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			opts.ref, opts.argv = args[0], args[1:]
 			return runEnter(cmd.Context(), g, opts)

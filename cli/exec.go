@@ -20,7 +20,9 @@ func newExecCommand(g *globals) *cobra.Command {
 		Short: "Run a command in an environment",
 		Long: "Run cmd in a built environment with stdin, stdout and stderr streamed. karapace exits\n" +
 			"with the command's exit status (128+n when it is killed by signal n).",
-		Args: dashArgs(1, 1),
+		// Flags go before the --; "[flags]" after the command would mislead.
+		DisableFlagsInUseLine: true,
+		Args:                  dashArgs(1, 1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			opts.ref, opts.argv = args[0], args[1:]
 			return runExec(cmd.Context(), g, opts)
