@@ -79,7 +79,7 @@ var addrRE = regexp.MustCompile(`msg=listening addr=(\S+)`)
 
 // startServer runs the built binary on a free port and waits until it listens. The
 // cleanup stops it by PID.
-func startServer(t *testing.T, env []string, args ...string) *proc {
+func startServer(t testing.TB, env []string, args ...string) *proc {
 	t.Helper()
 	cmd := exec.Command(serverBin, append([]string{"--port", "0"}, args...)...)
 	cmd.Env = append(os.Environ(), env...)
@@ -118,7 +118,7 @@ func startServer(t *testing.T, env []string, args ...string) *proc {
 }
 
 // stop sends SIGTERM to the server's PID and waits; SIGKILL if it hangs.
-func (p *proc) stop(t *testing.T) error {
+func (p *proc) stop(t testing.TB) error {
 	if p.cmd.ProcessState != nil {
 		return nil
 	}
@@ -136,7 +136,7 @@ func (p *proc) stop(t *testing.T) error {
 
 func (p *proc) count(method string) int { return strings.Count(p.log.String(), "method="+method+" ") }
 
-func client(t *testing.T, url, token string) *remote.HTTP {
+func client(t testing.TB, url, token string) *remote.HTTP {
 	t.Helper()
 	c, err := remote.NewHTTP(remote.Config{URL: url, Token: token}, remote.HTTPOptions{})
 	if err != nil {

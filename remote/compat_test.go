@@ -1,0 +1,123 @@
+package remote_test
+
+import (
+	"context"
+	"encoding/json"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"sort"
+	"strings"
+	"sync"
+	"testing"
+
+	"github.com/karapace/karapace/remote"
+	"github.com/karapace/karapace/remote/remotetest"
+)
+
+// originalServer behaves as the original karapace-server does on the wire (spec 5.7):
+// raw paths as keys, no verification, no ETag, 200 "ok" on PUT, 404 "not found",
+// list as a JSON array in any order, the registry stored verbatim.
+type originalServer struct {
+	mu    sync.Mutex
+	blobs map[string][]byte
+	reg   []byte
+	sawV1 bool
+}
+
+func (o *originalServer) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	if r.Header.Get("X-Karapace-Protocol") == "1" {
+		o.sawV1 = true
+	}
+	path := r.URL.Path
+	if path == "/registry" {
+		switch r.Method {
+		case "PUT":
+			o.reg, _ = io.ReadAll(r.Body)
+			io.WriteString(w, "ok")
+		case "GET":
+			if o.reg == nil {
+				http.Error(w, "not found", 404)
+				return
+			}
+			w.Header().Set("Content-Type", "application/json")
+			w.Write(o.reg)
+		}
+		return
+	}
+	kind, key, _ := strings.Cut(strings.TrimPrefix(path, "/"), "/")
+	if key == "" {
+		var keys []string
+		for k := range o.blobs {
+			if strings.HasPrefix(k, "/"+kind+"/") {
+				keys = append(keys, strings.TrimPrefix(k, "/"+kind+"/"))
+			}
+		}
+		sort.Sort(sort.Reverse(sort.StringSlice(keys)))
+		json.NewEncoder(w).Encode(keys)
+		return
+	}
+	switch r.Method {
+	case "PUT":
+		o.blobs[path], _ = io.ReadAll(r.Body)
+		io.WriteString(w, "ok")
+	case "GET":
+		b, ok := o.blobs[path]
+		if !ok {
+			http.Error(w, "not found", 404)
+			return
+		}
+		w.Write(b)
+	case "HEAD":
+		if _, ok := o.blobs[path]; !ok {
+			w.WriteHeader(404)
+		}
+	}
+}
+
+func TestClientAgainstOriginalStyleServer(t *testing.T) {
+	ctx := context.Background()
+	orig := &originalServer{blobs: map[string][]byte{}}
+	hs := httptest.NewServer(orig)
+	defer hs.Close()
+	c, err := remote.NewHTTP(remote.Config{URL: hs.URL}, remote.HTTPOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	f := remotetest.NewFixture(t, "compat", 100<<10)
+	ref := remote.Ref{Name: "compat", Tag: "latest"}
+	if _, err := remote.Push(ctx, remote.NewLocal(f.Store, nil), c, f.ID, remote.PushOptions{Tag: &ref}); err != nil {
+		t.Fatalf("push to an original-style server: %v", err)
+	}
+	if !orig.sawV1 {
+		t.Fatal("no X-Karapace-Protocol: 1 header")
+	}
+	// The registry document is the original's shape.
+	var doc struct {
+		Entries map[string]map[string]string `json:"entries"`
+	}
+	if err := json.Unmarshal(orig.reg, &doc); err != nil || doc.Entries["compat@latest"]["env_id"] != f.ID.String() {
+		t.Fatalf("registry = %s (%v)", orig.reg, err)
+	}
+	// Layer blobs hash to their key (the original's pretty JSON).
+	for _, l := range f.Layers {
+		if b := orig.blobs["/layers/"+l.String()]; b == nil {
+			t.Fatalf("layer %s not pushed", l.Short())
+		}
+	}
+	id, err := remote.Resolve(ctx, c, "compat")
+	if err != nil || id != f.ID {
+		t.Fatalf("resolve: %v", err)
+	}
+	dst := remotetest.EmptyStore(t)
+	if _, err := remote.Pull(ctx, c, remote.NewLocal(dst, nil), id, remote.PullOptions{}); err != nil {
+		t.Fatalf("pull from an original-style server: %v", err)
+	}
+	remotetest.CheckPulled(t, f.Store, dst, f.ID)
+	keys, err := c.ListBlobs(ctx, remote.Object)
+	if err != nil || len(keys) != 3 || !sort.StringsAreSorted(keys) {
+		t.Fatalf("list = %v, %v", keys, err)
+	}
+}
