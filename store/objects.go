@@ -128,7 +128,7 @@ func (o *Objects) open(ctx context.Context, d schema.Digest) (*VerifyingReader, 
 		_ = f.Close()
 		return nil, err
 	}
-	return newVerifyingReader(ctx, f, fi.Size(), d, "object"), nil
+	return NewVerifyingReader(ctx, f, fi.Size(), d, "object"), nil
 }
 
 // Size returns the stored size of object d.
@@ -260,12 +260,13 @@ func (c ctxReader) Read(p []byte) (int, error) {
 	return c.r.Read(p)
 }
 
-// VerifyingReader streams a stored file and checks its BLAKE3 digest when it reaches the
-// end. It reads and hashes 1 MiB chunks whatever the caller's buffer size, so hashing
-// runs at full speed under a plain io.Copy.
+// VerifyingReader streams content and checks its BLAKE3 digest when it reaches the
+// end. It reads and hashes chunks of up to 1 MiB whatever the caller's buffer size, so
+// hashing runs at full speed under a plain io.Copy.
 type VerifyingReader struct {
 	ctx  context.Context
-	f    *os.File
+	src  io.Reader
+	n    int64
 	size int64
 	want schema.Digest
 	what string
@@ -275,15 +276,24 @@ type VerifyingReader struct {
 	err  error
 }
 
-func newVerifyingReader(ctx context.Context, f *os.File, size int64, want schema.Digest, what string) *VerifyingReader {
-	// Small objects get a small buffer; one byte more than the size lets the first
+// NewVerifyingReader wraps src, whose content must hash to want; what names it in an
+// *IntegrityError ("object", "layer", ...). size is the expected length, or -1 when
+// unknown; it only sizes the buffer. Close closes src when it is an io.Closer.
+func NewVerifyingReader(ctx context.Context, src io.Reader, size int64, want schema.Digest, what string) *VerifyingReader {
+	// Small content gets a small buffer; one byte more than the size lets the first
 	// read see the end.
-	n := int(min(max(size+1, 4096), copyBufSize))
-	return &VerifyingReader{ctx: ctx, f: f, size: size, want: want, what: what, h: schema.Hasher(), buf: make([]byte, n)}
+	n := copyBufSize
+	if size >= 0 {
+		n = int(min(max(size+1, 4096), copyBufSize))
+	}
+	return &VerifyingReader{ctx: ctx, src: src, size: size, want: want, what: what, h: schema.Hasher(), buf: make([]byte, n)}
 }
 
-// Size is the size of the underlying file when it was opened.
+// Size is the size given to NewVerifyingReader (for objects, the file size at Open).
 func (v *VerifyingReader) Size() int64 { return v.size }
+
+// N is the number of bytes read from the source so far.
+func (v *VerifyingReader) N() int64 { return v.n }
 
 // Read implements io.Reader. After the last byte it returns io.EOF when the digest
 // matched, or an *IntegrityError.
@@ -331,7 +341,8 @@ func (v *VerifyingReader) fill() {
 		v.err = err
 		return
 	}
-	n, err := io.ReadFull(v.f, v.buf)
+	n, err := io.ReadFull(v.src, v.buf)
+	v.n += int64(n)
 	v.h.Write(v.buf[:n])
 	v.r, v.w = 0, n
 	switch {
@@ -346,5 +357,10 @@ func (v *VerifyingReader) fill() {
 	}
 }
 
-// Close closes the file.
-func (v *VerifyingReader) Close() error { return v.f.Close() }
+// Close closes the source if it is an io.Closer.
+func (v *VerifyingReader) Close() error {
+	if c, ok := v.src.(io.Closer); ok {
+		return c.Close()
+	}
+	return nil
+}

@@ -153,3 +153,19 @@ func TestObjectPutLarge64KiBAndDeterministic(t *testing.T) {
 		t.Fatalf("Get: %v", err)
 	}
 }
+
+func TestVerifyingReaderOverAnyStream(t *testing.T) {
+	data := bytes.Repeat([]byte("stream"), 300000)
+	want := schema.Sum(data)
+	r := store.NewVerifyingReader(context.Background(), bytes.NewReader(data), -1, want, "blob")
+	var got bytes.Buffer
+	if _, err := io.Copy(&got, r); err != nil || !bytes.Equal(got.Bytes(), data) || r.N() != int64(len(data)) {
+		t.Fatalf("copy: %v, %d bytes", err, r.N())
+	}
+	bad := store.NewVerifyingReader(context.Background(), bytes.NewReader(data[1:]), int64(len(data)), want, "blob")
+	_, err := io.ReadAll(bad)
+	var ie *store.IntegrityError
+	if !errors.As(err, &ie) || ie.What != "blob" {
+		t.Fatalf("corrupt stream: %v", err)
+	}
+}
