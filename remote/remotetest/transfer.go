@@ -195,6 +195,25 @@ func RunTransfer(t *testing.T, newH NewHarness) {
 			}
 		}
 	})
+	t.Run("PushOfCorruptLocalObjectAborts", func(t *testing.T) {
+		h := newH(t)
+		f := NewFixture(t, "localrot", 3<<20)
+		bad := append([]byte(nil), f.Tar...)
+		bad[len(bad)-1] ^= 1
+		if err := os.WriteFile(f.Store.Objects.Path(f.TarKey), bad, 0o644); err != nil {
+			t.Fatal(err)
+		}
+		_, err := remote.Push(ctx, remote.NewLocal(f.Store, nil), h.Backend, f.ID, remote.PushOptions{})
+		if !errors.Is(err, remote.ErrIntegrity) {
+			t.Fatalf("push of a corrupt local object: %v, want ErrIntegrity", err)
+		}
+		if has, err := h.Backend.HasBlob(ctx, remote.Object, f.TarKey.String()); err != nil || has {
+			t.Fatalf("corrupt object reached the remote (%v)", err)
+		}
+		if has, _ := h.Backend.HasBlob(ctx, remote.Metadata, f.ID.String()); has {
+			t.Fatal("metadata pushed although an object failed")
+		}
+	})
 	t.Run("PushOfMissingLocalEnv", func(t *testing.T) {
 		h := newH(t)
 		_, err := remote.Push(ctx, remote.NewLocal(EmptyStore(t), nil), h.Backend, schema.SumString("none"), remote.PushOptions{})
