@@ -1,0 +1,484 @@
+package namespace
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/karapace/karapace/runtime"
+	"github.com/karapace/karapace/runtime/image"
+	"github.com/karapace/karapace/runtime/pkgmgr"
+	"github.com/karapace/karapace/runtime/sandbox"
+	"github.com/karapace/karapace/schema"
+)
+
+// Layout of an environment directory (spec.EnvDir) owned by this backend.
+const (
+	upperDir    = "upper"    // the environment's writable layer
+	workDir     = "work"     // per-session overlay work dirs and the setup lock
+	lowerLink   = "lower"    // symlink to the image rootfs, written by Build
+	sessionsDir = "sessions" // one file per live session: "<pid> <start time>"
+)
+
+// BackendOptions configure New.
+type BackendOptions struct {
+	Logger *slog.Logger
+	// Images is the image cache; nil means image.NewCache(spec.StoreRoot) per call.
+	Images func(storeRoot string) *image.Cache
+	// Host gives the host facts plans are computed from; default sandbox.HostFromOS.
+	Host func() sandbox.Host
+	// Run is passed to every session (overlay driver, grace period, ...).
+	Run Options
+}
+
+// Backend is the namespace runtime backend.
+type Backend struct {
+	log  *slog.Logger
+	opts BackendOptions
+}
+
+var _ runtime.Backend = (*Backend)(nil)
+
+// New returns the namespace backend.
+func New(opts BackendOptions) *Backend {
+	if opts.Logger == nil {
+		opts.Logger = slog.New(slog.DiscardHandler)
+	}
+	if opts.Images == nil {
+		opts.Images = func(root string) *image.Cache { return image.NewCache(root, image.WithLogger(opts.Logger)) }
+	}
+	if opts.Host == nil {
+		opts.Host = sandbox.HostFromOS
+	}
+	return &Backend{log: opts.Logger, opts: opts}
+}
+
+// Name implements runtime.Backend.
+func (b *Backend) Name() string { return "namespace" }
+
+// Available reports whether user namespaces can be created here.
+func (b *Backend) Available(ctx context.Context) error {
+	for file, hint := range map[string]string{
+		"/proc/sys/user/max_user_namespaces":         "sysctl user.max_user_namespaces=15000",
+		"/proc/sys/kernel/unprivileged_userns_clone": "sysctl kernel.unprivileged_userns_clone=1",
+	} {
+		v, err := os.ReadFile(file)
+		if err != nil {
+			continue // the knob does not exist on this kernel
+		}
+		if strings.TrimSpace(string(v)) == "0" && (os.Geteuid() != 0 || strings.Contains(file, "max_user")) {
+			return fmt.Errorf("%w: user namespaces are disabled (%s is 0; enable with: %s)", runtime.ErrBackendUnavailable, file, hint)
+		}
+	}
+	return nil
+}
+
+// Mapping reports the id mapping environments get on this host (for doctor).
+func (b *Backend) Mapping() (sandbox.IDMapping, error) {
+	h := b.opts.Host()
+	return sandbox.IDMaps(sandbox.IDSource{User: h.User, UID: h.UID, GID: h.GID})
+}
+
+func (b *Backend) image(ctx context.Context, spec *runtime.Spec) (image.Image, error) {
+	ref, err := image.Resolve(spec.Manifest.BaseImage)
+	if err != nil {
+		return image.Image{}, err
+	}
+	progress := func(image.Event) {}
+	if spec.Progress != nil {
+		progress = func(e image.Event) {
+			if e.Message != "" {
+				spec.Progress(e.Message)
+			}
+		}
+	}
+	return b.opts.Images(spec.StoreRoot).Ensure(ctx, ref, image.EnsureOptions{Offline: spec.Offline, Progress: progress})
+}
+
+// inputs are the sandbox inputs shared by builds and sessions of spec.
+func (b *Backend) inputs(spec *runtime.Spec, lower, upper, work string) (sandbox.Inputs, error) {
+	h := b.opts.Host()
+	ids, err := sandbox.IDMaps(sandbox.IDSource{User: h.User, UID: h.UID, GID: h.GID})
+	if err != nil {
+		return sandbox.Inputs{}, err
+	}
+	return sandbox.Inputs{
+		EnvID:       spec.EnvID,
+		Manifest:    spec.Manifest,
+		ManifestDir: spec.ManifestDir,
+		Lower:       []string{lower},
+		Upper:       upper,
+		Work:        work,
+		ReadOnly:    spec.ReadOnly,
+		Offline:     spec.Offline,
+		Host:        h,
+		UIDMap:      ids.UID,
+		GIDMap:      ids.GID,
+	}, nil
+}
+
+// buildRunner runs package manager commands in a build sandbox over the environment.
+type buildRunner struct {
+	in   sandbox.Inputs
+	opts Options
+}
+
+func (r buildRunner) Run(ctx context.Context, argv []string, o pkgmgr.RunOptions) (pkgmgr.Result, error) {
+	in := r.in
+	in.Build = true
+	in.Argv = argv
+	in.ExtraEnv = map[string]string{}
+	for _, kv := range o.Env {
+		if k, v, ok := strings.Cut(kv, "="); ok {
+			in.ExtraEnv[k] = v
+		}
+	}
+	plan, err := sandbox.Compute(in)
+	if err != nil {
+		return pkgmgr.Result{}, err
+	}
+	var stdout, stderr bytes.Buffer
+	stdio := runtime.Stdio{Stdin: strings.NewReader(""), Stdout: &stdout, Stderr: &stderr}
+	if o.Log != nil {
+		stdio.Stdout, stdio.Stderr = io.MultiWriter(&stdout, o.Log), io.MultiWriter(&stderr, o.Log)
+	}
+	code, err := Run(ctx, plan, stdio, r.opts)
+	res := pkgmgr.Result{Stdout: stdout.Bytes(), Stderr: stderr.Bytes(), ExitCode: code}
+	if err != nil && !errors.Is(err, runtime.ErrExecFailed) {
+		return res, err
+	}
+	return res, nil
+}
+
+// Resolve implements runtime.Resolver: the image digest, and the exact version of every
+// package as the image's own package manager would install it (asked in a throwaway
+// overlay that is removed afterwards).
+func (b *Backend) Resolve(ctx context.Context, spec *runtime.Spec) (schema.Resolution, error) {
+	img, err := b.image(ctx, spec)
+	if err != nil {
+		return schema.Resolution{}, err
+	}
+	res := schema.Resolution{BaseImageDigest: img.Digest.String(), ResolvedPackages: []schema.ResolvedPackage{}}
+	names := spec.Manifest.SystemPackages
+	if len(names) == 0 {
+		return res, nil
+	}
+	if spec.Offline {
+		return schema.Resolution{}, fmt.Errorf("%w: cannot resolve system packages", runtime.ErrOffline)
+	}
+	tmp, err := os.MkdirTemp("", "karapace-resolve-")
+	if err != nil {
+		return schema.Resolution{}, err
+	}
+	defer removeScratch(tmp, b.log)
+	upper, work := filepath.Join(tmp, upperDir), filepath.Join(tmp, workDir)
+	for _, d := range []string{upper, work} {
+		if err := os.Mkdir(d, 0o755); err != nil {
+			return schema.Resolution{}, err
+		}
+	}
+	in, err := b.inputs(spec, img.Rootfs, upper, work)
+	if err != nil {
+		return schema.Resolution{}, err
+	}
+	in.ReadOnly = false
+	pm, err := pkgmgr.Open(buildRunner{in: in, opts: b.opts.Run}, []string{img.Rootfs}, pkgmgr.WithLogger(b.log))
+	if err != nil {
+		return schema.Resolution{}, err
+	}
+	if err := pm.Refresh(ctx); err != nil {
+		return schema.Resolution{}, err
+	}
+	pkgs, err := pm.Resolve(ctx, names)
+	if err != nil {
+		return schema.Resolution{}, err
+	}
+	for _, p := range pkgs {
+		res.ResolvedPackages = append(res.ResolvedPackages, schema.ResolvedPackage{Name: p.Name, Version: p.Version})
+	}
+	return res, nil
+}
+
+// Build implements runtime.Builder: the image, the environment's layers, and the exact
+// package versions installed into the upper layer.
+func (b *Backend) Build(ctx context.Context, spec *runtime.Spec) error {
+	img, err := b.image(ctx, spec)
+	if err != nil {
+		return err
+	}
+	upper, work := filepath.Join(spec.EnvDir, upperDir), filepath.Join(spec.EnvDir, workDir)
+	for _, d := range []string{upper, work, filepath.Join(spec.EnvDir, sessionsDir)} {
+		if err := os.MkdirAll(d, 0o755); err != nil {
+			return err
+		}
+	}
+	link := filepath.Join(spec.EnvDir, lowerLink)
+	_ = os.Remove(link)
+	if err := os.Symlink(img.Rootfs, link); err != nil {
+		return fmt.Errorf("record the image of the environment: %w", err)
+	}
+	if len(spec.Packages) == 0 {
+		return nil
+	}
+	if spec.Offline {
+		return fmt.Errorf("%w: cannot install system packages", runtime.ErrOffline)
+	}
+	in, err := b.inputs(spec, img.Rootfs, upper, work)
+	if err != nil {
+		return err
+	}
+	in.ReadOnly = false
+	var opts []pkgmgr.Option
+	opts = append(opts, pkgmgr.WithLogger(b.log))
+	if spec.Progress != nil {
+		opts = append(opts, pkgmgr.WithOutput(progressWriter(spec.Progress)))
+		spec.Progress(fmt.Sprintf("installing %d packages", len(spec.Packages)))
+	}
+	pm, err := pkgmgr.Open(buildRunner{in: in, opts: b.opts.Run}, []string{upper, img.Rootfs}, opts...)
+	if err != nil {
+		return err
+	}
+	if err := pm.Refresh(ctx); err != nil {
+		return err
+	}
+	pkgs := make([]pkgmgr.Package, len(spec.Packages))
+	for i, p := range spec.Packages {
+		pkgs[i] = pkgmgr.Package{Name: p.Name, Version: p.Version}
+	}
+	if _, err := pm.Install(ctx, pkgs); err != nil {
+		return err
+	}
+	return nil
+}
+
+// progressWriter turns output lines into Progress calls.
+type progressWriter func(string)
+
+func (p progressWriter) Write(b []byte) (int, error) {
+	for _, l := range strings.Split(strings.TrimRight(string(b), "\n"), "\n") {
+		if l = strings.TrimSpace(l); l != "" {
+			p(l)
+		}
+	}
+	return len(b), nil
+}
+
+// Destroy kills the environment's sessions and makes its tree deletable (the kernel
+// leaves overlay work directories without permissions). Nothing is mounted on the host,
+// so there is nothing to unmount.
+func (b *Backend) Destroy(ctx context.Context, spec *runtime.Spec) error {
+	if err := b.Stop(ctx, spec, 0); err != nil && !errors.Is(err, runtime.ErrNotRunning) {
+		return err
+	}
+	work := filepath.Join(spec.EnvDir, workDir)
+	if _, err := os.Stat(work); err == nil {
+		removeScratch(work, b.log)
+	}
+	return nil
+}
+
+// lower returns the image rootfs of a built environment.
+func (b *Backend) lower(spec *runtime.Spec) (string, error) {
+	if _, err := os.Stat(filepath.Join(spec.EnvDir, upperDir)); err != nil {
+		return "", fmt.Errorf("%w: %s", runtime.ErrNotBuilt, spec.EnvID.Short())
+	}
+	lower, err := os.Readlink(filepath.Join(spec.EnvDir, lowerLink))
+	if err != nil {
+		ref, rerr := image.Resolve(spec.Manifest.BaseImage)
+		if rerr != nil {
+			return "", rerr
+		}
+		lower = filepath.Join(b.opts.Images(spec.StoreRoot).Dir(ref.Key), "rootfs")
+	}
+	if _, err := os.Stat(filepath.Join(lower, "etc")); err != nil {
+		return "", fmt.Errorf("%w: base image rootfs %s is missing or corrupted; run 'karapace rebuild'", runtime.ErrImageNotFound, lower)
+	}
+	return lower, nil
+}
+
+// Exec implements runtime.Runner.
+func (b *Backend) Exec(ctx context.Context, spec *runtime.Spec, stdio runtime.Stdio, argv []string) (int, error) {
+	if len(argv) == 0 {
+		return 125, fmt.Errorf("%w: exec needs a command", runtime.ErrExecFailed)
+	}
+	return b.session(ctx, spec, stdio, argv, false)
+}
+
+// Enter implements runtime.Runner: a terminal session (when stdin is a terminal) running
+// argv, or a login shell in the home directory.
+func (b *Backend) Enter(ctx context.Context, spec *runtime.Spec, stdio runtime.Stdio, argv []string) (int, error) {
+	tty := false
+	if f, ok := stdio.Stdin.(*os.File); ok {
+		_, err := getTermios(f.Fd())
+		tty = err == nil
+	}
+	return b.session(ctx, spec, stdio, argv, tty)
+}
+
+func (b *Backend) session(ctx context.Context, spec *runtime.Spec, stdio runtime.Stdio, argv []string, tty bool) (int, error) {
+	lower, err := b.lower(spec)
+	if err != nil {
+		return 125, err
+	}
+	in, err := b.inputs(spec, lower, filepath.Join(spec.EnvDir, upperDir), filepath.Join(spec.EnvDir, workDir))
+	if err != nil {
+		return 125, err
+	}
+	in.Argv, in.TTY = argv, tty
+	plan, err := sandbox.Compute(in)
+	if err != nil {
+		return 125, err
+	}
+	sessions := filepath.Join(spec.EnvDir, sessionsDir)
+	if err := os.MkdirAll(sessions, 0o755); err != nil {
+		return 125, err
+	}
+	opts := b.opts.Run
+	var record string
+	opts.Started = func(pid int) {
+		start, err := startTime(pid)
+		if err != nil {
+			b.log.Warn("session record", "err", err)
+			return
+		}
+		record = filepath.Join(sessions, strconv.Itoa(pid))
+		if err := os.WriteFile(record, []byte(fmt.Sprintf("%d %d\n", pid, start)), 0o644); err != nil {
+			b.log.Warn("session record", "err", err)
+			record = ""
+		}
+	}
+	code, err := Run(ctx, plan, stdio, opts)
+	if record != "" {
+		_ = os.Remove(record)
+	}
+	return code, err
+}
+
+// startTime is field 22 of /proc/<pid>/stat: the process start time in clock ticks since
+// boot, which tells a live session from a recycled pid.
+func startTime(pid int) (uint64, error) {
+	b, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/stat")
+	if err != nil {
+		return 0, err
+	}
+	s := string(b)
+	i := strings.LastIndexByte(s, ')')
+	if i < 0 {
+		return 0, fmt.Errorf("malformed /proc/%d/stat", pid)
+	}
+	f := strings.Fields(s[i+1:])
+	if len(f) < 20 {
+		return 0, fmt.Errorf("malformed /proc/%d/stat", pid)
+	}
+	return strconv.ParseUint(f[19], 10, 64)
+}
+
+// liveSessions returns the pids of the environment's live sessions, deleting records of
+// dead ones.
+func (b *Backend) liveSessions(spec *runtime.Spec) ([]int, error) {
+	dir := filepath.Join(spec.EnvDir, sessionsDir)
+	ents, err := os.ReadDir(dir)
+	if errors.Is(err, os.ErrNotExist) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, err
+	}
+	var pids []int
+	for _, e := range ents {
+		p := filepath.Join(dir, e.Name())
+		data, err := os.ReadFile(p)
+		if err != nil {
+			continue
+		}
+		var pid int
+		var start uint64
+		if _, err := fmt.Sscanf(string(data), "%d %d", &pid, &start); err != nil || pid <= 0 {
+			b.log.Warn("corrupt session record", "file", p)
+			_ = os.Remove(p)
+			continue
+		}
+		if now, err := startTime(pid); err != nil || now != start {
+			_ = os.Remove(p) // gone, or the pid now belongs to another process
+			continue
+		}
+		pids = append(pids, pid)
+	}
+	return pids, nil
+}
+
+// Status implements runtime.Runner.
+func (b *Backend) Status(ctx context.Context, spec *runtime.Spec) (runtime.Status, error) {
+	pids, err := b.liveSessions(spec)
+	if err != nil {
+		return runtime.Status{}, err
+	}
+	return runtime.Status{EnvID: spec.EnvID, Running: len(pids) > 0, PIDs: pids}, nil
+}
+
+// Stop implements runtime.Runner: SIGTERM to every session, SIGKILL to those still alive
+// after grace. A session's host process is its namespace helper, which forwards SIGTERM
+// to the command; SIGKILL takes the whole PID namespace down.
+func (b *Backend) Stop(ctx context.Context, spec *runtime.Spec, grace time.Duration) error {
+	pids, err := b.liveSessions(spec)
+	if err != nil {
+		return err
+	}
+	if len(pids) == 0 {
+		return fmt.Errorf("%w: %s", runtime.ErrNotRunning, spec.EnvID.Short())
+	}
+	for _, pid := range pids {
+		if err := syscall.Kill(pid, syscall.SIGTERM); err != nil && !errors.Is(err, syscall.ESRCH) {
+			return fmt.Errorf("send SIGTERM to session %d: %w", pid, err)
+		}
+	}
+	deadline := time.Now().Add(grace)
+	for {
+		live, err := b.liveSessions(spec)
+		if err != nil {
+			return err
+		}
+		if len(live) == 0 {
+			return nil
+		}
+		if !time.Now().Before(deadline) {
+			for _, pid := range live {
+				b.log.Info("session did not exit after SIGTERM, sending SIGKILL", "pid", pid)
+				if err := syscall.Kill(pid, syscall.SIGKILL); err != nil && !errors.Is(err, syscall.ESRCH) {
+					return fmt.Errorf("send SIGKILL to session %d: %w", pid, err)
+				}
+			}
+			return b.waitGone(ctx, spec)
+		}
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(20 * time.Millisecond):
+		}
+	}
+}
+
+// waitGone waits (briefly) until the killed sessions' records are gone.
+func (b *Backend) waitGone(ctx context.Context, spec *runtime.Spec) error {
+	for i := 0; i < 250; i++ {
+		live, err := b.liveSessions(spec)
+		if err != nil || len(live) == 0 {
+			return err
+		}
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(20 * time.Millisecond):
+		}
+	}
+	return fmt.Errorf("%w: sessions of %s survived SIGKILL", runtime.ErrExecFailed, spec.EnvID.Short())
+}

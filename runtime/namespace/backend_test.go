@@ -1,0 +1,135 @@
+package namespace
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/karapace/karapace/runtime"
+	"github.com/karapace/karapace/runtime/sandbox"
+	"github.com/karapace/karapace/schema"
+)
+
+// builtSpec lays out a built environment over the busybox rootfs, as Build leaves it.
+func builtSpec(t *testing.T) *runtime.Spec {
+	t.Helper()
+	e := newTestEnv(t)
+	store := t.TempDir()
+	env := filepath.Join(store, "env", testEnvID.String())
+	if err := os.MkdirAll(filepath.Join(env, upperDir), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Symlink(e.lower, filepath.Join(env, lowerLink)); err != nil {
+		t.Fatal(err)
+	}
+	return &runtime.Spec{
+		EnvID:     testEnvID,
+		StoreRoot: store,
+		EnvDir:    env,
+		Manifest:  schema.Normalized{ManifestVersion: 1, BaseImage: "busybox", RuntimeBackend: "namespace"},
+	}
+}
+
+// testBackend is the backend with a temporary home directory, so sessions (which bind
+// the caller's home) never touch the real one.
+func testBackend(t *testing.T) *Backend {
+	home := t.TempDir()
+	return New(BackendOptions{Host: func() sandbox.Host {
+		h := sandbox.HostFromOS()
+		h.Home = home
+		h.Env["HOME"] = home
+		return h
+	}})
+}
+
+func TestBackendExecStatusStop(t *testing.T) {
+	spec := builtSpec(t)
+	b := testBackend(t)
+	ctx := context.Background()
+	var out bytes.Buffer
+	code, err := b.Exec(ctx, spec, runtime.Stdio{Stdin: strings.NewReader(""), Stdout: &out, Stderr: &out}, []string{"sh", "-c", "echo $KARAPACE_ENV; hostname; echo kept >/etc/kept"})
+	if err != nil || code != 0 || out.String() != "1\nkarapace-"+testEnvID.Short()+"\n" {
+		t.Fatalf("exec: code %d err %v out %q", code, err, out.String())
+	}
+	if st, err := b.Status(ctx, spec); err != nil || st.Running {
+		t.Fatalf("status after exec: %+v %v", st, err)
+	}
+	if err := b.Stop(ctx, spec, time.Second); !errors.Is(err, runtime.ErrNotRunning) {
+		t.Fatalf("stop of an idle environment: %v", err)
+	}
+
+	// Two live sessions; stop ends both (one ignores SIGTERM and needs SIGKILL).
+	done := make(chan int, 2)
+	ready := make(chan struct{}, 2)
+	for _, script := range []string{"echo ready; exec sleep 60", "trap '' TERM; echo ready; while :; do sleep 0.05; done"} {
+		pr, pw, err := os.Pipe()
+		if err != nil {
+			t.Fatal(err)
+		}
+		go func() {
+			buf := make([]byte, 16)
+			_, _ = pr.Read(buf)
+			pr.Close()
+			ready <- struct{}{}
+		}()
+		go func() {
+			code, _ := b.Exec(ctx, spec, runtime.Stdio{Stdin: strings.NewReader(""), Stdout: pw}, []string{"sh", "-c", script})
+			pw.Close()
+			done <- code
+		}()
+	}
+	<-ready
+	<-ready
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		st, err := b.Status(ctx, spec)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(st.PIDs) == 2 && st.Running {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("status never showed two sessions: %+v", st)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	if err := b.Stop(ctx, spec, 300*time.Millisecond); err != nil {
+		t.Fatal(err)
+	}
+	codes := []int{<-done, <-done}
+	if !(codes[0] == 143 && codes[1] == 137 || codes[0] == 137 && codes[1] == 143) {
+		t.Errorf("session codes %v, want 143 (SIGTERM) and 137 (SIGKILL)", codes)
+	}
+	if st, _ := b.Status(ctx, spec); st.Running {
+		t.Errorf("still running after stop: %+v", st)
+	}
+	checkNoChildren(t)
+
+	// Frozen: the root is read-only for real.
+	spec.ReadOnly = true
+	out.Reset()
+	code, err = b.Exec(ctx, spec, runtime.Stdio{Stdin: strings.NewReader(""), Stdout: &out, Stderr: &out}, []string{"sh", "-c", "cat /etc/kept; touch /etc/new 2>/dev/null || echo read-only"})
+	if err != nil || code != 0 || out.String() != "kept\nread-only\n" {
+		t.Fatalf("frozen exec: code %d err %v out %q", code, err, out.String())
+	}
+	if err := b.Destroy(ctx, spec); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.RemoveAll(spec.EnvDir); err != nil {
+		t.Fatalf("environment not deletable after Destroy: %v", err)
+	}
+}
+
+func TestBackendNotBuilt(t *testing.T) {
+	spec := &runtime.Spec{EnvID: testEnvID, StoreRoot: t.TempDir(), EnvDir: filepath.Join(t.TempDir(), "env")}
+	_, err := New(BackendOptions{}).Exec(context.Background(), spec, runtime.Stdio{}, []string{"true"})
+	if !errors.Is(err, runtime.ErrNotBuilt) {
+		t.Fatalf("err %v, want ErrNotBuilt", err)
+	}
+}
