@@ -11,6 +11,7 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -51,6 +52,13 @@ func runChild(mode, root string) int {
 	if err != nil {
 		fmt.Fprintln(os.Stderr, err)
 		return 2
+	}
+	if mode == "removetree" {
+		if err := store.RemoveTree(root); err != nil {
+			fmt.Fprintln(os.Stderr, err)
+			return 1
+		}
+		return 0
 	}
 	id := schema.SumString("crash-env")
 	switch mode {
@@ -233,4 +241,51 @@ func TestLockHeldByAnotherProcess(t *testing.T) {
 		t.Fatalf("lock of a killed holder not released: %v", err)
 	}
 	_ = lk.Unlock()
+}
+
+// TestRemoveTreeAsUnprivilegedOwner: an owner without CAP_DAC_OVERRIDE can delete a tree
+// holding read-only directories (as GC and WAL recovery must, rootless).
+func TestRemoveTreeAsUnprivilegedOwner(t *testing.T) {
+	requireReal(t, os.Geteuid() == 0, "switching to an unprivileged user needs root")
+	base := t.TempDir()
+	for p := base; p != "/" && p != os.TempDir(); p = filepath.Dir(p) {
+		_ = os.Chmod(p, 0o755) // let the unprivileged child reach the tree
+	}
+	tree := filepath.Join(base, "env")
+	writeFile(t, filepath.Join(tree, "ro", "deep", "file"), "x", 0o444)
+	if err := os.Symlink("/etc/hostname", filepath.Join(tree, "ro", "link")); err != nil {
+		t.Fatal(err)
+	}
+	_ = filepath.WalkDir(tree, func(p string, d os.DirEntry, err error) error {
+		if err == nil {
+			_ = os.Lchown(p, 65534, 65534)
+		}
+		return nil
+	})
+	_ = os.Chmod(base, 0o777)
+	_ = os.Chmod(filepath.Join(tree, "ro", "deep"), 0o555)
+	_ = os.Chmod(filepath.Join(tree, "ro"), 0o555)
+	// The test binary's build dir is private to root: run a copy the child can reach.
+	exe, _ := os.Executable()
+	bin, err := os.ReadFile(exe)
+	if err != nil {
+		t.Fatal(err)
+	}
+	exeCopy := filepath.Join(base, "store.test")
+	if err := os.WriteFile(exeCopy, bin, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	cmd := exec.Command(exeCopy, "-test.run=^$")
+	cmd.Dir = base
+	cmd.Env = append(os.Environ(), childEnv+"=removetree", "KARAPACE_STORE_TEST_ROOT="+tree)
+	cmd.SysProcAttr = &syscall.SysProcAttr{Credential: &syscall.Credential{Uid: 65534, Gid: 65534}}
+	if out, err := cmd.CombinedOutput(); err != nil {
+		t.Fatalf("RemoveTree as nobody: %v\n%s", err, out)
+	}
+	if _, err := os.Lstat(tree); err == nil {
+		t.Fatal("tree still there")
+	}
+	if _, err := os.Stat("/etc/hostname"); err != nil {
+		t.Fatal("RemoveTree followed a symlink")
+	}
 }

@@ -431,14 +431,14 @@ func (w *WAL) apply(ctx context.Context, s Step) error {
 	}
 	switch s.Kind {
 	case StepRemoveDir:
-		return os.RemoveAll(s.Path)
+		return RemoveTree(s.Path)
 	case StepRemoveFile:
 		return removeFile(ctx, s.Path)
 	case StepRename:
 		if _, err := os.Lstat(s.From); errors.Is(err, fs.ErrNotExist) {
 			return nil
 		}
-		if err := os.RemoveAll(s.To); err != nil {
+		if err := RemoveTree(s.To); err != nil {
 			return err
 		}
 		if err := os.Rename(s.From, s.To); err != nil {
@@ -479,7 +479,7 @@ func (w *WAL) SwapDir(ctx context.Context, opID, staged, target string) (string,
 	if err := w.inside(old); err != nil {
 		return "", wrap("swap", err)
 	}
-	if err := os.RemoveAll(old); err != nil {
+	if err := RemoveTree(old); err != nil {
 		return "", wrap("swap", err)
 	}
 	_, err := os.Lstat(target)
