@@ -19,10 +19,12 @@ import (
 // raw paths as keys, no verification, no ETag, 200 "ok" on PUT, 404 "not found",
 // list as a JSON array in any order, the registry stored verbatim.
 type originalServer struct {
-	mu    sync.Mutex
-	blobs map[string][]byte
-	reg   []byte
-	sawV1 bool
+	mu      sync.Mutex
+	blobs   map[string][]byte
+	reg     []byte
+	sawV1   bool
+	without []string // requests without the protocol header
+	auth    []string // Authorization headers seen
 }
 
 func (o *originalServer) ServeHTTP(w http.ResponseWriter, r *http.Request) {
@@ -30,7 +32,10 @@ func (o *originalServer) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	defer o.mu.Unlock()
 	if r.Header.Get("X-Karapace-Protocol") == "1" {
 		o.sawV1 = true
+	} else {
+		o.without = append(o.without, r.Method+" "+r.URL.Path)
 	}
+	o.auth = append(o.auth, r.Header.Get("Authorization"))
 	path := r.URL.Path
 	if path == "/registry" {
 		switch r.Method {
@@ -91,8 +96,13 @@ func TestClientAgainstOriginalStyleServer(t *testing.T) {
 	if _, err := remote.Push(ctx, remote.NewLocal(f.Store, nil), c, f.ID, remote.PushOptions{Tag: &ref}); err != nil {
 		t.Fatalf("push to an original-style server: %v", err)
 	}
-	if !orig.sawV1 {
-		t.Fatal("no X-Karapace-Protocol: 1 header")
+	if !orig.sawV1 || len(orig.without) != 0 {
+		t.Fatalf("requests without X-Karapace-Protocol: 1: %v", orig.without)
+	}
+	for _, a := range orig.auth {
+		if a != "" {
+			t.Fatalf("Authorization %q sent without a token", a)
+		}
 	}
 	// The registry document is the original's shape.
 	var doc struct {
@@ -119,5 +129,38 @@ func TestClientAgainstOriginalStyleServer(t *testing.T) {
 	keys, err := c.ListBlobs(ctx, remote.Object)
 	if err != nil || len(keys) != 3 || !sort.StringsAreSorted(keys) {
 		t.Fatalf("list = %v, %v", keys, err)
+	}
+}
+
+func TestTokenSentAsBearer(t *testing.T) {
+	orig := &originalServer{blobs: map[string][]byte{}}
+	hs := httptest.NewServer(orig)
+	defer hs.Close()
+	c, _ := remote.NewHTTP(remote.Config{URL: hs.URL, Token: "tok"}, remote.HTTPOptions{})
+	ctx := context.Background()
+	k := strings.Repeat("a", 64)
+	c.HasBlob(ctx, remote.Object, k)
+	c.GetBlob(ctx, remote.Layer, k)
+	c.PutBlob(ctx, remote.Object, k, strings.NewReader("x"), 1)
+	c.GetRegistry(ctx)
+	if len(orig.auth) != 4 {
+		t.Fatalf("%d requests", len(orig.auth))
+	}
+	for _, a := range orig.auth {
+		if a != "Bearer tok" {
+			t.Fatalf("Authorization = %q", a)
+		}
+	}
+}
+
+func TestConnectionRefusedIsAnError(t *testing.T) {
+	c, _ := remote.NewHTTP(remote.Config{URL: "http://127.0.0.1:1"}, remote.HTTPOptions{})
+	ctx := context.Background()
+	k := strings.Repeat("a", 64)
+	if has, err := c.HasBlob(ctx, remote.Object, k); err == nil || has {
+		t.Fatalf("HasBlob against a closed port = %v, %v", has, err)
+	}
+	if _, err := remote.Resolve(ctx, c, k); err == nil {
+		t.Fatal("Resolve against a closed port fell back to the id")
 	}
 }

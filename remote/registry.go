@@ -115,7 +115,8 @@ func checkRefPart(what, s string) error {
 }
 
 // Resolve turns a pull reference into an environment id: "name@tag" and "name" are
-// looked up in the registry; a 64-hex string that is not a registry key is taken as an
+// looked up in the registry ("name" as "name@latest", then as the bare key "name" that
+// the original client wrote for `push --tag name`); a 64-hex string that is not a registry key is taken as an
 // environment id. A missing registry counts as empty; any other registry error is
 // returned, never papered over by the env-id fallback.
 func Resolve(ctx context.Context, reg RegistryStore, s string) (schema.EnvID, error) {
@@ -132,6 +133,10 @@ func Resolve(ctx context.Context, reg RegistryStore, s string) (schema.EnvID, er
 				return schema.EnvID{}, fmt.Errorf("resolve %q: %w", clip(s), err)
 			}
 			if e, ok := r.Lookup(ref); ok {
+				return schema.ParseEnvID(e.EnvID)
+			}
+			// The original client stored `push --tag foo` under the bare key "foo".
+			if e, ok := r.Entries[s]; ok && !strings.Contains(s, "@") {
 				return schema.ParseEnvID(e.EnvID)
 			}
 		}

@@ -295,3 +295,49 @@ func TestOnDiskLayout(t *testing.T) {
 		t.Fatalf("/blobs/Object/<key> = %d %q", resp.StatusCode, b)
 	}
 }
+
+// The original client's requests, byte for byte as it sends them: no conditions on the
+// registry, a tag key without "@" (its --tag bug), pretty metadata.
+func TestOriginalClientRequests(t *testing.T) {
+	_, hs := newTestServer(t, Options{})
+	id := schema.SumString("env").String()
+	reg := "{\n  \"entries\": {\n    \"foo\": {\n      \"env_id\": \"" + id + "\",\n      \"short_id\": \"" + id[:12] + "\",\n      \"name\": \"foo\",\n      \"pushed_at\": \"2026-01-01T00:00:00.123456789+00:00\"\n    }\n  }\n}"
+	meta := "{\n  \"env_id\": \"" + id + "\",\n  \"short_id\": \"" + id[:12] + "\",\n  \"name\": null\n}"
+	for _, c := range []struct{ method, path, ctype, body string }{
+		{"PUT", "/metadata/" + id, "application/octet-stream", meta},
+		{"PUT", "/registry", "application/json", reg},
+		{"GET", "/registry", "", ""},
+		{"GET", "/objects/", "", ""},
+		{"GET", "/metadata/" + id, "", ""},
+		{"HEAD", "/metadata/" + id, "", ""},
+	} {
+		req, _ := http.NewRequest(c.method, hs.URL+c.path, strings.NewReader(c.body))
+		req.Header.Set("X-Karapace-Protocol", "1")
+		if c.ctype != "" {
+			req.Header.Set("Content-Type", c.ctype)
+		}
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		b, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		if resp.StatusCode != 200 {
+			t.Fatalf("%s %s = %d %s", c.method, c.path, resp.StatusCode, b)
+		}
+		if c.method == "GET" && c.path == "/registry" && string(b) != reg {
+			t.Fatalf("registry not returned verbatim: %s", b)
+		}
+		if c.method == "PUT" && string(b) != "ok" {
+			t.Fatalf("PUT answer %q, want ok", b)
+		}
+	}
+	// Our client finds the original's bare "foo" key for `pull foo`, and ids directly.
+	c, _ := remote.NewHTTP(remote.Config{URL: hs.URL}, remote.HTTPOptions{})
+	if got, err := remote.Resolve(context.Background(), c, "foo"); err != nil || got.String() != id {
+		t.Fatalf("resolve foo: %v", err)
+	}
+	if got, err := remote.Resolve(context.Background(), c, id); err != nil || got.String() != id {
+		t.Fatalf("resolve by id: %v", err)
+	}
+}
