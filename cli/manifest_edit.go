@@ -32,7 +32,7 @@ func setImage(data []byte, image string) ([]byte, bool) {
 		if table == "base" && !done && strings.HasPrefix(trimmed, "image") {
 			if rest := strings.TrimSpace(strings.TrimPrefix(trimmed, "image")); strings.HasPrefix(rest, "=") {
 				indent := line[:len(line)-len(strings.TrimLeft(line, " \t"))]
-				line = indent + "image = " + strconv.Quote(image)
+				line = indent + "image = " + strconv.Quote(image) + trailingComment(strings.TrimSpace(rest[1:]))
 				done = true
 			}
 		}
@@ -53,4 +53,21 @@ func setImage(data []byte, image string) ([]byte, bool) {
 		return nil, false
 	}
 	return out.Bytes(), true
+}
+
+// trailingComment returns the comment after a one-line string value (`"x"  # note`
+// gives `  # note`), or "" when there is none or the value is not that simple.
+func trailingComment(value string) string {
+	if len(value) < 2 || (value[0] != '"' && value[0] != '\'') || strings.HasPrefix(value, `"""`) || strings.HasPrefix(value, "'''") {
+		return ""
+	}
+	end := strings.IndexByte(value[1:], value[0])
+	if end < 0 || strings.Contains(value[1:end+1], `\`) {
+		return ""
+	}
+	rest := value[end+2:]
+	if strings.HasPrefix(strings.TrimSpace(rest), "#") {
+		return rest
+	}
+	return ""
 }

@@ -18,7 +18,7 @@ func TestSetImage(t *testing.T) {
 		{
 			name: "comments kept",
 			in:   "# my env\nmanifest_version = 1\n\n[base]\nimage = \"rolling\"    # Tumbleweed\n\n[system]\npackages = [\"git\"] # tools\n",
-			want: "# my env\nmanifest_version = 1\n\n[base]\nimage = \"" + url + "\"\n\n[system]\npackages = [\"git\"] # tools\n",
+			want: "# my env\nmanifest_version = 1\n\n[base]\nimage = \"" + url + "\"    # Tumbleweed\n\n[system]\npackages = [\"git\"] # tools\n",
 			ok:   true,
 		},
 		{
@@ -31,6 +31,18 @@ func TestSetImage(t *testing.T) {
 			name: "image key in another table is left alone",
 			in:   "manifest_version = 1\n[mounts]\nimage = \"/home/x:/x\"\n[base]\nimage = \"rolling\"\n",
 			want: "manifest_version = 1\n[mounts]\nimage = \"/home/x:/x\"\n[base]\nimage = \"" + url + "\"\n",
+			ok:   true,
+		},
+		{
+			name: "hash inside the string",
+			in:   "manifest_version = 1\n[base]\nimage = \"a#b\" # note\n",
+			want: "manifest_version = 1\n[base]\nimage = \"" + url + "\" # note\n",
+			ok:   true,
+		},
+		{
+			name: "escapes drop the comment, not the edit",
+			in:   "manifest_version = 1\n[base]\nimage = \"a\\\"b\" # note\n",
+			want: "manifest_version = 1\n[base]\nimage = \"" + url + "\"\n",
 			ok:   true,
 		},
 		{name: "inline table", in: "manifest_version = 1\nbase = { image = \"rolling\" }\n"},
