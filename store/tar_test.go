@@ -143,6 +143,13 @@ func TestUnpackEmptyInputAndGarbage(t *testing.T) {
 	if err := unpack(t, nil, t.TempDir(), store.UnpackOptions{}); err != nil {
 		t.Fatalf("0-byte archive: %v", err)
 	}
+	empty := t.TempDir()
+	if err := unpack(t, pack(t, t.TempDir()), empty, store.UnpackOptions{}); err != nil {
+		t.Fatalf("packed empty dir: %v", err)
+	}
+	if entries, _ := os.ReadDir(empty); len(entries) != 0 {
+		t.Fatal("empty archive produced files")
+	}
 	dst := t.TempDir()
 	err := unpack(t, bytes.Repeat([]byte("garbage!"), 100), dst, store.UnpackOptions{})
 	entries, _ := os.ReadDir(dst)

@@ -237,3 +237,25 @@ func TestWALSwapDirRollback(t *testing.T) {
 		t.Fatal("committed swap lost")
 	}
 }
+
+func TestWALRecoverNoDuplicateObjectsAfterPartialBuild(t *testing.T) {
+	ctx := context.Background()
+	s := openStore(t)
+	id := schema.SumString("e")
+	op, _ := s.WAL.Begin(ctx, store.OpBuild, id.String())
+	_ = s.WAL.AddStep(ctx, op, store.RemoveDirStep(s.Layout.EnvPath(id)))
+	d1, _ := s.Objects.PutBytes(ctx, []byte("base tar"))
+	writeFile(t, filepath.Join(s.Layout.UpperDir(id), "f"), "x", 0o644)
+	// crash here; recovery, then the build runs again
+	if _, err := s.WAL.Recover(ctx); err != nil {
+		t.Fatal(err)
+	}
+	d2, _ := s.Objects.PutBytes(ctx, []byte("base tar"))
+	ds, _ := s.Objects.List(ctx)
+	if d1 != d2 || len(ds) != 1 {
+		t.Fatalf("objects after rebuild: %v", ds)
+	}
+	if rep, err := s.Verify(ctx); err != nil || !rep.OK() {
+		t.Fatalf("verify: %+v %v", rep, err)
+	}
+}
