@@ -50,7 +50,7 @@ type testEnv struct {
 	lower, upper, work string
 }
 
-func newTestEnv(t *testing.T) testEnv {
+func newTestEnv(t testing.TB) testEnv {
 	t.Helper()
 	requireNamespaces(t)
 	lower := testrootfs.Busybox(t)
@@ -73,7 +73,7 @@ func newTestEnv(t *testing.T) testEnv {
 
 // plan computes a plan the way the backend does (sandbox.Compute, build mode: no host
 // home or variables), then sets argv.
-func (e testEnv) plan(t *testing.T, argv ...string) *sandbox.Plan {
+func (e testEnv) plan(t testing.TB, argv ...string) *sandbox.Plan {
 	t.Helper()
 	u, err := user.Current()
 	if err != nil {
@@ -126,7 +126,7 @@ func mustRun(t *testing.T, p *sandbox.Plan, stdin string) result {
 }
 
 // checkNoMounts fails if any mount of the host's namespace lies under dir.
-func checkNoMounts(t *testing.T, dir string) {
+func checkNoMounts(t testing.TB, dir string) {
 	t.Helper()
 	b, err := os.ReadFile("/proc/self/mountinfo")
 	if err != nil {
@@ -467,7 +467,7 @@ func TestRunConcurrentSessions(t *testing.T) {
 }
 
 // copyTree copies a directory tree of directories, regular files and symlinks.
-func copyTree(t *testing.T, src, dst string) string {
+func copyTree(t testing.TB, src, dst string) string {
 	t.Helper()
 	err := filepath.WalkDir(src, func(p string, d os.DirEntry, err error) error {
 		if err != nil {
@@ -540,6 +540,36 @@ func TestCPUWeight(t *testing.T) {
 	for shares, want := range map[uint64]uint64{2: 1, 1024: 39, 262144: 10000, 0: 1, 1 << 30: 10000} {
 		if got := cpuWeight(shares); got != want {
 			t.Errorf("cpuWeight(%d) = %d, want %d", shares, got, want)
+		}
+	}
+}
+
+func TestRunFuseOverlay(t *testing.T) {
+	e := newTestEnv(t)
+	if os.Geteuid() != 0 {
+		t.Skip("fuse-overlayfs needs /dev/fuse, which is root-only on this kind of host; unprivileged runs use kernel overlayfs")
+	}
+	if _, err := os.Stat("/usr/bin/fuse-overlayfs"); err != nil {
+		missing(t, "fuse-overlayfs is not installed")
+	}
+	p := e.plan(t, "sh", "-c", "grep ' / ' /proc/mounts | cut -d' ' -f3; echo fused >/etc/fused; cat /etc/fused")
+	r := run(t, p, "", Options{Overlay: "fuse"})
+	if r.err != nil {
+		t.Fatalf("fuse-overlayfs root: %v (stderr %q)", r.err, r.stderr)
+	}
+	if r.stdout != "fuse.fuse-overlayfs\nfused\n" {
+		t.Errorf("stdout %q stderr %q", r.stdout, r.stderr)
+	}
+	if b, err := os.ReadFile(filepath.Join(e.upper, "etc/fused")); err != nil || string(b) != "fused\n" {
+		t.Errorf("upper: %q %v", b, err)
+	}
+	checkNoChildren(t)
+	// The fuse daemon lived in the sandbox's PID namespace and died with it.
+	ents, _ := os.ReadDir("/proc")
+	for _, d := range ents {
+		b, err := os.ReadFile(filepath.Join("/proc", d.Name(), "cmdline"))
+		if err == nil && bytes.Contains(b, []byte(e.upper)) {
+			t.Errorf("process %s still uses the upper layer: %q", d.Name(), b)
 		}
 	}
 }
