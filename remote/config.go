@@ -3,6 +3,7 @@ package remote
 import (
 	"encoding/json"
 	"fmt"
+	"log/slog"
 	"os"
 	"path/filepath"
 	"strings"
@@ -119,4 +120,14 @@ func ResolveConfig(urlFlag string, getenv func(string) string) (Config, error) {
 		return Config{URL: urlFlag}, nil
 	}
 	return c, nil
+}
+
+// Dial is what a command does to reach its remote: ResolveConfig, then NewHTTP with a
+// transport sized for blobs. log receives warnings (may be nil).
+func Dial(urlFlag string, getenv func(string) string, log *slog.Logger) (*HTTP, error) {
+	c, err := ResolveConfig(urlFlag, getenv)
+	if err != nil {
+		return nil, err
+	}
+	return NewHTTP(c, HTTPOptions{Logger: log})
 }

@@ -234,3 +234,14 @@ func TestKinds(t *testing.T) {
 		t.Error("Kind(7) is valid")
 	}
 }
+
+func TestDial(t *testing.T) {
+	env := map[string]string{"HOME": t.TempDir()}
+	if _, err := Dial("", func(k string) string { return env[k] }, nil); !errors.Is(err, ErrConfig) {
+		t.Fatalf("Dial without config = %v", err)
+	}
+	h, err := Dial("http://127.0.0.1:8321/", func(k string) string { return env[k] }, nil)
+	if err != nil || h.URL() != "http://127.0.0.1:8321" {
+		t.Fatalf("Dial = %v, %v", h, err)
+	}
+}
