@@ -155,15 +155,20 @@ func (l *Local) BeginPull(ctx context.Context, id schema.EnvID) (PullTx, error) 
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return nil, fmt.Errorf("begin pull: %w", err)
 	}
-	return &localTx{l: l, dir: dir, staged: map[schema.Digest]Kind{}}, nil
+	return &localTx{l: l, dir: dir, staged: map[stagedBlob]bool{}}, nil
 }
 
 type localTx struct {
 	l      *Local
 	dir    string
 	mu     sync.Mutex
-	staged map[schema.Digest]Kind
+	staged map[stagedBlob]bool
 	done   bool
+}
+
+type stagedBlob struct {
+	kind Kind
+	key  schema.Digest
 }
 
 // PutBlob stages one verified blob: temp file, stream, fsync, rename to its key.
@@ -194,7 +199,7 @@ func (t *localTx) PutBlob(ctx context.Context, kind Kind, key schema.Digest, r i
 		return err
 	}
 	t.mu.Lock()
-	t.staged[key] = kind
+	t.staged[stagedBlob{kind, key}] = true
 	t.mu.Unlock()
 	return nil
 }
@@ -219,10 +224,11 @@ func (t *localTx) Commit(ctx context.Context, env Env, metadata []byte) error {
 	}
 	for _, kind := range []Kind{Object, Layer} {
 		moved := false
-		for key, k := range t.staged {
-			if k != kind {
+		for b := range t.staged {
+			if b.kind != kind {
 				continue
 			}
+			key := b.key
 			if err := ctx.Err(); err != nil {
 				return err
 			}
