@@ -245,7 +245,7 @@ func (s *Store) GC(ctx context.Context, opts GCOptions) (GCReport, error) {
 // store directories, entries of staging/ and env/<id>/*.swap-old directories, unless an
 // incomplete WAL entry names them.
 func (s *Store) leftovers(ctx context.Context, age time.Duration) ([]string, error) {
-	ops, _, err := s.WAL.ListIncomplete(ctx)
+	ops, _, err := s.WAL.list(ctx, false)
 	if err != nil {
 		return nil, err
 	}

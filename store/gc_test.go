@@ -198,9 +198,14 @@ func TestGCCleansCrashLeftovers(t *testing.T) {
 	op, _ := s.WAL.Begin(ctx, store.OpRestore, m.EnvID.String())
 	_ = s.WAL.AddStep(ctx, op, store.RemoveDirStep(walStage))
 
+	corruptWAL := filepath.Join(s.Layout.WALDir(), "corrupt.json")
+	writeFile(t, corruptWAL, "{", 0o644)
 	dry, err := s.GC(ctx, store.GCOptions{DryRun: true})
 	if err != nil {
 		t.Fatal(err)
+	}
+	if _, err := os.Stat(corruptWAL); err != nil {
+		t.Fatal("a dry run deleted a WAL entry")
 	}
 	if len(dry.Leftovers) != 4 {
 		t.Fatalf("leftovers %v", dry.Leftovers)

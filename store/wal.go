@@ -290,6 +290,11 @@ type CorruptEntry struct {
 // ListIncomplete returns the entries of operations that did not commit, oldest first,
 // deleting and reporting unreadable ones. Only *.json files count (temp files do not).
 func (w *WAL) ListIncomplete(ctx context.Context) ([]Op, []CorruptEntry, error) {
+	return w.list(ctx, true)
+}
+
+// list reads the entries, deleting corrupt ones only when removeCorrupt is set.
+func (w *WAL) list(ctx context.Context, removeCorrupt bool) ([]Op, []CorruptEntry, error) {
 	if err := ctx.Err(); err != nil {
 		return nil, nil, err
 	}
@@ -314,9 +319,11 @@ func (w *WAL) ListIncomplete(ctx context.Context) ([]Op, []CorruptEntry, error) 
 			op, err = DecodeOp(b)
 		}
 		if err != nil {
-			w.log.Warn(fmt.Sprintf("removing corrupt WAL entry '%s': %v", name, err))
 			bad = append(bad, CorruptEntry{Name: name, Err: err})
-			_ = os.Remove(p)
+			if removeCorrupt {
+				w.log.Warn(fmt.Sprintf("removing corrupt WAL entry '%s': %v", name, err))
+				_ = os.Remove(p)
+			}
 			continue
 		}
 		ops = append(ops, op)
