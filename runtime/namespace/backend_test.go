@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -131,5 +132,55 @@ func TestBackendNotBuilt(t *testing.T) {
 	_, err := New(BackendOptions{}).Exec(context.Background(), spec, runtime.Stdio{}, []string{"true"})
 	if !errors.Is(err, runtime.ErrNotBuilt) {
 		t.Fatalf("err %v, want ErrNotBuilt", err)
+	}
+}
+
+// TestBackendBuildFromImage builds an environment from a local image tarball (the image
+// cache extracts it into the store) and runs in it: Resolve, Build, Exec, Destroy.
+func TestBackendBuildFromImage(t *testing.T) {
+	e := newTestEnv(t)
+	tarball := filepath.Join(t.TempDir(), "busybox.tar")
+	if out, err := exec.Command("tar", "-C", e.lower, "-cf", tarball, ".").CombinedOutput(); err != nil {
+		t.Fatalf("tar: %v: %s", err, out)
+	}
+	store := t.TempDir()
+	spec := &runtime.Spec{
+		EnvID:     testEnvID,
+		StoreRoot: store,
+		EnvDir:    filepath.Join(store, "env", testEnvID.String()),
+		Manifest:  schema.Normalized{ManifestVersion: 1, BaseImage: tarball, RuntimeBackend: "namespace"},
+	}
+	b := testBackend(t)
+	ctx := context.Background()
+	var progress []string
+	spec.Progress = func(m string) { progress = append(progress, m) }
+	res, err := b.Resolve(ctx, spec)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(res.BaseImageDigest) != 64 || len(res.ResolvedPackages) != 0 {
+		t.Fatalf("resolution %+v", res)
+	}
+	if err := b.Build(ctx, spec); err != nil {
+		t.Fatal(err)
+	}
+	var out bytes.Buffer
+	code, err := b.Exec(ctx, spec, runtime.Stdio{Stdin: strings.NewReader(""), Stdout: &out, Stderr: &out}, []string{"sh", "-c", "head -n1 /etc/passwd; echo built >/etc/marker"})
+	if err != nil || code != 0 || out.String() != "root:x:0:0:root:/root:/bin/sh\n" {
+		t.Fatalf("exec: code %d err %v out %q", code, err, out.String())
+	}
+	if _, err := os.Stat(filepath.Join(spec.EnvDir, upperDir, "etc/marker")); err != nil {
+		t.Error(err)
+	}
+	spec.Offline = true
+	spec.Manifest.SystemPackages = []string{"git"}
+	if _, err := b.Resolve(ctx, spec); !errors.Is(err, runtime.ErrOffline) {
+		t.Errorf("offline resolve with packages: %v, want ErrOffline", err)
+	}
+	if err := b.Destroy(ctx, spec); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.RemoveAll(spec.EnvDir); err != nil {
+		t.Fatal(err)
 	}
 }
