@@ -164,3 +164,15 @@ func TestConnectionRefusedIsAnError(t *testing.T) {
 		t.Fatal("Resolve against a closed port fell back to the id")
 	}
 }
+
+func TestRedirectedPutIsAFailure(t *testing.T) {
+	hs := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		http.Redirect(w, r, "/elsewhere"+r.URL.Path, http.StatusTemporaryRedirect)
+	}))
+	defer hs.Close()
+	c, _ := remote.NewHTTP(remote.Config{URL: hs.URL}, remote.HTTPOptions{})
+	k := strings.Repeat("a", 64)
+	if err := c.PutBlob(context.Background(), remote.Object, k, strings.NewReader("x"), 1); err == nil {
+		t.Fatal("PUT answered by a redirect counted as stored")
+	}
+}

@@ -41,7 +41,7 @@ func (e *IntegrityError) Error() string {
 // Is makes errors.Is(err, ErrIntegrity) true.
 func (e *IntegrityError) Is(target error) bool { return target == ErrIntegrity }
 
-// HTTPError is a response with a status of 400 or more. It carries the status and the
+// HTTPError is a response with a status other than 2xx. It carries the status and the
 // server's message and matches the class of its status: ErrNotFound for 404,
 // ErrUnauthorized for 401 and 403, ErrConflict for 412.
 type HTTPError struct {

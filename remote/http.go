@@ -117,14 +117,16 @@ func (h *HTTP) newRequest(ctx context.Context, method, u string, body io.Reader)
 	return req, nil
 }
 
-// do sends req and turns a status of 400 or more into an *HTTPError (the body is closed
+// do sends req and turns any status but 2xx into an *HTTPError (the body is closed
 // then). For a success the caller owns resp.Body.
 func (h *HTTP) do(req *http.Request) (*http.Response, error) {
 	resp, err := h.client.Do(req)
 	if err != nil {
 		return nil, fmt.Errorf("%s %s: %w", req.Method, req.URL.Redacted(), err)
 	}
-	if resp.StatusCode >= 400 {
+	// A 3xx left after the client's redirect handling (a PUT whose body cannot be
+	// replayed) is a failure too: nothing was stored.
+	if resp.StatusCode < 200 || resp.StatusCode > 299 {
 		msg, _ := io.ReadAll(io.LimitReader(resp.Body, 4096))
 		drainClose(resp.Body)
 		return nil, &HTTPError{Method: req.Method, URL: req.URL.Redacted(), Status: resp.StatusCode, Message: strings.TrimSpace(string(msg)), Class: resp.Header.Get(ErrorClassHeader)}
