@@ -38,7 +38,8 @@ var (
 
 // NewLocal returns st as a Source and Sink. adjust may be nil; by default a pulled
 // environment keeps its remote record, except that Running (a process on another
-// machine) becomes Built.
+// machine) becomes Built and a name already used by another local environment is
+// dropped.
 func NewLocal(st *store.Store, adjust func(*store.Metadata) error) *Local {
 	return &Local{st: st, adjust: adjust}
 }
@@ -219,6 +220,17 @@ func (t *localTx) Commit(ctx context.Context, env Env, metadata []byte) error {
 	}
 	if t.l.adjust != nil {
 		if err := t.l.adjust(&m); err != nil {
+			return err
+		}
+	}
+	// Names are unique in a store: a pulled name that another local environment holds
+	// (or that is not a valid name here) is dropped rather than duplicated.
+	if m.Name != "" {
+		if store.ValidateName(m.Name) != nil {
+			m.Name = ""
+		} else if other, err := t.l.st.Envs.GetByName(ctx, m.Name); err == nil && other.EnvID != m.EnvID {
+			m.Name = ""
+		} else if err != nil && !errors.Is(err, store.ErrNotFound) {
 			return err
 		}
 	}

@@ -45,3 +45,32 @@ func TestPushUploadsInParallelBounded(t *testing.T) {
 		}
 	}
 }
+
+func TestPulledNameClashIsDropped(t *testing.T) {
+	ctx := context.Background()
+	b := remote.NewMemory()
+	a := remotetest.NewFixture(t, "same", 100)
+	if _, err := remote.Push(ctx, remote.NewLocal(a.Store, nil), b, a.ID, remote.PushOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	// dst already has another environment called "same".
+	other := remotetest.NewFixture(t, "other", 100)
+	if err := other.Store.Envs.SetName(ctx, other.ID, "same"); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := remote.Pull(ctx, b, remote.NewLocal(other.Store, nil), a.ID, remote.PullOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	m, err := other.Store.Envs.Get(ctx, a.ID)
+	if err != nil || m.Name != "" {
+		t.Fatalf("pulled env name = %q, %v; want it dropped", m.Name, err)
+	}
+	// Into a store without the clash, the name stays.
+	dst := remotetest.EmptyStore(t)
+	if _, err := remote.Pull(ctx, b, remote.NewLocal(dst, nil), a.ID, remote.PullOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	if m, _ := dst.Envs.Get(ctx, a.ID); m.Name != "same" {
+		t.Fatalf("pulled name = %q", m.Name)
+	}
+}
