@@ -125,8 +125,19 @@ func TestStaleSessionRecovered(t *testing.T) {
 func TestCancelledExec(t *testing.T) {
 	e := newEngine(t)
 	id := build(t, e, manifest(t, "git"))
-	ctx, cancel := context.WithTimeout(context.Background(), 200*time.Millisecond)
+	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
+	go func() {
+		// Cancel once the session is live (like ^C in the CLI).
+		for ctx.Err() == nil {
+			st, err := mock.New(mock.Options{}).Status(ctx, &runtime.Spec{EnvID: id, EnvDir: e.layout.EnvPath(id)})
+			if err == nil && st.Running {
+				cancel()
+				return
+			}
+			time.Sleep(5 * time.Millisecond)
+		}
+	}()
 	st, err := e.Exec(ctx, id, runtime.Stdio{}, []string{"mock:sleep", "30"})
 	if err != nil || st != 143 {
 		t.Errorf("cancelled session: status %d err %v, want 143", st, err)
