@@ -10,6 +10,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	godbus "github.com/godbus/dbus/v5"
@@ -75,6 +76,8 @@ type Service struct {
 	conn  *godbus.Conn
 	props *prop.Properties
 
+	unanswered atomic.Int64 // calls received and not yet replied to
+
 	opsMu sync.Mutex
 	ops   uint32 // mutating operations running (the ActiveOperations property)
 
@@ -136,11 +139,22 @@ func (s *Service) Serve(ctx context.Context, address string) error {
 	}
 	// Every incoming call, to any interface of any path (Properties, Introspectable,
 	// Peer included), resets the idle timer.
-	conn, err := godbus.Connect(address, godbus.WithIncomingInterceptor(func(m *godbus.Message) {
-		if m.Type == godbus.TypeMethodCall {
-			s.idle.touch()
-		}
-	}))
+	// Calls owed a reply are counted from arrival until their reply leaves, so that
+	// shutdown never closes the connection under a reply.
+	conn, err := godbus.Connect(address,
+		godbus.WithIncomingInterceptor(func(m *godbus.Message) {
+			if m.Type == godbus.TypeMethodCall {
+				if m.Flags&godbus.FlagNoReplyExpected == 0 {
+					s.unanswered.Add(1)
+				}
+				s.idle.touch()
+			}
+		}),
+		godbus.WithOutgoingInterceptor(func(m *godbus.Message) {
+			if m.Type == godbus.TypeMethodReply || m.Type == godbus.TypeError {
+				s.unanswered.Add(-1)
+			}
+		}))
 	if err != nil {
 		return fmt.Errorf("connect to the bus at %s: %w", address, err)
 	}
@@ -201,6 +215,12 @@ func (s *Service) Serve(ctx context.Context, address string) error {
 		cancelWork() // cancelled from outside: running builds roll back
 	}
 	s.idle.drain(grace)
+	for s.unanswered.Load() > 0 && grace.Err() == nil && conn.Context().Err() == nil {
+		time.Sleep(10 * time.Millisecond)
+	}
+	// The last reply passed the outgoing interceptor; let its write start (Close waits
+	// for writes in progress, not for ones about to begin).
+	time.Sleep(20 * time.Millisecond)
 	return lost
 }
 
