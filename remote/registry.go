@@ -31,7 +31,7 @@ type Entry struct {
 }
 
 // ParseRegistry decodes and validates a registry document: a JSON object whose entries
-// have valid references as keys and full environment ids.
+// have non-empty keys without control characters and full environment ids.
 func ParseRegistry(data []byte) (*Registry, error) {
 	dec := json.NewDecoder(bytes.NewReader(data))
 	var r Registry
@@ -47,8 +47,10 @@ func ParseRegistry(data []byte) (*Registry, error) {
 		return nil, fmt.Errorf("%w: invalid registry: no \"entries\" object", ErrProtocol)
 	}
 	for k, e := range r.Entries {
-		if _, err := ParseRef(k); err != nil {
-			return nil, fmt.Errorf("%w: invalid registry key %q: %v", ErrProtocol, clip(k), err)
+		// Keys are looser than ParseRef: the original client wrote whatever --tag said,
+		// and such registries must stay readable and writable.
+		if k == "" || len(k) > 512 || strings.IndexFunc(k, unicode.IsControl) >= 0 {
+			return nil, fmt.Errorf("%w: invalid registry key %q", ErrProtocol, clip(k))
 		}
 		if _, err := schema.ParseEnvID(e.EnvID); err != nil {
 			return nil, fmt.Errorf("%w: invalid registry entry %q: %v", ErrProtocol, clip(k), err)

@@ -82,12 +82,17 @@ func TestRegistryEncoding(t *testing.T) {
 	if len(back.Entries) != 2 || back.Entries["a@v1"] != r.Entries["a@v1"] {
 		t.Fatalf("roundtrip: %+v", back)
 	}
+	// The original client's loose keys stay readable.
+	if _, err := ParseRegistry([]byte(`{"entries": {"my tag": {"env_id": "` + strings.Repeat("a", 64) + `", "short_id": "", "pushed_at": ""}}}`)); err != nil {
+		t.Fatalf("loose key refused: %v", err)
+	}
 	empty, _ := (&Registry{}).Marshal()
 	if string(empty) != "{\n  \"entries\": {}\n}" {
 		t.Fatalf("empty registry: %q", empty)
 	}
 	for _, bad := range []string{``, `[]`, `{}`, `{"entries": null}`, `{"entries": {"a@b": {"env_id": "x"}}}`,
-		`{"entries": {"@b": {"env_id": "` + strings.Repeat("a", 64) + `"}}}`, `{"entries": {}} {}`} {
+		`{"entries": {"": {"env_id": "` + strings.Repeat("a", 64) + `"}}}`, `{"entries": {}} {}`,
+		`{"entries": {"a\u0000": {"env_id": "` + strings.Repeat("a", 64) + `"}}}`} {
 		if _, err := ParseRegistry([]byte(bad)); !errors.Is(err, ErrProtocol) {
 			t.Errorf("ParseRegistry(%q) = %v, want ErrProtocol", bad, err)
 		}
