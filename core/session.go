@@ -140,7 +140,8 @@ func (e *Engine) Stop(ctx context.Context, id schema.EnvID) error {
 		return classify(ErrRuntime, fmt.Errorf("%w: environment '%s' is not running", runtime.ErrNotRunning, id))
 	}
 	if running {
-		if err := b.Stop(ctx, spec, e.opts.StopGrace); err != nil {
+		// Sessions may end on their own between Status and Stop.
+		if err := b.Stop(ctx, spec, e.opts.StopGrace); err != nil && !errors.Is(err, runtime.ErrNotRunning) {
 			return classify(ErrRuntime, err)
 		}
 	}
