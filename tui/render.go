@@ -2,6 +2,8 @@ package tui
 
 import (
 	"fmt"
+	"os"
+	"path/filepath"
 	"strings"
 
 	"github.com/gdamore/tcell/v2"
@@ -55,8 +57,23 @@ func (u *ui) renderHeader() {
 	if u.m.filter != "" {
 		extra += fmt.Sprintf("  filter '%s'", u.m.filter)
 	}
-	u.header.SetText(fmt.Sprintf("[aqua::b] Karapace Environment Manager%s[-:-:-]  [gray]%s  %s[-]",
-		tview.Escape(v), tview.Escape(u.eng.Root()), tview.Escape(extra)))
+	u.header.SetText(fmt.Sprintf("[aqua::b] Karapace Environment Manager%s[-:-:-]  [gray]%s  store %s[-]",
+		tview.Escape(v), tview.Escape(extra), tview.Escape(displayPath(u.eng.Root()))))
+}
+
+// displayPath abbreviates the home directory to ~.
+func displayPath(p string) string {
+	home, err := os.UserHomeDir()
+	if err != nil || home == "" || home == "/" {
+		return p
+	}
+	if p == home {
+		return "~"
+	}
+	if rest, ok := strings.CutPrefix(p, home+string(filepath.Separator)); ok {
+		return "~/" + rest
+	}
+	return p
 }
 
 var hints = map[string]string{
@@ -89,7 +106,7 @@ func stateColor(s core.State) tcell.Style {
 	case core.Defined:
 		return st.Foreground(tcell.ColorYellow)
 	case core.Frozen:
-		return st.Foreground(tcell.ColorBlue)
+		return st.Foreground(tcell.ColorCornflowerBlue)
 	case core.Archived:
 		return st.Foreground(tcell.ColorGray)
 	}
@@ -105,7 +122,7 @@ func stateTag(s core.State) string {
 	case core.Defined:
 		return "[yellow]"
 	case core.Frozen:
-		return "[blue]"
+		return "[cornflowerblue]"
 	case core.Archived:
 		return "[gray]"
 	}

@@ -21,7 +21,14 @@ import (
 // what is drawn, and then the tests of what the original lacked.
 
 func TestEmptyStore(t *testing.T) {
-	h := start(t, t.TempDir(), 100, 20)
+	// A store that does not exist yet: shown as empty, and looking creates nothing.
+	root := filepath.Join(t.TempDir(), "no-store-yet")
+	h := start(t, root, 100, 20)
+	defer func() {
+		if _, err := os.Stat(root); !os.IsNotExist(err) {
+			t.Errorf("viewing an absent store created it (%v)", err)
+		}
+	}()
 	s := h.text()
 	for _, want := range []string{"Karapace Environment Manager  v0.1.0-test", "Environments (0/0)", "No environments found", "SHORT_ID", "LAST CHANGE", "[q] quit"} {
 		if !strings.Contains(s, want) {
@@ -128,7 +135,7 @@ func TestListColumnsAndStates(t *testing.T) {
 		t.Errorf("built drawn in %v, want green", fg)
 	}
 	fline, fy := h.line("frozen")
-	if fg, _, _ := h.cellStyle(strings.Index(fline, "frozen"), fy).Decompose(); fg != tcell.ColorBlue {
+	if fg, _, _ := h.cellStyle(strings.Index(fline, "frozen"), fy).Decompose(); fg != tcell.ColorCornflowerBlue {
 		t.Errorf("frozen drawn in %v, want blue", fg)
 	}
 	// Sorted by name: db above web.
