@@ -19,6 +19,7 @@ import (
 	"github.com/karapace/karapace/dbus"
 	"github.com/karapace/karapace/runtime"
 	"github.com/karapace/karapace/runtime/mock"
+	"github.com/karapace/karapace/runtime/namespace"
 )
 
 func main() {
@@ -57,7 +58,7 @@ func run(ctx context.Context, getenv func(string) string) error {
 	}
 	svc, err := dbus.New(ctx, dbus.Options{
 		StoreRoot:   store,
-		Backends:    backends(getenv),
+		Backends:    backends(getenv, log),
 		Logger:      log,
 		IdleTimeout: idle,
 		KarapaceBin: getenv("KARAPACE_BIN"),
@@ -68,15 +69,18 @@ func run(ctx context.Context, getenv func(string) string) error {
 	return svc.Serve(ctx, addr)
 }
 
-// backends is the explicit backend registry: nothing registers itself.
-func backends(getenv func(string) string) map[string]func() runtime.Backend {
+// backends is the explicit backend registry: nothing registers itself. The namespace
+// backend re-executes this binary into its sandboxes: importing it compiles its C
+// entry point into karapace-dbus.
+func backends(getenv func(string) string, log *slog.Logger) map[string]func() runtime.Backend {
 	var mockOpts mock.Options
 	// The test seam the CLI reads too: a slow mock build.
 	if d, err := time.ParseDuration(getenv("KARAPACE_MOCK_BUILD_DELAY")); err == nil && d > 0 {
 		mockOpts.BuildDelay = d
 	}
 	return map[string]func() runtime.Backend{
-		mock.Name: func() runtime.Backend { return mock.New(mockOpts) },
+		mock.Name:   func() runtime.Backend { return mock.New(mockOpts) },
+		"namespace": func() runtime.Backend { return namespace.New(namespace.BackendOptions{Logger: log}) },
 	}
 }
 
