@@ -10,6 +10,7 @@ import (
 	"github.com/karapace/karapace/core"
 	"github.com/karapace/karapace/runtime"
 	"github.com/karapace/karapace/runtime/mock"
+	"github.com/karapace/karapace/runtime/namespace"
 	"github.com/karapace/karapace/schema"
 	"github.com/karapace/karapace/store"
 )
@@ -24,7 +25,8 @@ func (g *globals) backends() map[string]func() runtime.Backend {
 		mockOpts.BuildDelay = d
 	}
 	return map[string]func() runtime.Backend{
-		mock.Name: func() runtime.Backend { return mock.New(mockOpts) },
+		mock.Name:   func() runtime.Backend { return mock.New(mockOpts) },
+		"namespace": func() runtime.Backend { return namespace.New(namespace.BackendOptions{Logger: g.log}) },
 	}
 }
 

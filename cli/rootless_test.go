@@ -3,6 +3,7 @@ package cli
 import (
 	"encoding/json"
 	"os"
+	"os/exec"
 	"os/user"
 	"path/filepath"
 	"strconv"
@@ -11,6 +12,7 @@ import (
 	"testing"
 
 	"github.com/karapace/karapace/core"
+	"github.com/karapace/karapace/runtime/testrootfs"
 )
 
 // TestCLIRootless runs a whole session of the binary as the unprivileged CI user
@@ -69,6 +71,22 @@ func TestCLIRootless(t *testing.T) {
 	w.ok("verify-store")
 	w.ok("gc")
 	w.ok("destroy", "demo")
+
+	// The namespace backend, rootless: download, build, run, destroy.
+	rootfs := testrootfs.Busybox(t)
+	tarball := filepath.Join(t.TempDir(), "rootfs.tar")
+	if out, err := exec.Command("tar", "-C", rootfs, "-cf", tarball, ".").CombinedOutput(); err != nil {
+		t.Fatalf("tar: %v\n%s", err, out)
+	}
+	srv := testrootfs.LXCServer(t, testrootfs.LXCImage{Distro: "debian", Release: "bookworm", Tarball: tarball})
+	w.env = append(w.env, "KARAPACE_IMAGE_SERVER="+srv.URL)
+	w.write("ns.toml", "manifest_version = 1\n\n[base]\nimage = \"debian/bookworm\"\n\n[runtime]\nbackend = \"namespace\"\n")
+	w.ok("build", "ns.toml", "--name", "ns")
+	if r := w.ok("exec", "ns", "--", "/bin/sh", "-c", "echo rootless > /root/f && cat /root/f"); r.stdout != "rootless\n" {
+		t.Errorf("rootless namespace exec: %s", r)
+	}
+	w.ok("destroy", "ns")
+
 	// Everything in the store belongs to the user.
 	err = filepath.Walk(w.store, func(p string, fi os.FileInfo, err error) error {
 		if err != nil {

@@ -3,32 +3,47 @@ package cli
 import (
 	"context"
 	"errors"
+	"fmt"
+	"os"
 
 	"github.com/spf13/cobra"
+
+	"github.com/karapace/karapace/tui"
 )
 
-// errTUIUnavailable is returned until the terminal UI module lands.
-var errTUIUnavailable = errors.New("the terminal UI is not available yet in this build of karapace")
-
 type tuiOptions struct {
-	store string
-	json  bool
+	json bool
 }
 
 func newTUICommand(g *globals) *cobra.Command {
 	return &cobra.Command{
 		Use:   "tui",
 		Short: "Browse and manage environments in a terminal UI",
+		Long:  "Browse, inspect, enter and manage environments in a full-screen terminal UI. Press ? in it\nfor the keys.",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			return runTUI(cmd.Context(), tuiOptions{store: g.storePath(), json: g.json})
+			return runTUI(cmd.Context(), g, tuiOptions{json: g.json})
 		},
 	}
 }
 
-func runTUI(_ context.Context, opts tuiOptions) error {
+func runTUI(ctx context.Context, g *globals, opts tuiOptions) error {
 	if opts.json {
 		return errors.New("JSON output is not supported for 'tui'")
 	}
-	return errTUIUnavailable
+	// Without a controlling terminal there is nothing to draw on; say so plainly.
+	tty, err := os.OpenFile("/dev/tty", os.O_RDWR, 0)
+	if err != nil {
+		return fmt.Errorf("%w: the terminal UI needs a terminal (/dev/tty: %v)", tui.ErrTerminal, err)
+	}
+	tty.Close()
+	// The UI owns the terminal: no logger and no lock-wait notices on stderr.
+	return tui.Run(ctx, tui.Options{
+		StoreRoot: g.storePath(),
+		Backends:  g.backends(),
+		Version:   Version,
+		Stdin:     g.stdin,
+		Stdout:    g.stdout,
+		Stderr:    g.stderr,
+	})
 }

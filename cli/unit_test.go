@@ -308,28 +308,3 @@ func TestNewNonInteractive(t *testing.T) {
 		t.Errorf("force: exit %d, stdout %q", code, stdout)
 	}
 }
-
-func TestTUINotAvailable(t *testing.T) {
-	_, stderr, code := runIn(t, nil, false, "", "tui")
-	if code != 1 || !strings.Contains(stderr, "terminal UI is not available yet") {
-		t.Errorf("tui: exit %d, stderr %q", code, stderr)
-	}
-	_, stderr, code = runIn(t, nil, false, "", "tui", "--json")
-	if code != 1 || !strings.Contains(stderr, "JSON output is not supported for 'tui'") {
-		t.Errorf("tui --json: exit %d, stderr %q", code, stderr)
-	}
-}
-
-func TestSpinnerNotice(t *testing.T) {
-	var b syncBuffer
-	g := &globals{stderr: &b, isTTY: func(any) bool { return true }}
-	s := g.spinner("building environment...", false)
-	g.notice("waiting for the store lock (held by another process) to build")
-	s.Success("environment built")
-	g.notice("after the end")
-	got := b.String()
-	if !strings.Contains(got, "\r\x1b[2Kwaiting for the store lock (held by another process) to build\n") ||
-		!strings.HasSuffix(got, "✓ environment built\nafter the end\n") {
-		t.Errorf("notice output %q", got)
-	}
-}
