@@ -13,6 +13,7 @@ import (
 	"os/exec"
 	"os/signal"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"syscall"
 	"time"
@@ -28,11 +29,14 @@ import (
 //
 //	P                         S0                          I (pid 1)              C
 //	| start S0 --------------> |                           |                      |
-//	| -- u32 want (1=userns) ->| unshare(NEWUSER)          |                      |
+//	| -- u32 want, u32 len,  ->| unshare(NEWUSER)          |                      |
+//	|    flat plan             | [SELFMAP: write own maps] |                      |
+//	|                          | read the plan             |                      |
+//	|  [PARENT only:]          |                           |                      |
 //	| <-------- USERNS msg ----|                           |                      |
 //	| write uid/gid maps       |                           |                      |
 //	| (or newuidmap), cgroup   |                           |                      |
-//	| -- u32 len + flat plan ->| unshare(NEWNS|NEWPID|     |                      |
+//	| -- u32 go -------------->| unshare(NEWNS|NEWPID|     |                      |
 //	|                          |   NEWUTS|NEWIPC[|NEWNET]) |                      |
 //	|                          | fork -------------------> | guard, hostname,     |
 //	|                          | relay signals, exit with  | overlay, mounts,     |
@@ -135,32 +139,25 @@ func Run(ctx context.Context, plan *sandbox.Plan, stdio runtime.Stdio, opts Opti
 
 	// Per-session scratch space beside the upper layer: the overlay work directory
 	// (one upper may serve several live sessions, one work dir may not) and the
-	// mount point of the merged root, which exists only inside the namespace.
-	scratchParent := plan.Root.Work
-	if scratchParent == "" {
+	// mount point of the merged root, which exists only inside the namespace. Slots are
+	// reused from one session to the next (overlayfs cleans its work directory when it
+	// mounts), so a session creates and deletes nothing on disk.
+	if plan.Root.Work == "" {
 		return 125, fmt.Errorf("%w: plan has no work directory", ErrSetup)
 	}
-	if err := os.MkdirAll(scratchParent, 0o700); err != nil {
-		return 125, fmt.Errorf("create work directory: %w", err)
-	}
-	scratch, err := os.MkdirTemp(scratchParent, "session-")
+	slot, release, err := acquireSlot(plan.Root.Work)
 	if err != nil {
-		return 125, fmt.Errorf("create session directory: %w", err)
+		return 125, err
 	}
-	defer removeScratch(scratch, log)
-	work, merged := filepath.Join(scratch, "work"), filepath.Join(scratch, "merged")
-	for _, d := range []string{work, merged} {
-		if err := os.Mkdir(d, 0o700); err != nil {
-			return 125, fmt.Errorf("create session directory: %w", err)
-		}
-	}
+	defer release()
+	work, merged := filepath.Join(slot, "work"), filepath.Join(slot, "merged")
 
 	fp, err := flatten(plan, work, merged, opts)
 	if err != nil {
 		return 125, fmt.Errorf("%w: %w", ErrSetup, err)
 	}
 
-	cg, err := newCgroup("s-"+filepath.Base(scratch)[len("session-"):]+"-"+randomHex(4), plan.Limits)
+	cg, err := newCgroup("s-"+strconv.Itoa(os.Getpid())+"-"+filepath.Base(slot)+"-"+randomHex(4), plan.Limits)
 	if err != nil {
 		return 125, err
 	}
@@ -308,15 +305,36 @@ loop:
 	return code, nil
 }
 
+// Bits of the first word S0 reads.
+const (
+	wantUserNS  = 1 // create a user namespace
+	wantSelfMap = 2 // S0 maps 0 to its own ids itself: no round trip
+	wantParent  = 4 // S0 waits for the parent (id maps, cgroup) after reading the plan
+)
+
 // handshake runs the first half of the protocol: user namespace, id maps, cgroup, plan.
+// In the common case (a single self-mapping, no cgroup) S0 needs nothing more from the
+// parent and the whole exchange is one write.
 func handshake(ctx context.Context, cmd *exec.Cmd, sock *os.File, plan *sandbox.Plan, fp *flatPlan, cg *cgroup) (int, error) {
 	pid := cmd.Process.Pid
-	want := uint32(1)
-	if fp.skipUserNS {
-		want = 0
+	want := uint32(0)
+	if !fp.skipUserNS {
+		want |= wantUserNS
 	}
-	if err := binary.Write(sock, binary.NativeEndian, want); err != nil {
-		return 125, fmt.Errorf("%w: send to namespace helper: %w", ErrSetup, err)
+	if !fp.skipUserNS && cg == nil && selfMapping(plan.UIDMap, os.Geteuid()) && selfMapping(plan.GIDMap, os.Getegid()) {
+		want |= wantSelfMap
+	} else {
+		want |= wantParent
+	}
+	body := fp.encode()
+	buf := make([]byte, 8, 8+len(body))
+	binary.NativeEndian.PutUint32(buf[0:4], want)
+	binary.NativeEndian.PutUint32(buf[4:8], uint32(len(body)))
+	if _, err := sock.Write(append(buf, body...)); err != nil {
+		return 125, fmt.Errorf("%w: send plan: %w", ErrSetup, err)
+	}
+	if want&wantParent == 0 {
+		return 0, nil
 	}
 	m, _, err := readMsg(sock)
 	if err != nil {
@@ -333,13 +351,15 @@ func handshake(ctx context.Context, cmd *exec.Cmd, sock *os.File, plan *sandbox.
 	if err := cg.join(pid); err != nil {
 		return 125, err
 	}
-	body := fp.encode()
-	buf := make([]byte, 4, 4+len(body))
-	binary.NativeEndian.PutUint32(buf, uint32(len(body)))
-	if _, err := sock.Write(append(buf, body...)); err != nil {
-		return 125, fmt.Errorf("%w: send plan: %w", ErrSetup, err)
+	if err := binary.Write(sock, binary.NativeEndian, uint32(1)); err != nil {
+		return 125, fmt.Errorf("%w: release namespace helper: %w", ErrSetup, err)
 	}
 	return 0, nil
+}
+
+// selfMapping reports whether m maps exactly 0 to id and nothing else.
+func selfMapping(m []sandbox.IDMap, id int) bool {
+	return len(m) == 1 && m[0].ContainerID == 0 && m[0].Size == 1 && int(m[0].HostID) == id
 }
 
 // flatten converts the plan for the C half.
@@ -514,6 +534,39 @@ func inForeground(stdio runtime.Stdio) bool {
 		return int(pgrp) == syscall.Getpgrp()
 	}
 	return false
+}
+
+// maxSlots bounds the live sessions of one environment.
+const maxSlots = 256
+
+// acquireSlot locks the first free session slot <work>/s<N> (an flock on s<N>.lock held
+// until release) and makes sure its work and merged directories exist.
+func acquireSlot(work string) (string, func(), error) {
+	if err := os.MkdirAll(work, 0o700); err != nil {
+		return "", nil, fmt.Errorf("create work directory: %w", err)
+	}
+	for i := 0; i < maxSlots; i++ {
+		slot := filepath.Join(work, "s"+strconv.Itoa(i))
+		f, err := os.OpenFile(slot+".lock", os.O_RDWR|os.O_CREATE, 0o600)
+		if err != nil {
+			return "", nil, fmt.Errorf("session slot: %w", err)
+		}
+		if err := syscall.Flock(int(f.Fd()), syscall.LOCK_EX|syscall.LOCK_NB); err != nil {
+			f.Close()
+			if errors.Is(err, syscall.EWOULDBLOCK) {
+				continue
+			}
+			return "", nil, fmt.Errorf("lock session slot: %w", err)
+		}
+		for _, d := range []string{slot, filepath.Join(slot, "work"), filepath.Join(slot, "merged")} {
+			if err := os.Mkdir(d, 0o700); err != nil && !errors.Is(err, os.ErrExist) {
+				f.Close()
+				return "", nil, fmt.Errorf("create session slot: %w", err)
+			}
+		}
+		return slot, func() { f.Close() }, nil
+	}
+	return "", nil, fmt.Errorf("%w: more than %d live sessions in %s", ErrSetup, maxSlots, work)
 }
 
 func removeScratch(dir string, log *slog.Logger) {

@@ -40,6 +40,10 @@
 #define MSG_USERNS 2
 #define MSG_PTY 3
 
+#define WANT_USERNS 1  // create a user namespace
+#define WANT_SELFMAP 2 // map 0 to our own ids ourselves
+#define WANT_PARENT 4  // wait for the parent (id maps, cgroup) after the plan
+
 #ifndef SYS_openat2
 #define SYS_openat2 437
 #endif
@@ -726,6 +730,29 @@ __attribute__((noreturn)) static void pid1(sigset_t *all)
 	supervise(child, all, 1);
 }
 
+static void write_file(const char *path, const char *data)
+{
+	int fd = open(path, O_WRONLY | O_CLOEXEC);
+	if (fd < 0)
+		fail("userns", errno, "open %s", path);
+	ssize_t n = write(fd, data, strlen(data));
+	if (n != (ssize_t)strlen(data))
+		fail("userns", errno, "write %s", path);
+	close(fd);
+}
+
+// self_map maps root of the new user namespace to our own ids, the one mapping a process
+// may write for itself (after denying setgroups, as the kernel requires).
+static void self_map(uid_t euid, gid_t egid)
+{
+	char buf[64];
+	write_file("/proc/self/setgroups", "deny");
+	snprintf(buf, sizeof(buf), "0 %u 1\n", (unsigned)egid);
+	write_file("/proc/self/gid_map", buf);
+	snprintf(buf, sizeof(buf), "0 %u 1\n", (unsigned)euid);
+	write_file("/proc/self/uid_map", buf);
+}
+
 // stage0 is the process the Go parent started: it creates the user namespace, lets the
 // parent write the id maps, creates the other namespaces and forks the PID 1.
 __attribute__((noreturn)) static void stage0(void)
@@ -737,15 +764,25 @@ __attribute__((noreturn)) static void stage0(void)
 	sigprocmask(SIG_BLOCK, &all, NULL);
 
 	// The user namespace first, so the other namespaces belong to it.
+	uid_t euid = geteuid();
+	gid_t egid = getegid();
 	uint32_t want;
 	if (read_full(SYNC_FD, &want, sizeof(want)) < 0)
 		_exit(125);
-	if (want & 1) {
+	if (want & WANT_USERNS) {
 		if (unshare(CLONE_NEWUSER) < 0)
 			fail("userns", errno, "unshare(CLONE_NEWUSER)");
 	}
-	send_msg(MSG_USERNS, 0, "userns", "");
+	if (want & WANT_SELFMAP)
+		self_map(euid, egid);
 	read_plan();
+	if (want & WANT_PARENT) {
+		// The parent writes wider maps (newuidmap) and joins us to the cgroup.
+		send_msg(MSG_USERNS, 0, "userns", "");
+		uint32_t go;
+		if (read_full(SYNC_FD, &go, sizeof(go)) < 0)
+			_exit(125);
+	}
 	int flags = CLONE_NEWPID | CLONE_NEWUTS | CLONE_NEWIPC;
 	if (!plan.skip_mntns)
 		flags |= CLONE_NEWNS;
