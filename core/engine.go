@@ -150,8 +150,7 @@ func (e *Engine) recover(ctx context.Context) error {
 		if err := os.RemoveAll(e.layout.UpperDir(id) + swapSuffix); err != nil {
 			return err
 		}
-		m, err := e.st.metaGet(ctx, id)
-		if errors.Is(err, store.ErrNotFound) {
+		if _, err := os.Lstat(e.st.metaPath(id)); errors.Is(err, fs.ErrNotExist) {
 			// No operation is in flight (we hold the lock and the WAL is rolled
 			// back), so a directory without metadata is what a destroy cut short
 			// left behind.
@@ -161,8 +160,17 @@ func (e *Engine) recover(ctx context.Context) error {
 			}
 			continue
 		}
-		live, lerr := liveClaims(envDir)
-		if err != nil || lerr != nil || live > 0 || m.State != Running {
+		// Only an environment with session claims can be stuck Running (a session
+		// records its claim before it sets Running), so the others cost one stat.
+		if _, err := os.Lstat(claimsDir(envDir)); err != nil {
+			continue
+		}
+		live, err := liveClaims(envDir)
+		if err != nil || live > 0 {
+			continue
+		}
+		m, err := e.st.metaGet(ctx, id)
+		if err != nil || m.State != Running {
 			continue
 		}
 		e.log.Info("environment has no live session any more", "env", id.Short())
