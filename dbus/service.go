@@ -130,9 +130,9 @@ func New(ctx context.Context, opts Options) (*Service, error) {
 }
 
 // Serve connects to the bus at address, takes the name BusName and serves until the
-// idle timeout passes or ctx ends; both return nil. When it returns, the name is
-// released and running calls have finished (or, once ctx ended, had shutdownGrace to
-// finish).
+// idle timeout passes or ctx ends (both return nil) or the bus goes away (an error).
+// When it returns, the name is released and running calls have been answered (once
+// ctx ended, they are cancelled and have shutdownGrace to answer). Call it once.
 func (s *Service) Serve(ctx context.Context, address string) error {
 	if address == "" {
 		return fmt.Errorf("%w: no bus address", ErrInvalidArgument)
