@@ -1,11 +1,12 @@
 module github.com/karapace/karapace/runtime
 
-go 1.26
+go 1.26.0
 
 require (
 	github.com/karapace/karapace/schema v0.0.0
 	github.com/karapace/karapace/store v0.0.0
 	github.com/klauspost/compress v1.20.4
+	github.com/opencontainers/runtime-spec v1.2.1
 	github.com/ulikunitz/xz v0.5.17
 	golang.org/x/sys v0.50.0
 	lukechampine.com/blake3 v1.4.1

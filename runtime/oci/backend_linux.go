@@ -1,0 +1,478 @@
+package oci
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"sort"
+	"strings"
+	"time"
+
+	"github.com/karapace/karapace/runtime"
+	"github.com/karapace/karapace/runtime/image"
+	"github.com/karapace/karapace/runtime/pkgmgr"
+	"github.com/karapace/karapace/runtime/sandbox"
+	"github.com/karapace/karapace/schema"
+	"golang.org/x/sys/unix"
+)
+
+// Layout of an environment directory, shared with the namespace backend so that an
+// environment built by one runs under the other.
+const (
+	upperDir  = "upper" // the environment's writable layer
+	workDir   = "work"  // per-session scratch (overlay work dir, merged root, bundle)
+	lowerLink = "lower" // symlink to the image rootfs, written by Build
+)
+
+// Options configure New.
+type Options struct {
+	Logger *slog.Logger
+	// Images is the image cache; nil means image.NewCache(storeRoot).
+	Images func(storeRoot string) *image.Cache
+	// Host gives the host facts plans are computed from; default sandbox.HostFromOS.
+	Host func() sandbox.Host
+	// Runtime is where runtime selection looks (PATH, KARAPACE_OCI_RUNTIME, cgroups).
+	Runtime Host
+	// Grace is how long a cancelled session has between SIGTERM and SIGKILL (default 5s).
+	Grace time.Duration
+	// Executable is the binary holding the shim; default /proc/self/exe.
+	Executable string
+}
+
+// Backend is the OCI runtime backend.
+type Backend struct {
+	log  *slog.Logger
+	opts Options
+}
+
+var _ runtime.Backend = (*Backend)(nil)
+
+// New returns the OCI backend.
+func New(opts Options) *Backend {
+	if opts.Logger == nil {
+		opts.Logger = slog.New(slog.DiscardHandler)
+	}
+	if opts.Images == nil {
+		opts.Images = func(root string) *image.Cache { return image.NewCache(root, image.WithLogger(opts.Logger)) }
+	}
+	if opts.Host == nil {
+		opts.Host = sandbox.HostFromOS
+	}
+	if opts.Grace <= 0 {
+		opts.Grace = 5 * time.Second
+	}
+	return &Backend{log: opts.Logger, opts: opts}
+}
+
+// Name implements runtime.Backend.
+func (b *Backend) Name() string { return "oci" }
+
+// Runtime is the OCI runtime this backend uses here, and what it works around.
+func (b *Backend) Runtime(ctx context.Context) (Runtime, error) { return Select(ctx, b.opts.Runtime) }
+
+// Available implements runtime.Backend: an OCI runtime that answers --version, and user
+// namespaces (every container is rootless).
+func (b *Backend) Available(ctx context.Context) error {
+	if _, err := b.Runtime(ctx); err != nil {
+		return err
+	}
+	if v, err := os.ReadFile("/proc/sys/user/max_user_namespaces"); err == nil && strings.TrimSpace(string(v)) == "0" {
+		return fmt.Errorf("%w: user namespaces are disabled (enable with: sysctl user.max_user_namespaces=15000)", runtime.ErrBackendUnavailable)
+	}
+	return nil
+}
+
+func (b *Backend) mapping() (sandbox.IDMapping, error) {
+	h := b.opts.Host()
+	return sandbox.IDMaps(sandbox.IDSource{User: h.User, UID: h.UID, GID: h.GID})
+}
+
+func (b *Backend) inputs(spec *runtime.Spec, lower, upper, work string) (sandbox.Inputs, error) {
+	ids, err := b.mapping()
+	if err != nil {
+		return sandbox.Inputs{}, err
+	}
+	in := sandbox.InputsFor(spec)
+	in.Lower, in.Upper, in.Work = []string{lower}, upper, work
+	in.Host, in.UIDMap, in.GIDMap = b.opts.Host(), ids.UID, ids.GID
+	return in, nil
+}
+
+func (b *Backend) image(ctx context.Context, spec *runtime.Spec) (image.Image, error) {
+	ref, err := image.Resolve(spec.Manifest.BaseImage)
+	if err != nil {
+		return image.Image{}, err
+	}
+	progress := func(image.Event) {}
+	if spec.Progress != nil {
+		progress = func(e image.Event) {
+			if e.Message != "" {
+				spec.Progress(e.Message)
+			}
+		}
+	}
+	return b.opts.Images(spec.StoreRoot).Ensure(ctx, ref, image.EnsureOptions{Offline: spec.Offline, Progress: progress})
+}
+
+// pkgRunner runs package manager commands under the OCI runtime, in a build sandbox
+// over the environment (pkgmgr.Runner).
+type pkgRunner struct {
+	b    *Backend
+	rt   Runtime
+	spec *runtime.Spec
+	in   sandbox.Inputs
+}
+
+func (r pkgRunner) Run(ctx context.Context, argv []string, o pkgmgr.RunOptions) (pkgmgr.Result, error) {
+	in := r.in
+	in.Build, in.Argv, in.ReadOnly = true, argv, false
+	in.ExtraEnv = map[string]string{}
+	for _, kv := range o.Env {
+		if k, v, ok := strings.Cut(kv, "="); ok {
+			in.ExtraEnv[k] = v
+		}
+	}
+	plan, err := sandbox.Compute(in)
+	if err != nil {
+		return pkgmgr.Result{}, err
+	}
+	var stdout, stderr bytes.Buffer
+	stdio := runtime.Stdio{Stdin: strings.NewReader(""), Stdout: &stdout, Stderr: &stderr}
+	if o.Log != nil {
+		stdio.Stdout, stdio.Stderr = io.MultiWriter(&stdout, o.Log), io.MultiWriter(&stderr, o.Log)
+	}
+	code, err := r.b.session(ctx, r.spec, r.rt, plan, stdio)
+	return pkgmgr.Result{Stdout: stdout.Bytes(), Stderr: stderr.Bytes(), ExitCode: code}, err
+}
+
+// Resolve implements runtime.Resolver: the image digest and the exact version of every
+// package, asked of the image's package manager under the OCI runtime in a throwaway
+// overlay.
+func (b *Backend) Resolve(ctx context.Context, spec *runtime.Spec) (schema.Resolution, error) {
+	img, err := b.image(ctx, spec)
+	if err != nil {
+		return schema.Resolution{}, err
+	}
+	res := schema.Resolution{BaseImageDigest: img.Digest.String(), ResolvedPackages: []schema.ResolvedPackage{}}
+	if len(spec.Manifest.SystemPackages) == 0 {
+		return res, nil
+	}
+	if spec.Offline {
+		return schema.Resolution{}, fmt.Errorf("%w: cannot resolve system packages", runtime.ErrOffline)
+	}
+	rt, err := b.Runtime(ctx)
+	if err != nil {
+		return schema.Resolution{}, err
+	}
+	tmp, err := os.MkdirTemp("", "karapace-resolve-")
+	if err != nil {
+		return schema.Resolution{}, err
+	}
+	defer removeScratch(tmp, b.log)
+	upper, work := filepath.Join(tmp, upperDir), filepath.Join(tmp, workDir)
+	for _, d := range []string{upper, work} {
+		if err := os.Mkdir(d, 0o755); err != nil {
+			return schema.Resolution{}, err
+		}
+	}
+	in, err := b.inputs(spec, img.Rootfs, upper, work)
+	if err != nil {
+		return schema.Resolution{}, err
+	}
+	pm, err := pkgmgr.Open(pkgRunner{b: b, rt: rt, spec: spec, in: in}, []string{img.Rootfs}, pkgmgr.WithLogger(b.log))
+	if err != nil {
+		return schema.Resolution{}, err
+	}
+	if err := pm.Refresh(ctx); err != nil {
+		return schema.Resolution{}, err
+	}
+	pkgs, err := pm.Resolve(ctx, spec.Manifest.SystemPackages)
+	if err != nil {
+		return schema.Resolution{}, err
+	}
+	for _, p := range pkgs {
+		res.ResolvedPackages = append(res.ResolvedPackages, schema.ResolvedPackage{Name: p.Name, Version: p.Version})
+	}
+	return res, nil
+}
+
+// Build implements runtime.Builder: the image, the environment's layers and the exact
+// package versions, installed into the upper layer under the OCI runtime.
+func (b *Backend) Build(ctx context.Context, spec *runtime.Spec) error {
+	img, err := b.image(ctx, spec)
+	if err != nil {
+		return err
+	}
+	upper, work := filepath.Join(spec.EnvDir, upperDir), filepath.Join(spec.EnvDir, workDir)
+	for _, d := range []string{upper, work} {
+		if err := os.MkdirAll(d, 0o755); err != nil {
+			return err
+		}
+	}
+	link := filepath.Join(spec.EnvDir, lowerLink)
+	_ = os.Remove(link)
+	if err := os.Symlink(img.Rootfs, link); err != nil {
+		return fmt.Errorf("record the image of the environment: %w", err)
+	}
+	if len(spec.Packages) == 0 {
+		return nil
+	}
+	if spec.Offline {
+		return fmt.Errorf("%w: cannot install system packages", runtime.ErrOffline)
+	}
+	rt, err := b.Runtime(ctx)
+	if err != nil {
+		return err
+	}
+	in, err := b.inputs(spec, img.Rootfs, upper, work)
+	if err != nil {
+		return err
+	}
+	opts := []pkgmgr.Option{pkgmgr.WithLogger(b.log)}
+	if spec.Progress != nil {
+		opts = append(opts, pkgmgr.WithOutput(progressWriter(spec.Progress)))
+		spec.Progress(fmt.Sprintf("[karapace/oci] installing %d packages with %s", len(spec.Packages), rt.Name))
+	}
+	pm, err := pkgmgr.Open(pkgRunner{b: b, rt: rt, spec: spec, in: in}, []string{upper, img.Rootfs}, opts...)
+	if err != nil {
+		return err
+	}
+	if err := pm.Refresh(ctx); err != nil {
+		return err
+	}
+	pkgs := make([]pkgmgr.Package, len(spec.Packages))
+	for i, p := range spec.Packages {
+		pkgs[i] = pkgmgr.Package{Name: p.Name, Version: p.Version}
+	}
+	_, err = pm.Install(ctx, pkgs)
+	return err
+}
+
+type progressWriter func(string)
+
+func (p progressWriter) Write(b []byte) (int, error) {
+	for _, l := range strings.Split(strings.TrimRight(string(b), "\n"), "\n") {
+		if l = strings.TrimSpace(l); l != "" {
+			p(l)
+		}
+	}
+	return len(b), nil
+}
+
+// lower returns the image rootfs of a built environment.
+func (b *Backend) lower(spec *runtime.Spec) (string, error) {
+	if _, err := os.Stat(filepath.Join(spec.EnvDir, upperDir)); err != nil {
+		return "", fmt.Errorf("%w: %s", runtime.ErrNotBuilt, spec.EnvID.Short())
+	}
+	lower, err := os.Readlink(filepath.Join(spec.EnvDir, lowerLink))
+	if err != nil {
+		ref, rerr := image.Resolve(spec.Manifest.BaseImage)
+		if rerr != nil {
+			return "", rerr
+		}
+		lower = filepath.Join(b.opts.Images(spec.StoreRoot).Dir(ref.Key), "rootfs")
+	}
+	if _, err := os.Stat(filepath.Join(lower, "etc")); err != nil {
+		return "", fmt.Errorf("%w: base image rootfs %s is missing or corrupted; run 'karapace rebuild'", runtime.ErrImageNotFound, lower)
+	}
+	return lower, nil
+}
+
+// Exec implements runtime.Runner with `<runtime> run`.
+func (b *Backend) Exec(ctx context.Context, spec *runtime.Spec, stdio runtime.Stdio, argv []string) (int, error) {
+	if len(argv) == 0 {
+		return 125, fmt.Errorf("%w: exec needs a command", runtime.ErrExecFailed)
+	}
+	return b.run(ctx, spec, stdio, argv, false)
+}
+
+// Enter implements runtime.Runner: with a terminal on stdin the container gets one of
+// its own (process.terminal), which the runtime connects to ours.
+func (b *Backend) Enter(ctx context.Context, spec *runtime.Spec, stdio runtime.Stdio, argv []string) (int, error) {
+	tty := false
+	if f, ok := stdio.Stdin.(*os.File); ok {
+		_, err := unix.IoctlGetTermios(int(f.Fd()), unix.TCGETS)
+		tty = err == nil
+	}
+	return b.run(ctx, spec, stdio, argv, tty)
+}
+
+func (b *Backend) run(ctx context.Context, spec *runtime.Spec, stdio runtime.Stdio, argv []string, tty bool) (int, error) {
+	rt, err := b.Runtime(ctx)
+	if err != nil {
+		return 125, err
+	}
+	lower, err := b.lower(spec)
+	if err != nil {
+		return 125, err
+	}
+	in, err := b.inputs(spec, lower, filepath.Join(spec.EnvDir, upperDir), filepath.Join(spec.EnvDir, workDir))
+	if err != nil {
+		return 125, err
+	}
+	in.Argv, in.TTY = argv, tty
+	plan, err := sandbox.Compute(in)
+	if err != nil {
+		return 125, err
+	}
+	return b.session(ctx, spec, rt, plan, stdio)
+}
+
+// container is one of an environment's containers as the runtime reports it.
+type container struct {
+	ID     string
+	Status string // created, running, paused, stopped
+	PID    int
+}
+
+// containers lists the environment's containers from the runtime's state, deleting
+// stopped ones (left behind by a crash) on the way.
+func (b *Backend) containers(ctx context.Context, spec *runtime.Spec, rt Runtime) ([]container, error) {
+	state := stateRoot(spec)
+	ents, err := os.ReadDir(state)
+	if errors.Is(err, os.ErrNotExist) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, fmt.Errorf("read OCI state directory: %w", err)
+	}
+	prefix := containerPrefix(spec.EnvID.Short())
+	var out []container
+	for _, e := range ents {
+		if !e.IsDir() || !strings.HasPrefix(e.Name(), prefix) {
+			continue
+		}
+		var stdout strings.Builder
+		err := b.control(ctx, rt, nil, &stdout, "--root", state, "state", e.Name())
+		if notExist(err) {
+			continue
+		}
+		if err != nil {
+			return nil, err
+		}
+		var st struct {
+			Status string `json:"status"`
+			PID    int    `json:"pid"`
+		}
+		if err := json.Unmarshal([]byte(stdout.String()), &st); err != nil {
+			return nil, fmt.Errorf("parse %s state output: %w", rt.Name, err)
+		}
+		c := container{ID: e.Name(), Status: st.Status, PID: st.PID}
+		if c.Status == "stopped" || c.PID <= 0 {
+			b.log.Info("deleting a stopped container", "id", c.ID)
+			if err := b.control(ctx, rt, nil, nil, "--root", state, "delete", "--force", c.ID); err != nil && !notExist(err) {
+				return nil, err
+			}
+			continue
+		}
+		out = append(out, c)
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].ID < out[j].ID })
+	return out, nil
+}
+
+// Status implements runtime.Runner from `<runtime> state`.
+func (b *Backend) Status(ctx context.Context, spec *runtime.Spec) (runtime.Status, error) {
+	rt, err := b.Runtime(ctx)
+	if err != nil {
+		return runtime.Status{}, err
+	}
+	cs, err := b.containers(ctx, spec, rt)
+	if err != nil {
+		return runtime.Status{}, err
+	}
+	st := runtime.Status{EnvID: spec.EnvID, Running: len(cs) > 0}
+	for _, c := range cs {
+		st.PIDs = append(st.PIDs, c.PID)
+	}
+	return st, nil
+}
+
+// Stop implements runtime.Runner with `<runtime> kill`: SIGTERM to every container,
+// SIGKILL to those still running after grace.
+func (b *Backend) Stop(ctx context.Context, spec *runtime.Spec, grace time.Duration) error {
+	rt, err := b.Runtime(ctx)
+	if err != nil {
+		return err
+	}
+	cs, err := b.containers(ctx, spec, rt)
+	if err != nil {
+		return err
+	}
+	if len(cs) == 0 {
+		return fmt.Errorf("%w: %s", runtime.ErrNotRunning, spec.EnvID.Short())
+	}
+	state := stateRoot(spec)
+	kill := func(cs []container, sig string) error {
+		for _, c := range cs {
+			if err := b.control(ctx, rt, nil, nil, "--root", state, "kill", c.ID, sig); err != nil && !notExist(err) {
+				// A container that stopped meanwhile refuses the signal; the next state
+				// call tells.
+				b.log.Debug("kill", "id", c.ID, "signal", sig, "err", err)
+			}
+		}
+		return nil
+	}
+	_ = kill(cs, "TERM")
+	deadline := time.Now().Add(grace)
+	killed := false
+	for {
+		live, err := b.containers(ctx, spec, rt)
+		if err != nil {
+			return err
+		}
+		if len(live) == 0 {
+			return nil
+		}
+		if !killed && !time.Now().Before(deadline) {
+			b.log.Info("containers did not exit after SIGTERM, sending SIGKILL", "count", len(live))
+			_ = kill(live, "KILL")
+			killed = true
+			deadline = time.Now().Add(10 * time.Second)
+		} else if killed && !time.Now().Before(deadline) {
+			return fmt.Errorf("%w: containers of %s survived SIGKILL", runtime.ErrExecFailed, spec.EnvID.Short())
+		}
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(25 * time.Millisecond):
+		}
+	}
+}
+
+// Destroy implements runtime.Builder: it stops and deletes every container of the
+// environment and removes its session scratch; the per-store state directory goes when
+// it is empty.
+func (b *Backend) Destroy(ctx context.Context, spec *runtime.Spec) error {
+	if rt, err := b.Runtime(ctx); err == nil {
+		if err := b.Stop(ctx, spec, 0); err != nil && !errors.Is(err, runtime.ErrNotRunning) {
+			return err
+		}
+		// Anything left (a container the runtime no longer knows as running).
+		state := stateRoot(spec)
+		ents, _ := os.ReadDir(state)
+		for _, e := range ents {
+			if strings.HasPrefix(e.Name(), containerPrefix(spec.EnvID.Short())) {
+				if err := b.control(ctx, rt, nil, nil, "--root", state, "delete", "--force", e.Name()); err != nil && !notExist(err) {
+					return err
+				}
+			}
+		}
+		_ = os.Remove(state)
+	}
+	work := filepath.Join(spec.EnvDir, workDir)
+	if ents, err := os.ReadDir(work); err == nil {
+		for _, e := range ents {
+			if strings.HasPrefix(e.Name(), "oci-") {
+				removeScratch(filepath.Join(work, e.Name()), b.log)
+			}
+		}
+	}
+	return nil
+}
