@@ -7,6 +7,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/karapace/karapace/core"
 	"github.com/karapace/karapace/runtime/testrootfs"
 )
 
@@ -48,6 +49,24 @@ func TestCLINamespaceBackend(t *testing.T) {
 		t.Errorf("after restore: %s", r)
 	}
 	w.ok("verify-store")
+
+	// enter gives a real terminal: a shell with a tty, job control, and its exit status.
+	x := startTmux(t, w, "enter", "bb")
+	x.waitFor("the shell prompt", func(pane string) bool { return strings.Contains(pane, "#") })
+	x.tmux("send-keys", "-t", "ui", "-l", "tty; cat /root/made-here; exit 3")
+	x.tmux("send-keys", "-t", "ui", "Enter")
+	if got := x.exitStatus(); got != 3 {
+		t.Errorf("enter exited %d, want 3", got)
+	}
+	pane := x.tmux("capture-pane", "-p", "-t", "ui")
+	if !strings.Contains(pane, "/dev/pts/") || !strings.Contains(pane, "data") {
+		t.Errorf("the session had no terminal or the wrong layer:\n%s", pane)
+	}
+	var e core.Env
+	w.jsonOK(&e, "inspect", "bb")
+	if e.State != core.Built {
+		t.Errorf("after the session: %v", e.State)
+	}
 	w.ok("destroy", "bb")
 	if _, err := os.Stat(filepath.Join(w.store, "env", id)); !os.IsNotExist(err) {
 		t.Errorf("destroy left the environment directory: %v", err)
