@@ -42,7 +42,7 @@ func (e *Engine) Init(ctx context.Context, manifestPath string) (*BuildResult, e
 		return nil, err
 	}
 	id := n.PreliminaryID()
-	res := &BuildResult{EnvID: id, ShortID: id.Short(), LockPath: lockPath(manifestPath)}
+	res := &BuildResult{EnvID: id, ShortID: id.Short(), LockPath: lockPath(manifestPath), Lock: schema.NewLock(n, schema.UnresolvedResolution(n))}
 	err = e.withLock(ctx, "init", func() error {
 		if err := e.layout.Initialize(ctx); err != nil {
 			return classify(ErrStore, err)
@@ -76,7 +76,7 @@ func (e *Engine) Init(ctx context.Context, manifestPath string) (*BuildResult, e
 		e.log.Info("keeping the existing lock file", "path", res.LockPath)
 		return res, nil
 	}
-	if err := schema.NewLock(n, schema.UnresolvedResolution(n)).WriteFile(res.LockPath); err != nil {
+	if err := res.Lock.WriteFile(res.LockPath); err != nil {
 		return nil, classify(ErrLockFile, err)
 	}
 	return res, nil
@@ -98,7 +98,7 @@ func (e *Engine) build(ctx context.Context, manifestPath string, opts BuildOptio
 		return nil, err
 	}
 	if opts.Offline && len(n.SystemPackages) > 0 {
-		return nil, classify(ErrRuntime, fmt.Errorf("%w: cannot resolve system packages", runtime.ErrOffline))
+		return nil, classify(ErrRuntime, withMsg(runtime.ErrOffline, "offline mode: cannot resolve system packages"))
 	}
 	if opts.RequirePinnedImage {
 		if err := n.RequirePinned(); err != nil {
@@ -158,7 +158,7 @@ func (e *Engine) build(ctx context.Context, manifestPath string, opts BuildOptio
 		if locked != nil && locked.EnvID != id {
 			return classify(ErrLockFile, &schema.DriftError{Detail: fmt.Sprintf("locked mode: lock env_id '%s' does not match resolved env_id '%s'", locked.EnvID, id)})
 		}
-		res.EnvID, res.ShortID = id, id.Short()
+		res.EnvID, res.ShortID, res.Lock = id, id.Short(), lock
 		if opts.Name != "" {
 			if err := e.st.checkNameFree(ctx, opts.Name, id); err != nil {
 				return classify(ErrStore, err)

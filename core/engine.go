@@ -188,7 +188,7 @@ const swapSuffix = ".swap-old"
 func (e *Engine) backend(name string) (runtime.Backend, error) {
 	mk, ok := e.opts.Backends[name]
 	if !ok || mk == nil {
-		return nil, classify(ErrRuntime, fmt.Errorf("%w: backend '%s' is not available on this system", runtime.ErrBackendUnavailable, name))
+		return nil, classify(ErrRuntime, withMsg(runtime.ErrBackendUnavailable, "backend '%s' is not available on this system", name))
 	}
 	return mk(), nil
 }

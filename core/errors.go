@@ -92,3 +92,17 @@ func (e *AmbiguousError) Error() string {
 
 // Is makes errors.Is(err, ErrAmbiguous) true.
 func (e *AmbiguousError) Is(target error) bool { return target == ErrAmbiguous }
+
+// msgError displays exactly msg and matches cause with errors.Is/As: for the original's
+// display strings over a sentinel whose own text would repeat them.
+type msgError struct {
+	msg   string
+	cause error
+}
+
+func (e *msgError) Error() string { return e.msg }
+func (e *msgError) Unwrap() error { return e.cause }
+
+func withMsg(cause error, format string, args ...any) error {
+	return &msgError{msg: fmt.Sprintf(format, args...), cause: cause}
+}

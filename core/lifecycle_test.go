@@ -1,8 +1,11 @@
 package core
 
 import (
+	"context"
 	"errors"
 	"testing"
+
+	"github.com/karapace/karapace/runtime"
 )
 
 func TestTransitions(t *testing.T) {
@@ -56,5 +59,24 @@ func TestStateText(t *testing.T) {
 	}
 	if _, err := State(42).MarshalText(); err == nil {
 		t.Error("MarshalText accepted an invalid state")
+	}
+}
+
+func TestRuntimeMessages(t *testing.T) {
+	ctx := context.Background()
+	e := newEngine(t)
+	id := build(t, e, manifest(t, "git"))
+	err := e.Stop(ctx, id)
+	if want := "runtime error: environment '" + id.String() + "' is not running"; err == nil || err.Error() != want || !errors.Is(err, runtime.ErrNotRunning) {
+		t.Errorf("stop: %v, want %q", err, want)
+	}
+	d := t.TempDir()
+	_, err = e.Build(ctx, writeManifestText(t, d, "manifest_version = 1\n[base]\nimage = \"r\"\n[runtime]\nbackend = \"nosuch\"\n"), BuildOptions{})
+	if want := "runtime error: backend 'nosuch' is not available on this system"; err == nil || err.Error() != want {
+		t.Errorf("backend: %v, want %q", err, want)
+	}
+	_, err = e.Build(ctx, manifest(t, "git"), BuildOptions{Offline: true})
+	if want := "runtime error: offline mode: cannot resolve system packages"; err == nil || err.Error() != want {
+		t.Errorf("offline: %v, want %q", err, want)
 	}
 }

@@ -137,7 +137,7 @@ func (e *Engine) Stop(ctx context.Context, id schema.EnvID) error {
 		running = st.Running
 	}
 	if m.State != Running && live == 0 && !running {
-		return classify(ErrRuntime, fmt.Errorf("%w: environment '%s' is not running", runtime.ErrNotRunning, id))
+		return classify(ErrRuntime, withMsg(runtime.ErrNotRunning, "environment '%s' is not running", id))
 	}
 	if running {
 		// Sessions may end on their own between Status and Stop.

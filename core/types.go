@@ -118,6 +118,9 @@ type BuildResult struct {
 	Name string
 	// LockPath is the lock file next to the manifest (written unless Locked).
 	LockPath string
+	// Lock is the resolved lock (for Init, the unresolved placeholder, which is written
+	// only when no real lock exists).
+	Lock *schema.Lock
 	// Replaced lists the environments a Rebuild destroyed because their id changed.
 	Replaced []schema.EnvID
 }
