@@ -7,7 +7,8 @@
 //
 //   argv: shim __karapace_oci_shim PARENT_MNT_INO WAIT HIDE OVERLAY_DATA MERGED RUNTIME ARGS...
 //
-// WAIT "1": block until the parent writes one byte on fd 3 (after writing the id maps).
+// WAIT "1": block until the parent writes one byte on fd 3 (after writing the id maps),
+// then execute itself again with WAIT "0", as root of the mapped user namespace.
 // HIDE "1": cover /sys/fs/cgroup/unified with an empty tmpfs. OVERLAY_DATA and MERGED
 // empty: no overlay (kill, state and delete need only HIDE).
 //
@@ -91,6 +92,12 @@ __attribute__((constructor)) static void karapace_oci_shim(int argc, char **argv
 			die("wait for the id maps");
 		}
 		close(3);
+		// The kernel computed our capabilities when the Go parent executed us, before
+		// the maps existed and so as an unmapped user: none. Now that 0 is mapped,
+		// executing again makes us root in the namespace with its full capability set.
+		argv[3] = "0";
+		execv("/proc/self/exe", argv);
+		die("re-execute after the id maps");
 	}
 	guard(parent);
 	if (mount(NULL, "/", NULL, MS_REC | MS_PRIVATE, NULL) != 0)

@@ -5,6 +5,7 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"fmt"
 	"io"
 	"os"
 	"path/filepath"
@@ -139,6 +140,15 @@ func Run(t *testing.T, newBackend func(t *testing.T) runtime.Backend, rootfs str
 		defer NothingLeft(t, b, spec)
 		if code, out := Exec(t, b, spec, "", "sh", "-c", "echo kept >/etc/karapace-kept && id -u"); code != 0 || out != "0\n" {
 			t.Fatalf("write: exit %d output %q", code, out)
+		}
+		// The id mapping is the one the namespace backend uses: as many ranges, as many ids.
+		want, err := sandbox.IDMaps(sandbox.IDSource{User: hostUser(), UID: uint32(os.Getuid()), GID: uint32(os.Getgid())})
+		if err != nil {
+			t.Fatal(err)
+		}
+		_, out := Exec(t, b, spec, "", "cat", "/proc/self/uid_map")
+		if got := mapSizes(out); len(got) != len(want.UID) || got[len(got)-1] != want.UID[len(want.UID)-1].Size {
+			t.Errorf("uid_map inside %q, want the ranges of %+v", out, want.UID)
 		}
 		got, err := os.ReadFile(filepath.Join(spec.EnvDir, "upper", "etc", "karapace-kept"))
 		if err != nil || string(got) != "kept\n" {
@@ -342,4 +352,20 @@ func hasLine(s, line string) bool {
 		}
 	}
 	return false
+}
+
+// mapSizes are the sizes of the lines of a uid_map.
+func mapSizes(uidMap string) []uint32 {
+	var out []uint32
+	for _, l := range strings.Split(strings.TrimSpace(uidMap), "\n") {
+		var a, b, c uint32
+		if n, _ := fmt.Sscan(l, &a, &b, &c); n == 3 {
+			out = append(out, c)
+		}
+	}
+	return out
+}
+
+func hostUser() string {
+	return sandbox.HostFromOS().User
 }
