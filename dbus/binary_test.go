@@ -35,6 +35,9 @@ func TestMain(m *testing.M) {
 // serviceBinary builds karapace-dbus once per test run and returns its directory.
 func serviceBinary(t *testing.T) string {
 	t.Helper()
+	if testing.Short() {
+		t.Skip("builds karapace-dbus: not run with -short")
+	}
 	// go test puts its own go tool first in PATH.
 	goTool, err := exec.LookPath("go")
 	if err != nil {
