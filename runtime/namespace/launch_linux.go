@@ -145,11 +145,11 @@ func Run(ctx context.Context, plan *sandbox.Plan, stdio runtime.Stdio, opts Opti
 	if plan.Root.Work == "" {
 		return 125, fmt.Errorf("%w: plan has no work directory", ErrSetup)
 	}
-	slot, release, err := acquireSlot(plan.Root.Work)
+	slot, slotLock, err := acquireSlot(plan.Root.Work)
 	if err != nil {
 		return 125, err
 	}
-	defer release()
+	defer slotLock.Close()
 	work, merged := filepath.Join(slot, "work"), filepath.Join(slot, "merged")
 
 	fp, err := flatten(plan, work, merged, opts)
@@ -183,7 +183,7 @@ func Run(ctx context.Context, plan *sandbox.Plan, stdio runtime.Stdio, opts Opti
 		Path:       exe,
 		Args:       []string{"karapace-nsinit", initArg},
 		Env:        []string{},
-		ExtraFiles: []*os.File{childEnd},
+		ExtraFiles: []*os.File{childEnd, slotLock},
 		// If Run's process dies, so does stage 0, then PID 1, then the namespace.
 		SysProcAttr: &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL},
 	}
@@ -539,9 +539,10 @@ func inForeground(stdio runtime.Stdio) bool {
 // maxSlots bounds the live sessions of one environment.
 const maxSlots = 256
 
-// acquireSlot locks the first free session slot <work>/s<N> (an flock on s<N>.lock held
-// until release) and makes sure its work and merged directories exist.
-func acquireSlot(work string) (string, func(), error) {
+// acquireSlot locks the first free session slot <work>/s<N> (an flock on s<N>.lock,
+// held as long as the returned file, or a copy of it, is open) and makes sure its work
+// and merged directories exist. The sandbox keeps a copy until its overlay is gone.
+func acquireSlot(work string) (string, *os.File, error) {
 	if err := os.MkdirAll(work, 0o700); err != nil {
 		return "", nil, fmt.Errorf("create work directory: %w", err)
 	}
@@ -564,7 +565,7 @@ func acquireSlot(work string) (string, func(), error) {
 				return "", nil, fmt.Errorf("create session slot: %w", err)
 			}
 		}
-		return slot, func() { f.Close() }, nil
+		return slot, f, nil
 	}
 	return "", nil, fmt.Errorf("%w: more than %d live sessions in %s", ErrSetup, maxSlots, work)
 }

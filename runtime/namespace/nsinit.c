@@ -33,6 +33,7 @@
 
 #define NSINIT_ARG "__karapace_nsinit"
 #define SYNC_FD 3
+#define SLOT_FD 4 // the session slot's lock, held until the overlay is gone
 #define PLAN_MAGIC "KPNS1"
 #define MAX_PLAN (16 << 20)
 
@@ -753,12 +754,41 @@ static void self_map(uid_t euid, gid_t egid)
 	write_file("/proc/self/uid_map", buf);
 }
 
+// start_holder forks a process that shares our namespaces and lives until stage 0 and
+// PID 1 are gone (it waits for EOF on a pipe they hold). The last process to leave the
+// mount namespace tears it down, unmounting the overlay, which syncs the upper file
+// system: that can take long on a busy disk. The holder pays for it after the command's
+// status has been reported. It also keeps the session slot's lock, so the slot's work
+// directory is not reused before the overlay is gone.
+static void start_holder(void)
+{
+	int p[2];
+	if (pipe2(p, O_CLOEXEC) < 0)
+		fail("namespaces", errno, "pipe");
+	pid_t holder = fork();
+	if (holder < 0)
+		fail("namespaces", errno, "fork the namespace holder");
+	if (holder == 0) {
+		for (int fd = 0; fd < 1024; fd++)
+			if (fd != p[0] && fd != SLOT_FD)
+				close(fd);
+		char c;
+		while (read(p[0], &c, 1) < 0 && errno == EINTR)
+			;
+		_exit(0);
+	}
+	close(p[0]);
+	// Stage 0 and PID 1 keep p[1] until they exit; the command loses it at execve.
+	(void)fcntl(SLOT_FD, F_SETFD, FD_CLOEXEC);
+}
+
 // stage0 is the process the Go parent started: it creates the user namespace, lets the
 // parent write the id maps, creates the other namespaces and forks the PID 1.
 __attribute__((noreturn)) static void stage0(void)
 {
 	if (fcntl(SYNC_FD, F_SETFD, FD_CLOEXEC) < 0)
 		_exit(125);
+	(void)fcntl(SLOT_FD, F_SETFD, FD_CLOEXEC);
 	sigset_t all;
 	sigfillset(&all);
 	sigprocmask(SIG_BLOCK, &all, NULL);
@@ -783,13 +813,16 @@ __attribute__((noreturn)) static void stage0(void)
 		if (read_full(SYNC_FD, &go, sizeof(go)) < 0)
 			_exit(125);
 	}
-	int flags = CLONE_NEWPID | CLONE_NEWUTS | CLONE_NEWIPC;
+	int flags = CLONE_NEWUTS | CLONE_NEWIPC;
 	if (!plan.skip_mntns)
 		flags |= CLONE_NEWNS;
 	if (plan.netns)
 		flags |= CLONE_NEWNET;
 	if (unshare(flags) < 0)
 		fail("namespaces", errno, "unshare(%#x)", flags);
+	start_holder();
+	if (unshare(CLONE_NEWPID) < 0)
+		fail("namespaces", errno, "unshare(CLONE_NEWPID)");
 	pid_t child = fork();
 	if (child < 0)
 		fail("namespaces", errno, "fork the namespace init");
