@@ -184,3 +184,42 @@ func TestBackendBuildFromImage(t *testing.T) {
 		t.Fatal(err)
 	}
 }
+
+// TestBackendEnterLoginShell: enter with no command gives a login shell on a terminal, in
+// the home directory, and its exit status comes back.
+func TestBackendEnterLoginShell(t *testing.T) {
+	spec := builtSpec(t)
+	b := testBackend(t)
+	home := b.opts.Host().Home
+	master, slave := openPTY(t)
+	defer master.Close()
+	defer slave.Close()
+	var out bytes.Buffer
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		buf := make([]byte, 4096)
+		for {
+			n, err := master.Read(buf)
+			out.Write(buf[:n])
+			if err != nil {
+				return
+			}
+		}
+	}()
+	go func() {
+		time.Sleep(300 * time.Millisecond)
+		_, _ = master.Write([]byte("echo at:$(pwd) tty:$(tty); exit 5\r"))
+	}()
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	code, err := b.Enter(ctx, spec, runtime.Stdio{Stdin: slave, Stdout: slave, Stderr: slave}, nil)
+	slave.Close()
+	<-done
+	if err != nil || code != 5 {
+		t.Fatalf("enter: code %d err %v output %q", code, err, out.String())
+	}
+	if got := out.String(); !strings.Contains(got, "at:"+home+" tty:/dev/pts/0") {
+		t.Errorf("terminal output %q lacks the home directory and the pty", got)
+	}
+}
