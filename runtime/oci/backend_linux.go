@@ -12,6 +12,7 @@ import (
 	"path/filepath"
 	"sort"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/karapace/karapace/runtime"
@@ -49,6 +50,9 @@ type Options struct {
 type Backend struct {
 	log  *slog.Logger
 	opts Options
+
+	mu sync.Mutex
+	rt *Runtime // the selected runtime, once found
 }
 
 var _ runtime.Backend = (*Backend)(nil)
@@ -74,7 +78,20 @@ func New(opts Options) *Backend {
 func (b *Backend) Name() string { return "oci" }
 
 // Runtime is the OCI runtime this backend uses here, and what it works around.
-func (b *Backend) Runtime(ctx context.Context) (Runtime, error) { return Select(ctx, b.opts.Runtime) }
+// The choice is made once per Backend (a failed search is retried).
+func (b *Backend) Runtime(ctx context.Context) (Runtime, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if b.rt != nil {
+		return *b.rt, nil
+	}
+	rt, err := Select(ctx, b.opts.Runtime)
+	if err != nil {
+		return Runtime{}, err
+	}
+	b.rt = &rt
+	return rt, nil
+}
 
 // Available implements runtime.Backend: an OCI runtime that answers --version, and user
 // namespaces (every container is rootless).

@@ -50,8 +50,8 @@ func rootfsFor(t testing.TB, fixture string) string {
 
 // ociBackend is the OCI backend pinned to one runtime; the test fails under CI when the
 // runtime is not installed.
-func ociBackend(name string) func(t *testing.T) runtime.Backend {
-	return func(t *testing.T) runtime.Backend {
+func ociBackend(name string) func(t testing.TB) runtime.Backend {
+	return func(t testing.TB) runtime.Backend {
 		t.Helper()
 		if _, err := exec.LookPath(name); err != nil {
 			missing(t, name+" is not installed (apt-get install "+name+")")
@@ -73,14 +73,14 @@ func ociBackend(name string) func(t *testing.T) runtime.Backend {
 	}
 }
 
-func namespaceBackend(t *testing.T) runtime.Backend {
+func namespaceBackend(t testing.TB) runtime.Backend {
 	return namespace.New(namespace.BackendOptions{Host: Host(t)})
 }
 
 // backends are every real backend the suite runs against.
 var backends = []struct {
 	name string
-	new  func(t *testing.T) runtime.Backend
+	new  func(t testing.TB) runtime.Backend
 }{
 	{"namespace", namespaceBackend},
 	{"oci-crun", ociBackend("crun")},
@@ -91,7 +91,7 @@ func TestConformanceBusybox(t *testing.T) {
 	requireNamespaces(t)
 	rootfs := rootfsFor(t, testrootfs.Busybox(t))
 	for _, be := range backends {
-		t.Run(be.name, func(t *testing.T) { Run(t, be.new, rootfs) })
+		t.Run(be.name, func(t *testing.T) { Run(t, func(t *testing.T) runtime.Backend { return be.new(t) }, rootfs) })
 	}
 }
 
