@@ -95,6 +95,8 @@ func TestCLIBadManifests(t *testing.T) {
 	w.write("binary.toml", "\x00\x01\x02")
 	w.fail(2, nil, "build", "binary.toml")
 	w.fail(2, nil, "rebuild", "missing.toml")
+	w.write("backend.toml", "manifest_version = 1\n[base]\nimage = \"x\"\n[runtime]\nbackend = \"nope\"\n")
+	w.fail(1, []string{"backend 'nope' is not available on this system"}, "build", "backend.toml")
 	w.fail(2, nil, "pin", "--check", "missing.toml")
 	w.manifest("karapace.toml", "rolling")
 	w.fail(2, []string{"base.image is not pinned"}, "build", "--require-pinned-image")
@@ -610,7 +612,7 @@ func TestCLILockWait(t *testing.T) {
 	w := newWorld(t)
 	w.manifest("karapace.toml", "rolling")
 	w.buildNamed("karapace.toml", "demo")
-	w.env = append(w.env, "KARAPACE_MOCK_BUILD_DELAY=7s")
+	w.env = append(w.env, "KARAPACE_MOCK_BUILD_DELAY=10s")
 	holder := w.cmd("rebuild")
 	var herr strings.Builder
 	holder.Stderr = &herr
@@ -618,14 +620,14 @@ func TestCLILockWait(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer holder.Process.Kill()
-	time.Sleep(500 * time.Millisecond)
+	w.waitLocked()
 	start := time.Now()
 	r := w.run("--lock-timeout", "2s", "freeze", "demo")
 	elapsed := time.Since(start)
 	if r.code != 3 || !strings.Contains(r.stderr, "waiting for the store lock") {
 		t.Errorf("freeze while the lock is held: %s", r)
 	}
-	if elapsed < 1500*time.Millisecond || elapsed > 3500*time.Millisecond {
+	if elapsed < 1500*time.Millisecond || elapsed > 6*time.Second {
 		t.Errorf("gave up after %v, want about 2s", elapsed)
 	}
 	// SIGINT while waiting: exit 130 at once.
@@ -636,7 +638,7 @@ func TestCLILockWait(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer waiter.Process.Kill()
-	waitFor(t, 3*time.Second, "the waiting message", func() bool { return strings.Contains(werr.String(), "waiting for the store lock") })
+	waitFor(t, 10*time.Second, "the waiting message", func() bool { return strings.Contains(werr.String(), "waiting for the store lock") })
 	waiter.Process.Signal(syscall.SIGINT)
 	if err := waiter.Wait(); err == nil || err.(*exec.ExitError).ExitCode() != 130 {
 		t.Errorf("SIGINT while waiting for the lock: %v, stderr %q", err, werr.String())
@@ -660,7 +662,7 @@ func TestCLIInterrupt(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer c.Process.Kill()
-	time.Sleep(700 * time.Millisecond)
+	w.waitLocked()
 	if err := c.Process.Signal(syscall.SIGINT); err != nil {
 		t.Fatal(err)
 	}
@@ -690,7 +692,7 @@ func TestCLIInterrupt(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer c.Process.Kill()
-	time.Sleep(700 * time.Millisecond)
+	w.waitLocked()
 	c.Process.Signal(syscall.SIGTERM)
 	if err := c.Wait(); err == nil || err.(*exec.ExitError).ExitCode() != 130 {
 		t.Errorf("SIGTERM: %v", err)

@@ -259,3 +259,13 @@ func waitFor(t *testing.T, d time.Duration, what string, cond func() bool) {
 		time.Sleep(20 * time.Millisecond)
 	}
 }
+
+// waitLocked waits until some process holds the store lock (a slow build got going).
+func (w *world) waitLocked() {
+	w.t.Helper()
+	lock := filepath.Join(w.store, "store", ".lock")
+	waitFor(w.t, 20*time.Second, "a command to take the store lock", func() bool {
+		held, err := lockHeld(lock)
+		return err == nil && held
+	})
+}
