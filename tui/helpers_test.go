@@ -234,3 +234,29 @@ func (h *harness) stopped() error {
 		return nil
 	}
 }
+
+// idle waits until no action is running, so that its outcome cannot land after the
+// test's next step.
+func (h *harness) idle() {
+	h.t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for state(h, func(u *ui) string { return u.busy }) != "" {
+		if time.Now().After(deadline) {
+			h.t.Fatalf("an action is still running; the screen:\n%s", h.text())
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+}
+
+// waitStatus waits until the status message (whole, not clipped to the screen width)
+// contains sub.
+func (h *harness) waitStatus(sub string) {
+	h.t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for !strings.Contains(state(h, func(u *ui) string { return u.statusMsg }), sub) {
+		if time.Now().After(deadline) {
+			h.t.Fatalf("the status never said %q; the screen:\n%s", sub, h.text())
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+}

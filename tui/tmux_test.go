@@ -2,6 +2,7 @@ package tui
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"os"
 	"os/exec"
@@ -26,8 +27,16 @@ const (
 )
 
 func TestMain(m *testing.M) {
-	if os.Getenv(childEnv) == "1" {
+	switch os.Getenv(childEnv) {
+	case "1":
 		os.Exit(runChild())
+	case "notty":
+		err := Run(context.Background(), Options{StoreRoot: os.Getenv(childStoreEnv), Backends: mockBackends()})
+		fmt.Fprintln(os.Stderr, err)
+		if errors.Is(err, ErrTerminal) {
+			os.Exit(3)
+		}
+		os.Exit(1)
 	}
 	os.Exit(m.Run())
 }
@@ -215,4 +224,26 @@ func TestEndToEndInTmux(t *testing.T) {
 
 func runtimeStdioOS() runtime.Stdio {
 	return runtime.Stdio{Stdin: os.Stdin, Stdout: os.Stdout, Stderr: os.Stderr}
+}
+
+// Without a controlling terminal Run fails at once with ErrTerminal (karapace tui run
+// from a script or a service), instead of hanging or panicking.
+func TestRunWithoutTerminal(t *testing.T) {
+	self, err := os.Executable()
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, self)
+	cmd.Env = append(os.Environ(), childEnv+"=notty", childStoreEnv+"="+t.TempDir())
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setsid: true} // no controlling terminal
+	out, err := cmd.CombinedOutput()
+	var ee *exec.ExitError
+	if !errors.As(err, &ee) || ee.ExitCode() != 3 {
+		t.Fatalf("exit %v, want 3 (ErrTerminal); output: %s", err, out)
+	}
+	if !strings.Contains(string(out), "terminal error") {
+		t.Fatalf("output %q", out)
+	}
 }

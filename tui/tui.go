@@ -32,8 +32,8 @@ type Options struct {
 	Logger *slog.Logger
 	// Version is shown in the header ("" shows none).
 	Version string
-	// Screen is the terminal; nil opens the controlling terminal (/dev/tty). Tests pass
-	// a tcell simulation screen.
+	// Screen is the terminal; nil opens the controlling terminal (/dev/tty), and Run
+	// fails with ErrTerminal when there is none. Tests pass a tcell simulation screen.
 	Screen tcell.Screen
 	// Enter runs an interactive session in env while the UI is suspended and returns
 	// its exit status. Nil runs the environment's login shell through Engine.Enter on
@@ -87,10 +87,13 @@ type ui struct {
 	ctx    context.Context
 	cancel context.CancelFunc
 
-	quit     chan struct{}
-	stopOnce sync.Once
-	updates  chan func()
-	wg       sync.WaitGroup
+	quit      chan struct{}
+	stopOnce  sync.Once
+	started   chan struct{} // closed at the first draw: the event loop runs
+	runDone   chan struct{} // closed when the application's Run has returned
+	startOnce sync.Once
+	updates   chan func()
+	wg        sync.WaitGroup
 
 	app        *tview.Application
 	pages      *tview.Pages
@@ -123,7 +126,7 @@ type ui struct {
 }
 
 func newUI(ctx context.Context, opts Options) (*ui, error) {
-	u := &ui{opts: opts, quit: make(chan struct{}), updates: make(chan func()), view: viewList}
+	u := &ui{opts: opts, quit: make(chan struct{}), started: make(chan struct{}), runDone: make(chan struct{}), updates: make(chan func()), view: viewList}
 	u.ctx, u.cancel = context.WithCancel(ctx)
 	u.eng = opts.Engine
 	if u.eng == nil {
@@ -182,6 +185,7 @@ func (u *ui) build() {
 		u.app.SetScreen(u.opts.Screen)
 	}
 	u.app.EnableMouse(true)
+	u.app.SetAfterDrawFunc(func(tcell.Screen) { u.startOnce.Do(func() { close(u.started) }) })
 
 	u.header = tview.NewTextView().SetDynamicColors(true).SetWrap(false)
 	u.status = tview.NewTextView().SetDynamicColors(true).SetWrap(false)
@@ -251,6 +255,7 @@ func (u *ui) run() error {
 	go u.watch(stamp)
 	u.reload(false)
 	err := u.app.Run()
+	close(u.runDone)
 	u.stop()
 	u.cancel()
 	u.wg.Wait()
@@ -265,6 +270,13 @@ func (u *ui) run() error {
 func (u *ui) stop() { u.stopOnce.Do(func() { close(u.quit) }) }
 
 func (u *ui) forward() {
+	// Until the event loop runs, a queued update could wait forever (the terminal may
+	// fail to open), so nothing is handed over before the first draw.
+	select {
+	case <-u.started:
+	case <-u.runDone:
+		return // the terminal never opened; Stop would finalize a screen never initialized
+	}
 	for {
 		select {
 		case f := <-u.updates:

@@ -395,6 +395,7 @@ func TestConfirmations(t *testing.T) {
 	h.waitText("Destroy 'victim'")
 	h.keys("y")
 	h.waitText("destroyed 'victim'")
+	h.idle()
 	if _, err := e.Inspect(context.Background(), id); !errors.Is(err, core.ErrNotFound) {
 		t.Fatalf("inspect after destroy: %v", err)
 	}
@@ -416,6 +417,7 @@ func TestFreezeArchiveDestroyFromDetail(t *testing.T) {
 	h.key(tcell.KeyTab) // to the Freeze button
 	h.key(tcell.KeyEnter)
 	h.waitText("frozen 'env1'")
+	h.idle()
 	h.waitState(id, core.Frozen)
 	h.waitFor("the frozen row", func(s string) bool { l, _ := h.line("env1"); return strings.Contains(l, "frozen") })
 	// Entering a frozen environment is refused without suspending the UI.
@@ -424,6 +426,7 @@ func TestFreezeArchiveDestroyFromDetail(t *testing.T) {
 	h.keys("a")
 	h.keys("y")
 	h.waitText("archived 'env1'")
+	h.idle()
 	h.waitState(id, core.Archived)
 	// An invalid transition: the error stays on screen through later refreshes.
 	h.keys("f")
@@ -475,10 +478,14 @@ func TestRename(t *testing.T) {
 	h.keys("nöm 日本")
 	h.key(tcell.KeyEnter)
 	h.waitText("rename 'old' failed")
+	h.waitStatus("invalid environment name")
+	h.idle()
 	h.keys("n")
+	h.waitText("rename 'old' to:")
 	h.keys("taken")
 	h.key(tcell.KeyEnter)
-	h.waitText("rename 'old' failed")
+	h.waitStatus("already used")
+	h.idle()
 	h.keys("n")
 	h.key(tcell.KeyEnter)
 	h.waitText("rename cancelled: no name given")
@@ -511,6 +518,7 @@ func TestCommitAndRestore(t *testing.T) {
 	h.waitText("'snap' has no snapshots yet: press c to commit one")
 	h.keys("c")
 	h.waitText("committed a snapshot of 'snap'")
+	h.idle()
 	snaps, err := e.Snapshots(context.Background(), id)
 	if err != nil || len(snaps) != 1 {
 		t.Fatalf("snapshots %v, %v", snaps, err)
