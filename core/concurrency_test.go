@@ -77,6 +77,7 @@ func TestConcurrentProcesses(t *testing.T) {
 	var cmds []*execCmd
 	for i := 0; i < 3; i++ {
 		cmds = append(cmds, &execCmd{startChild(t, "worker", root, proj, 3)})
+		cmds = append(cmds, &execCmd{startChild(t, "exec", root, proj, 10)})
 	}
 	for _, c := range cmds {
 		if err := c.Wait(); err != nil {
@@ -85,8 +86,13 @@ func TestConcurrentProcesses(t *testing.T) {
 	}
 	e := newEngineAt(t, root)
 	envs, _ := e.List(context.Background())
-	if len(envs) != 1 {
-		t.Errorf("%d environments left, want only the shared one", len(envs))
+	if len(envs) != 1 || envs[0].State != Built {
+		t.Errorf("environments left: %+v, want only the shared one, Built", envs)
+	}
+	if len(envs) == 1 {
+		if ents, _ := os.ReadDir(claimsDir(e.layout.EnvPath(envs[0].EnvID))); len(ents) != 0 {
+			t.Errorf("session claims left: %v", ents)
+		}
 	}
 	checkClean(t, e)
 }

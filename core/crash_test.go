@@ -2,6 +2,7 @@ package core
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"os"
 	"os/exec"
@@ -127,8 +128,28 @@ func runChild(mode, root, proj, cycles string) int {
 			_, err = e.Commit(ctx, r.EnvID)
 			must(err)
 			must(e.Destroy(ctx, r.EnvID))
-			_, err = e.Build(ctx, filepath.Join(shared, "karapace.toml"), BuildOptions{})
+			// Refused while another process has a session in it: that is the rule.
+			if _, err = e.Build(ctx, filepath.Join(shared, "karapace.toml"), BuildOptions{}); !errors.Is(err, ErrInvalidTransition) {
+				must(err)
+			}
+		}
+	case "exec":
+		// Concurrency: sessions in the shared env from several processes at once.
+		path := filepath.Join(proj, "shared", "karapace.toml")
+		r, err := e.Build(ctx, path, BuildOptions{})
+		if errors.Is(err, ErrInvalidTransition) {
+			// Another process has a session in it: it is built; its lock names it.
+			l, lerr := schema.ReadLock(lockPath(path))
+			must(lerr)
+			r, err = &BuildResult{EnvID: l.EnvID}, nil
+		}
+		must(err)
+		for i := 0; i != n; i++ {
+			st, err := e.Exec(ctx, r.EnvID, runtime.Stdio{}, []string{"mock:exit", "3"})
 			must(err)
+			if st != 3 {
+				must(fmt.Errorf("exit status %d, want 3", st))
+			}
 		}
 	default:
 		fmt.Fprintf(os.Stderr, "unknown child mode %q\n", mode)
