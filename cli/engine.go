@@ -11,6 +11,7 @@ import (
 	"github.com/karapace/karapace/runtime"
 	"github.com/karapace/karapace/runtime/mock"
 	"github.com/karapace/karapace/runtime/namespace"
+	"github.com/karapace/karapace/runtime/oci"
 	"github.com/karapace/karapace/schema"
 	"github.com/karapace/karapace/store"
 )
@@ -27,6 +28,7 @@ func (g *globals) backends() map[string]func() runtime.Backend {
 	return map[string]func() runtime.Backend{
 		mock.Name:   func() runtime.Backend { return mock.New(mockOpts) },
 		"namespace": func() runtime.Backend { return namespace.New(namespace.BackendOptions{Logger: g.log}) },
+		"oci":       func() runtime.Backend { return oci.New(oci.Options{Logger: g.log}) },
 	}
 }
 

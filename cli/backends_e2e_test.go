@@ -15,15 +15,7 @@ import (
 // on loopback is downloaded, built, run, changed, snapshotted and destroyed, and nothing
 // stays mounted.
 func TestCLINamespaceBackend(t *testing.T) {
-	rootfs := testrootfs.Busybox(t)
-	tarball := filepath.Join(t.TempDir(), "rootfs.tar")
-	if out, err := exec.Command("tar", "-C", rootfs, "-cf", tarball, ".").CombinedOutput(); err != nil {
-		t.Fatalf("tar: %v\n%s", err, out)
-	}
-	srv := testrootfs.LXCServer(t, testrootfs.LXCImage{Distro: "debian", Release: "bookworm", Tarball: tarball})
-	w := newWorld(t)
-	w.env = append(w.env, "KARAPACE_IMAGE_SERVER="+srv.URL)
-	w.write("karapace.toml", "manifest_version = 1\n\n[base]\nimage = \"debian/bookworm\"\n\n[runtime]\nbackend = \"namespace\"\n")
+	w := busyboxWorld(t, "namespace")
 	mountsBefore := mounts(t)
 
 	id := w.buildNamed("karapace.toml", "bb")
@@ -74,6 +66,51 @@ func TestCLINamespaceBackend(t *testing.T) {
 	if after := mounts(t); after != mountsBefore {
 		t.Errorf("mounts changed:\nbefore:\n%s\nafter:\n%s", mountsBefore, after)
 	}
+}
+
+// The OCI backend through the CLI (crun or runc, whichever the backend picks).
+func TestCLIOCIBackend(t *testing.T) {
+	if _, err := exec.LookPath("crun"); err != nil {
+		if _, err := exec.LookPath("runc"); err != nil {
+			if os.Getenv("CI") == "true" {
+				t.Fatal("crun or runc is required under CI=true (crun is in .ci/packages)")
+			}
+			t.Skip("SKIPPING the OCI backend test: neither crun nor runc is installed")
+		}
+	}
+	w := busyboxWorld(t, "oci")
+	mountsBefore := mounts(t)
+	w.buildNamed("karapace.toml", "bb")
+	if r := w.ok("exec", "bb", "--", "/bin/busybox", "echo", "hello from oci"); r.stdout != "hello from oci\n" {
+		t.Errorf("exec: %s", r)
+	}
+	if r := w.run("exec", "bb", "--", "/bin/sh", "-c", "exit 7"); r.code != 7 {
+		t.Errorf("exec exit 7: %s", r)
+	}
+	w.ok("exec", "bb", "--", "/bin/sh", "-c", "echo data > /root/made-here")
+	if r := w.ok("diff", "bb"); !strings.Contains(r.stdout, "  + root/made-here") {
+		t.Errorf("diff: %s", r)
+	}
+	w.ok("destroy", "bb")
+	if after := mounts(t); after != mountsBefore {
+		t.Errorf("mounts changed:\nbefore:\n%s\nafter:\n%s", mountsBefore, after)
+	}
+}
+
+// busyboxWorld is a world whose karapace.toml names a busybox image (served by an
+// LXC-layout server on loopback as debian/bookworm) on the given backend.
+func busyboxWorld(t *testing.T, backend string) *world {
+	t.Helper()
+	rootfs := testrootfs.Busybox(t)
+	tarball := filepath.Join(t.TempDir(), "rootfs.tar")
+	if out, err := exec.Command("tar", "-C", rootfs, "-cf", tarball, ".").CombinedOutput(); err != nil {
+		t.Fatalf("tar: %v\n%s", err, out)
+	}
+	srv := testrootfs.LXCServer(t, testrootfs.LXCImage{Distro: "debian", Release: "bookworm", Tarball: tarball})
+	w := newWorld(t)
+	w.env = append(w.env, "KARAPACE_IMAGE_SERVER="+srv.URL)
+	w.write("karapace.toml", "manifest_version = 1\n\n[base]\nimage = \"debian/bookworm\"\n\n[runtime]\nbackend = \""+backend+"\"\n")
+	return w
 }
 
 // mounts is /proc/self/mounts minus nothing: the tests must leave it as they found it.
