@@ -616,3 +616,14 @@ func TestShutdownCancelsRunningBuild(t *testing.T) {
 		t.Fatalf("environment directories left: %v", dirs)
 	}
 }
+
+func TestRunEnvironmentWithoutKarapaceBinary(t *testing.T) {
+	bin := t.TempDir()
+	fakeTerminal(t, bin, "x-terminal-emulator")
+	h := startService(t, "", Options{Environ: []string{"PATH=" + bin}})
+	b := h.build("rolling")
+	msg := h.callErr(ErrNameFailed, "RunEnvironment", b.EnvID)
+	if !strings.Contains(msg, "karapace binary not found") {
+		t.Fatalf("message %q", msg)
+	}
+}
