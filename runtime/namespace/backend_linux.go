@@ -281,7 +281,7 @@ func (b *Backend) Destroy(ctx context.Context, spec *runtime.Spec) error {
 	}
 	work := filepath.Join(spec.EnvDir, workDir)
 	if _, err := os.Stat(work); err == nil {
-		removeScratch(work, b.log)
+		return RemoveWork(work, b.log)
 	}
 	return nil
 }

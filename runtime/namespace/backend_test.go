@@ -28,6 +28,11 @@ func builtSpec(t *testing.T) *runtime.Spec {
 	if err := os.Symlink(e.lower, filepath.Join(env, lowerLink)); err != nil {
 		t.Fatal(err)
 	}
+	t.Cleanup(func() {
+		if err := RemoveWork(filepath.Join(env, workDir), nil); err != nil {
+			t.Error(err)
+		}
+	})
 	return &runtime.Spec{
 		EnvID:     testEnvID,
 		StoreRoot: store,

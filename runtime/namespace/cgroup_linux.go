@@ -75,25 +75,48 @@ func newCgroup2(name string, l sandbox.Limits) (*cgroup, error) {
 	if l.MemoryBytes != 0 {
 		need = append(need, "memory")
 	}
-	avail, err := os.ReadFile(filepath.Join(root, "cgroup.controllers"))
+	// Where to create the session's cgroup: <root>/karapace (root can), else beside our
+	// own cgroup, inside a subtree delegated to the user (systemd's user@.service).
+	parents := []string{filepath.Join(root, cgroupParent)}
+	if own, err := ownCgroup2(); err == nil && own != "/" {
+		parents = append(parents, filepath.Join(root, filepath.Dir(own)))
+	}
+	var errs []string
+	for _, parent := range parents {
+		cg, err := cgroup2Under(root, parent, name, need, l)
+		if err == nil {
+			return cg, nil
+		}
+		errs = append(errs, err.Error())
+	}
+	return nil, errors.New(strings.Join(errs, "; "))
+}
+
+// ownCgroup2 is this process's cgroup v2 path ("0::/path" in /proc/self/cgroup).
+func ownCgroup2() (string, error) {
+	b, err := os.ReadFile("/proc/self/cgroup")
 	if err != nil {
-		return nil, err
+		return "", err
 	}
-	have := strings.Fields(string(avail))
-	for _, c := range need {
-		if !contains(have, c) {
-			return nil, fmt.Errorf("controller %s not available in %s", c, root)
+	for _, line := range strings.Split(string(b), "\n") {
+		if p, ok := strings.CutPrefix(line, "0::"); ok {
+			return filepath.Clean(p), nil
 		}
 	}
-	parent := filepath.Join(root, cgroupParent)
-	if err := os.MkdirAll(parent, 0o755); err != nil {
-		return nil, err
-	}
-	enable := "+" + strings.Join(need, " +")
-	for _, d := range []string{root, parent} {
-		if err := os.WriteFile(filepath.Join(d, "cgroup.subtree_control"), []byte(enable), 0); err != nil {
-			return nil, fmt.Errorf("enable %s in %s: %w", enable, d, err)
+	return "", errors.New("not in a cgroup v2 hierarchy")
+}
+
+func cgroup2Under(root, parent, name string, need []string, l sandbox.Limits) (*cgroup, error) {
+	if parent == filepath.Join(root, cgroupParent) {
+		if err := os.MkdirAll(parent, 0o755); err != nil {
+			return nil, err
 		}
+		if err := enableControllers(root, need); err != nil {
+			return nil, err
+		}
+	}
+	if err := enableControllers(parent, need); err != nil {
+		return nil, err
 	}
 	dir := filepath.Join(parent, name)
 	if err := os.Mkdir(dir, 0o755); err != nil {
@@ -113,6 +136,38 @@ func newCgroup2(name string, l sandbox.Limits) (*cgroup, error) {
 		}
 	}
 	return cg, nil
+}
+
+// enableControllers makes the controllers available to dir's children: already there,
+// or enabled now.
+func enableControllers(dir string, need []string) error {
+	cur, err := os.ReadFile(filepath.Join(dir, "cgroup.subtree_control"))
+	if err != nil {
+		return err
+	}
+	have := strings.Fields(string(cur))
+	var missing []string
+	for _, c := range need {
+		if !contains(have, c) {
+			missing = append(missing, "+"+c)
+		}
+	}
+	if len(missing) == 0 {
+		return nil
+	}
+	avail, err := os.ReadFile(filepath.Join(dir, "cgroup.controllers"))
+	if err != nil {
+		return err
+	}
+	for _, c := range need {
+		if !contains(strings.Fields(string(avail)), c) {
+			return fmt.Errorf("controller %s not available in %s", c, dir)
+		}
+	}
+	if err := os.WriteFile(filepath.Join(dir, "cgroup.subtree_control"), []byte(strings.Join(missing, " ")), 0); err != nil {
+		return fmt.Errorf("enable %s in %s: %w", strings.Join(missing, " "), dir, err)
+	}
+	return nil
 }
 
 func newCgroup1(name string, l sandbox.Limits) (*cgroup, error) {

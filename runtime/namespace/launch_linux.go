@@ -32,12 +32,15 @@ import (
 //	| -- u32 want, u32 len,  ->| unshare(NEWUSER)          |                      |
 //	|    flat plan             | [SELFMAP: write own maps] |                      |
 //	|                          | read the plan             |                      |
+//	|                          | unshare(NEWNS|NEWUTS|     |                      |
+//	|                          |   NEWIPC[|NEWNET])        |                      |
+//	|                          | fork the holder (H)       |                      |
 //	|  [PARENT only:]          |                           |                      |
 //	| <-------- USERNS msg ----|                           |                      |
 //	| write uid/gid maps       |                           |                      |
 //	| (or newuidmap), cgroup   |                           |                      |
-//	| -- u32 go -------------->| unshare(NEWNS|NEWPID|     |                      |
-//	|                          |   NEWUTS|NEWIPC[|NEWNET]) |                      |
+//	| -- u32 go -------------->|                           |                      |
+//	|                          | unshare(NEWPID)           |                      |
 //	|                          | fork -------------------> | guard, hostname,     |
 //	|                          | relay signals, exit with  | overlay, mounts,     |
 //	|                          | I's status                | [pty: PTY msg + fd ->P]
@@ -48,6 +51,10 @@ import (
 //	| wait(S0) = C's status: exit n -> n, signal n -> 128+n, launcher error -> 125
 //
 // Messages are 512 bytes: u32 type, i32 errno, 32-byte stage, 472-byte text.
+//
+// H, the holder, keeps the namespaces (and the session slot's lock, fd 4) until S0 and I
+// are gone, so the mount namespace's teardown (overlay unmount, upper sync) happens after
+// the status is reported.
 const (
 	msgSize   = 512
 	msgError  = 1
@@ -568,6 +575,34 @@ func acquireSlot(work string) (string, *os.File, error) {
 		return slot, f, nil
 	}
 	return "", nil, fmt.Errorf("%w: more than %d live sessions in %s", ErrSetup, maxSlots, work)
+}
+
+// RemoveWork deletes an environment's work directory (the session slots): it waits for
+// every slot's lock, so no live or dying session still uses it, then makes the
+// overlay's permission-less work directories deletable and removes the tree.
+func RemoveWork(work string, log *slog.Logger) error {
+	locks, _ := filepath.Glob(filepath.Join(work, "s*.lock"))
+	for _, l := range locks {
+		f, err := os.OpenFile(l, os.O_RDWR, 0)
+		if err != nil {
+			continue
+		}
+		for {
+			err = syscall.Flock(int(f.Fd()), syscall.LOCK_EX)
+			if err != syscall.EINTR {
+				break
+			}
+		}
+		f.Close()
+	}
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	removeScratch(work, log)
+	if _, err := os.Stat(work); err == nil {
+		return fmt.Errorf("work directory %s could not be removed", work)
+	}
+	return nil
 }
 
 func removeScratch(dir string, log *slog.Logger) {

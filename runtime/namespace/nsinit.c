@@ -806,13 +806,6 @@ __attribute__((noreturn)) static void stage0(void)
 	if (want & WANT_SELFMAP)
 		self_map(euid, egid);
 	read_plan();
-	if (want & WANT_PARENT) {
-		// The parent writes wider maps (newuidmap) and joins us to the cgroup.
-		send_msg(MSG_USERNS, 0, "userns", "");
-		uint32_t go;
-		if (read_full(SYNC_FD, &go, sizeof(go)) < 0)
-			_exit(125);
-	}
 	int flags = CLONE_NEWUTS | CLONE_NEWIPC;
 	if (!plan.skip_mntns)
 		flags |= CLONE_NEWNS;
@@ -821,6 +814,14 @@ __attribute__((noreturn)) static void stage0(void)
 	if (unshare(flags) < 0)
 		fail("namespaces", errno, "unshare(%#x)", flags);
 	start_holder();
+	if (want & WANT_PARENT) {
+		// The parent writes wider maps (newuidmap) and joins us to the cgroup; the
+		// holder, forked just before, stays out of the session's cgroup.
+		send_msg(MSG_USERNS, 0, "userns", "");
+		uint32_t go;
+		if (read_full(SYNC_FD, &go, sizeof(go)) < 0)
+			_exit(125);
+	}
 	if (unshare(CLONE_NEWPID) < 0)
 		fail("namespaces", errno, "unshare(CLONE_NEWPID)");
 	pid_t child = fork();

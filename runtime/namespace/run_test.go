@@ -67,7 +67,12 @@ func newTestEnv(t testing.TB) testEnv {
 			t.Fatal(err)
 		}
 	}
-	t.Cleanup(func() { checkNoMounts(t, dir) })
+	t.Cleanup(func() {
+		checkNoMounts(t, dir)
+		if err := RemoveWork(e.work, nil); err != nil {
+			t.Error(err)
+		}
+	})
 	return e
 }
 
@@ -576,5 +581,28 @@ func TestRunFuseOverlay(t *testing.T) {
 		if err == nil && bytes.Contains(b, []byte(e.upper)) {
 			t.Errorf("process %s still uses the upper layer: %q", d.Name(), b)
 		}
+	}
+}
+
+func TestRunForwardsSIGINT(t *testing.T) {
+	e := newTestEnv(t)
+	// Run registers for SIGINT before the sandbox starts, so this process survives it;
+	// with no terminal in the foreground, Run forwards it to the command.
+	p := e.plan(t, "sh", "-c", "trap 'exit 9' INT; echo ready; while :; do sleep 0.05; done")
+	pr, pw, err := os.Pipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer pr.Close()
+	go func() {
+		buf := make([]byte, 16)
+		if _, err := pr.Read(buf); err == nil {
+			_ = syscall.Kill(os.Getpid(), syscall.SIGINT)
+		}
+	}()
+	code, err := Run(context.Background(), p, runtime.Stdio{Stdout: pw}, Options{})
+	pw.Close()
+	if err != nil || code != 9 {
+		t.Fatalf("code %d err %v, want the INT trap's 9", code, err)
 	}
 }
