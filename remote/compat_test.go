@@ -3,9 +3,11 @@ package remote_test
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"io"
 	"net/http"
 	"net/http/httptest"
+	"os"
 	"sort"
 	"strings"
 	"sync"
@@ -66,7 +68,12 @@ func (o *originalServer) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 	switch r.Method {
 	case "PUT":
-		o.blobs[path], _ = io.ReadAll(r.Body)
+		b, err := io.ReadAll(r.Body)
+		if err != nil {
+			http.Error(w, "read error", 500) // as the original: nothing stored
+			return
+		}
+		o.blobs[path] = b
 		io.WriteString(w, "ok")
 	case "GET":
 		b, ok := o.blobs[path]
@@ -174,5 +181,36 @@ func TestRedirectedPutIsAFailure(t *testing.T) {
 	k := strings.Repeat("a", 64)
 	if err := c.PutBlob(context.Background(), remote.Object, k, strings.NewReader("x"), 1); err == nil {
 		t.Fatal("PUT answered by a redirect counted as stored")
+	}
+}
+
+// Against a server that does not verify uploads (the original), Push hashes every blob
+// itself and aborts the upload of a local blob that rotted: the remote never stores it.
+func TestPushToNonVerifyingServerHashesLocally(t *testing.T) {
+	ctx := context.Background()
+	orig := &originalServer{blobs: map[string][]byte{}}
+	hs := httptest.NewServer(orig)
+	defer hs.Close()
+	c, _ := remote.NewHTTP(remote.Config{URL: hs.URL}, remote.HTTPOptions{})
+	f := remotetest.NewFixture(t, "rot", 2<<20)
+	bad := append([]byte(nil), f.Tar...)
+	bad[7] ^= 1
+	if err := os.WriteFile(f.Store.Objects.Path(f.TarKey), bad, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	_, err := remote.Push(ctx, remote.NewLocal(f.Store, nil), c, f.ID, remote.PushOptions{})
+	if !errors.Is(err, remote.ErrIntegrity) {
+		t.Fatalf("push of a rotten object: %v, want ErrIntegrity", err)
+	}
+	if c.UploadsVerified() {
+		t.Fatal("the original-style server claimed to verify uploads")
+	}
+	orig.mu.Lock()
+	defer orig.mu.Unlock()
+	if _, ok := orig.blobs["/objects/"+f.TarKey.String()]; ok {
+		t.Fatal("rotten object stored on the remote")
+	}
+	if _, ok := orig.blobs["/metadata/"+f.ID.String()]; ok {
+		t.Fatal("metadata stored although an object failed")
 	}
 }

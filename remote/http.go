@@ -13,6 +13,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"sync/atomic"
 	"time"
 )
 
@@ -25,9 +26,20 @@ import (
 // Every request carries X-Karapace-Protocol: 1 and, when a token is configured,
 // Authorization: Bearer <token>. Blobs stream in both directions.
 type HTTP struct {
-	base   string
-	token  string
-	client *http.Client
+	base     string
+	token    string
+	client   *http.Client
+	verifies atomic.Bool // a response carried VerifiesHeader: blake3
+}
+
+// UploadsVerified implements UploadVerifier: true once the server has said (on any
+// response) that it verifies uploads.
+func (h *HTTP) UploadsVerified() bool { return h.verifies.Load() }
+
+func (h *HTTP) note(resp *http.Response) {
+	if resp.Header.Get(VerifiesHeader) == "blake3" {
+		h.verifies.Store(true)
+	}
 }
 
 // HTTPOptions tunes NewHTTP. The zero value is fine.
@@ -124,6 +136,7 @@ func (h *HTTP) do(req *http.Request) (*http.Response, error) {
 	if err != nil {
 		return nil, fmt.Errorf("%s %s: %w", req.Method, req.URL.Redacted(), err)
 	}
+	h.note(resp)
 	// A 3xx left after the client's redirect handling (a PUT whose body cannot be
 	// replayed) is a failure too: nothing was stored.
 	if resp.StatusCode < 200 || resp.StatusCode > 299 {
@@ -194,6 +207,7 @@ func (h *HTTP) HasBlob(ctx context.Context, kind Kind, key string) (bool, error)
 	if err != nil {
 		return false, fmt.Errorf("HEAD %s: %w", u, err)
 	}
+	h.note(resp)
 	drainClose(resp.Body)
 	switch resp.StatusCode {
 	case http.StatusOK:

@@ -14,6 +14,18 @@ const ProtocolVersion = 1
 // ProtocolHeader carries ProtocolVersion on every request.
 const ProtocolHeader = "X-Karapace-Protocol"
 
+// VerifiesHeader is sent by the reference server on every response, with the value
+// "blake3": it hashes every object and layer it receives and refuses a mismatch, so a
+// client need not hash what it uploads. (The original server sends no such header.)
+const VerifiesHeader = "X-Karapace-Verifies"
+
+// UploadVerifier is an optional capability of a backend: UploadsVerified reports whether
+// the remote is known to check uploaded objects and layers against their keys. Push
+// hashes blobs itself on the way out unless it is.
+type UploadVerifier interface {
+	UploadsVerified() bool
+}
+
 // Kind is the kind of a blob in a remote store.
 type Kind int
 

@@ -65,6 +65,9 @@ func (m *Memory) PutBlob(ctx context.Context, kind Kind, key string, r io.Reader
 	return nil
 }
 
+// UploadsVerified implements UploadVerifier: PutBlob checks content-addressed keys.
+func (m *Memory) UploadsVerified() bool { return true }
+
 // Tamper stores data under kind/key without any check. Tests use it to play a corrupt
 // or malicious remote.
 func (m *Memory) Tamper(kind Kind, key string, data []byte) {

@@ -67,8 +67,9 @@ type PushBackend interface {
 // Push sends an environment to a remote: its objects, then its layers, then its
 // metadata, then (with a tag) its registry entry, so that a reader never sees metadata
 // whose blobs are missing. Blobs the remote already has are not sent. Every blob
-// streams from the local store and is hashed on the way: a local blob that no longer
-// matches its key aborts its upload before the remote stores it.
+// streams from the local store. A local blob that no longer matches its key is never
+// stored remotely: Push hashes it on the way and aborts the upload, or, when the remote
+// verifies uploads itself (UploadVerifier), the remote refuses it.
 func Push(ctx context.Context, src Source, dst PushBackend, id schema.EnvID, opts PushOptions) (PushResult, error) {
 	var res PushResult
 	env, meta, err := src.ReadEnv(ctx, id)
@@ -113,7 +114,12 @@ func Push(ctx context.Context, src Source, dst PushBackend, id schema.EnvID, opt
 				return err
 			}
 			defer rc.Close()
-			body := io.Reader(NewVerifyingReader(rc, key, k))
+			// Hash on the way out unless the remote verifies anyway: on a small
+			// machine the client's hashing competes with the server's for the CPU.
+			body := io.Reader(rc)
+			if v, ok := dst.(UploadVerifier); !ok || !v.UploadsVerified() {
+				body = NewVerifyingReader(rc, key, k).ExpectSize(size)
+			}
 			if opts.Progress != nil {
 				body = &progressReader{r: body, ev: Event{Kind: kind, Key: k, Size: size}, fn: opts.Progress}
 			}

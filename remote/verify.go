@@ -1,6 +1,7 @@
 package remote
 
 import (
+	"fmt"
 	"io"
 
 	"github.com/karapace/karapace/schema"
@@ -22,6 +23,7 @@ type VerifyingReader struct {
 	buf        []byte
 	start, end int
 	n          int64
+	size       int64 // -1: unknown
 	err        error
 }
 
@@ -33,25 +35,46 @@ type hasher interface {
 // NewVerifyingReader returns a reader of src that checks the bytes against want; key
 // names the blob in the error.
 func NewVerifyingReader(src io.Reader, want schema.Digest, key string) *VerifyingReader {
-	return &VerifyingReader{src: src, want: want, key: key, h: schema.Hasher(), buf: make([]byte, chunk)}
+	return &VerifyingReader{src: src, want: want, key: key, h: schema.Hasher(), buf: make([]byte, chunk), size: -1}
 }
 
 // N returns the number of bytes read from src so far.
 func (v *VerifyingReader) N() int64 { return v.n }
 
+// ExpectSize tells v how many bytes src holds. v then checks the digest as soon as it
+// has read that many, before handing out the last chunk: a bad blob never reaches its
+// consumer whole (an upload ends short and the receiver stores nothing), even when its
+// size is a multiple of the chunk size.
+func (v *VerifyingReader) ExpectSize(size int64) *VerifyingReader {
+	v.size = size
+	return v
+}
+
 func (v *VerifyingReader) fill() {
-	n, err := io.ReadFull(v.src, v.buf)
+	buf := v.buf
+	if v.size >= 0 && v.size-v.n < int64(len(buf)) {
+		buf = buf[:v.size-v.n]
+	}
+	n, err := io.ReadFull(v.src, buf)
 	v.start, v.end = 0, n
 	v.n += int64(n)
-	_, _ = v.h.Write(v.buf[:n])
+	_, _ = v.h.Write(buf[:n])
+	if err == nil && v.size >= 0 && v.n == v.size {
+		err = io.EOF
+	}
 	switch err {
 	case nil:
 	case io.EOF, io.ErrUnexpectedEOF:
 		var got schema.Digest
 		v.h.Sum(got[:0])
-		if got != v.want {
+		switch {
+		case v.size >= 0 && v.n != v.size:
+			v.err = fmt.Errorf("%s: read %d bytes, expected %d: %w", v.key, v.n, v.size, io.ErrUnexpectedEOF)
+			v.start, v.end = 0, 0
+		case got != v.want:
 			v.err = &IntegrityError{Key: v.key, Expected: v.want.String(), Actual: got.String()}
-		} else {
+			v.start, v.end = 0, 0 // withhold the last chunk
+		default:
 			v.err = io.EOF
 		}
 	default:

@@ -204,6 +204,7 @@ func clip(s string) string {
 // ServeHTTP implements http.Handler.
 func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	start := time.Now()
+	w.Header().Set(remote.VerifiesHeader, "blake3")
 	rec := &recorder{ResponseWriter: w, status: http.StatusOK}
 	err := s.serve(rec, r)
 	if err != nil {

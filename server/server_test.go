@@ -184,6 +184,13 @@ func TestAuth(t *testing.T) {
 		}
 	}
 	ctx := context.Background()
+	good, _ := remote.NewHTTP(remote.Config{URL: hs.URL, Token: "right"}, remote.HTTPOptions{})
+	if good.UploadsVerified() {
+		t.Fatal("UploadsVerified before any response")
+	}
+	if _, err := good.HasBlob(ctx, remote.Object, strings.Repeat("0", 64)); err != nil || !good.UploadsVerified() {
+		t.Fatalf("the server did not announce that it verifies uploads (%v)", err)
+	}
 	bad, _ := remote.NewHTTP(remote.Config{URL: hs.URL, Token: "wrong"}, remote.HTTPOptions{})
 	if _, err := bad.HasBlob(ctx, remote.Object, strings.Repeat("0", 64)); err == nil || !isUnauthorized(err) {
 		t.Fatalf("HasBlob with a wrong token: %v", err)
