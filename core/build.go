@@ -197,6 +197,13 @@ func (e *Engine) build(ctx context.Context, manifestPath string, opts BuildOptio
 		spec.EnvID, spec.EnvDir, spec.Packages = id, envDir, lock.ResolvedPackages
 		progress("building environment")
 		if err := b.Build(ctx, spec); err != nil {
+			if old == nil {
+				// Let the backend make its scratch deletable (overlay work dirs)
+				// before the rollback deletes the directory it created.
+				if derr := b.Destroy(context.WithoutCancel(ctx), spec); derr != nil {
+					e.log.Warn("backend cleanup after a failed build", "err", derr)
+				}
+			}
 			if ctx.Err() != nil {
 				return e.rollback(op, ctx.Err())
 			}
