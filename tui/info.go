@@ -11,6 +11,7 @@ import (
 	"strings"
 	"sync"
 	"syscall"
+	"time"
 
 	"github.com/karapace/karapace/core"
 	"github.com/karapace/karapace/schema"
@@ -29,6 +30,8 @@ type inspector struct {
 	mu        sync.Mutex
 	manifests map[string]*schema.Normalized // by manifest hash: immutable
 	sizes     map[sizeKey]int64
+
+	listing string // the last listing of the metadata records, see stamp
 }
 
 // sizeKey caches a directory size until the environment's metadata changes.
@@ -207,15 +210,37 @@ func loadDetail(ctx context.Context, eng *core.Engine, in *inspector, id schema.
 	return d
 }
 
-// stamp summarizes what the list and detail views depend on: the metadata records
-// (name, inode, size, modification time: every record is replaced by a rename, so any
-// change gives a new inode) and the layers directory (commits). Comparing stamps every
-// second costs one directory read and a stat per environment.
+// stamp summarizes what the list and detail views depend on: the metadata directory
+// (every record is written by a rename into it, which updates its modification time)
+// and the layers directory (commits). A directory's time is kept at the kernel's clock
+// tick, so two changes within one tick could look like one; while the directory changed
+// within the last two seconds the stamp also lists every record (name, inode, size,
+// time: a replaced record always has a new inode). Otherwise a check costs two stats.
+// Only the watch goroutine calls it (run calls it once before starting that goroutine).
 func (in *inspector) stamp() string {
 	var b strings.Builder
-	ents, err := os.ReadDir(in.layout.MetadataDir())
+	info, err := os.Stat(in.layout.MetadataDir())
 	if err != nil {
 		b.WriteString("no-metadata;")
+		in.listing = ""
+	} else {
+		fmt.Fprintf(&b, "meta:%d:%d;", inode(info), info.ModTime().UnixNano())
+		if time.Since(info.ModTime()) < 2*time.Second {
+			in.listing = in.list()
+		}
+		b.WriteString(in.listing)
+	}
+	if info, err := os.Stat(in.layout.LayersDir()); err == nil {
+		fmt.Fprintf(&b, "layers:%d:%d", inode(info), info.ModTime().UnixNano())
+	}
+	return b.String()
+}
+
+// list describes every metadata record.
+func (in *inspector) list() string {
+	ents, err := os.ReadDir(in.layout.MetadataDir())
+	if err != nil {
+		return "unreadable;"
 	}
 	names := make([]string, 0, len(ents))
 	for _, e := range ents {
@@ -223,18 +248,15 @@ func (in *inspector) stamp() string {
 		if err != nil {
 			continue
 		}
-		var ino uint64
-		if st, ok := info.Sys().(*syscall.Stat_t); ok {
-			ino = st.Ino
-		}
-		names = append(names, fmt.Sprintf("%s:%d:%d:%d;", e.Name(), ino, info.Size(), info.ModTime().UnixNano()))
+		names = append(names, fmt.Sprintf("%s:%d:%d:%d;", e.Name(), inode(info), info.Size(), info.ModTime().UnixNano()))
 	}
 	sort.Strings(names)
-	for _, n := range names {
-		b.WriteString(n)
+	return strings.Join(names, "")
+}
+
+func inode(info fs.FileInfo) uint64 {
+	if st, ok := info.Sys().(*syscall.Stat_t); ok {
+		return st.Ino
 	}
-	if info, err := os.Stat(in.layout.LayersDir()); err == nil {
-		fmt.Fprintf(&b, "layers:%d", info.ModTime().UnixNano())
-	}
-	return b.String()
+	return 0
 }

@@ -51,7 +51,7 @@ func helpText() string {
 func (u *ui) renderHeader() {
 	v := ""
 	if u.opts.Version != "" {
-		v = "  v" + u.opts.Version
+		v = "  v" + strings.TrimPrefix(u.opts.Version, "v")
 	}
 	extra := fmt.Sprintf("sort %s", u.m.sortLabel())
 	if u.m.filter != "" {

@@ -9,6 +9,7 @@ import (
 	"strings"
 	"testing"
 	"time"
+	"unicode/utf8"
 
 	"github.com/gdamore/tcell/v2"
 
@@ -380,6 +381,12 @@ func TestConfirmations(t *testing.T) {
 		func() { h.keys("n") },
 		func() { h.key(tcell.KeyEscape) },
 		func() { h.key(tcell.KeyEnter) }, // Cancel has the focus
+		func() { // a click on Cancel
+			line, y := h.line("Cancel")
+			x := utf8.RuneCountInString(line[:strings.Index(line, "Cancel")]) + 2
+			h.scr.InjectMouse(x, y, tcell.Button1, tcell.ModNone)
+			h.scr.InjectMouse(x, y, tcell.ButtonNone, tcell.ModNone)
+		},
 	} {
 		h.keys("d")
 		h.waitText("Destroy 'victim'")
