@@ -30,6 +30,9 @@ type ConfigOptions struct {
 	// Devices lists the device nodes behind a bind mount source (a node, or a directory
 	// of nodes) for the device cgroup allow list. Nil allows only the standard ones.
 	Devices func(path string) []specs.LinuxDeviceCgroup
+	// ConsoleSize is the terminal's size for a TTY session (crun does not copy it from
+	// its own terminal; runc does, and keeps it in step on SIGWINCH).
+	ConsoleSize *specs.Box
 }
 
 // SpecVersion is the runtime-spec version config.json declares: 1.0.2, the newest that
@@ -87,10 +90,16 @@ func Config(plan *sandbox.Plan, opts ConfigOptions) (*specs.Spec, error) {
 		Version: SpecVersion,
 		Process: &specs.Process{
 			Terminal: plan.TTY,
-			User:     specs.User{UID: 0, GID: 0},
-			Args:     append([]string(nil), plan.Argv...),
-			Env:      append([]string(nil), plan.Env...),
-			Cwd:      plan.Dir,
+			ConsoleSize: func() *specs.Box {
+				if plan.TTY && opts.ConsoleSize != nil {
+					return &specs.Box{Height: opts.ConsoleSize.Height, Width: opts.ConsoleSize.Width}
+				}
+				return nil
+			}(),
+			User: specs.User{UID: 0, GID: 0},
+			Args: append([]string(nil), plan.Argv...),
+			Env:  append([]string(nil), plan.Env...),
+			Cwd:  plan.Dir,
 			Capabilities: &specs.LinuxCapabilities{
 				Bounding: caps, Effective: caps, Permitted: caps,
 			},

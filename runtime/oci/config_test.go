@@ -98,12 +98,16 @@ func TestConfig(t *testing.T) {
 	// is read-only.
 	plan.NetworkIsolation, plan.Root.ReadOnly, plan.TTY = true, true, true
 	opts.Limits = false
+	opts.ConsoleSize = &specs.Box{Height: 31, Width: 97}
 	cfg, err = Config(plan, opts)
 	if err != nil {
 		t.Fatal(err)
 	}
 	if last := cfg.Linux.Namespaces[len(cfg.Linux.Namespaces)-1].Type; last != specs.NetworkNamespace {
 		t.Errorf("isolated plan: last namespace %s", last)
+	}
+	if cs := cfg.Process.ConsoleSize; cs == nil || cs.Height != 31 || cs.Width != 97 {
+		t.Errorf("console size %+v", cs)
 	}
 	if cfg.Linux.Resources.Memory != nil || cfg.Linux.Resources.CPU != nil || !cfg.Root.Readonly || !cfg.Process.Terminal {
 		t.Errorf("rootless frozen tty plan: %+v %+v", cfg.Linux.Resources, cfg.Root)

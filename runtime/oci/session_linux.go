@@ -73,6 +73,11 @@ func (b *Backend) session(ctx context.Context, spec *runtime.Spec, rt Runtime, p
 		// in it, maps the container onto the same ids.
 		co.UIDMap, co.GIDMap = identity(plan.UIDMap), identity(plan.GIDMap)
 	}
+	if f, ok := stdio.Stdin.(*os.File); ok && plan.TTY {
+		if ws, err := unix.IoctlGetWinsize(int(f.Fd()), unix.TIOCGWINSZ); err == nil && ws.Row > 0 {
+			co.ConsoleSize = &specs.Box{Height: uint(ws.Row), Width: uint(ws.Col)}
+		}
+	}
 	cfg, err := Config(plan, co)
 	if err != nil {
 		return 125, err
@@ -211,7 +216,7 @@ func (b *Backend) control(ctx context.Context, rt Runtime, plan *sandbox.Plan, s
 	}
 	if err := cmd.Start(); err != nil {
 		release(false)
-		return fmt.Errorf("%w: %s %s: %w", runtime.ErrExecFailed, rt.Name, args[2], err)
+		return fmt.Errorf("%w: %s %s: %w", runtime.ErrExecFailed, rt.Name, strings.Join(args, " "), err)
 	}
 	if err := release(true); err != nil {
 		_ = cmd.Process.Kill()
