@@ -143,6 +143,8 @@ func newUI(ctx context.Context, opts Options) (*ui, error) {
 		}
 		eng, err := core.New(ctx, core.Options{
 			StoreRoot: opts.StoreRoot, Backends: opts.Backends, Logger: opts.Logger,
+			// Looking takes no lock; the first action recovers what needs it.
+			SkipRecovery: true,
 			// Called from the goroutine waiting for the lock, never the UI's.
 			OnLockWait: func(w core.LockWait) { go u.post(func() { u.setStatus(w.String()+"…", false) }) },
 		})

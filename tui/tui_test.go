@@ -366,8 +366,15 @@ func TestDetailView(t *testing.T) {
 		t.Fatal(err)
 	}
 	h.waitText("renamed-elsewhere")
+	// Destroyed elsewhere while shown: the view says so, and actions find nothing.
+	if err := e.Destroy(context.Background(), id); err != nil {
+		t.Fatal(err)
+	}
+	h.waitText("environment not found")
+	h.keys("f")
+	h.waitText("no environment selected")
 	h.key(tcell.KeyEscape)
-	h.waitText("Environments (1/1)")
+	h.waitText("Environments (0/0)")
 }
 
 func TestConfirmations(t *testing.T) {
