@@ -123,3 +123,38 @@ func (x *tmuxRun) exitStatus() int {
 
 // shellQuote is POSIX single-quoting.
 func shellQuote(s string) string { return "'" + strings.ReplaceAll(s, "'", `'\''`) + "'" }
+
+// new asks its questions on a real terminal, and build draws its spinner there.
+func TestCLINewAndBuildOnATerminal(t *testing.T) {
+	w := newWorld(t)
+	x := startTmux(t, w, "new", "demo")
+	send := func(keys string) {
+		if keys != "" {
+			x.tmux("send-keys", "-t", "ui", "-l", keys)
+		}
+		x.tmux("send-keys", "-t", "ui", "Enter")
+	}
+	x.waitFor("the image question", func(p string) bool { return strings.Contains(p, "base image [rolling]:") })
+	send("")
+	x.waitFor("the packages question", func(p string) bool { return strings.Contains(p, "packages (space-separated, empty to skip):") })
+	send("git make")
+	x.waitFor("the mount question", func(p string) bool { return strings.Contains(p, "mount (format") })
+	send("")
+	x.waitFor("the backend question", func(p string) bool { return strings.Contains(p, "3) mock") })
+	send("mock")
+	x.waitFor("the isolation question", func(p string) bool { return strings.Contains(p, "enable network isolation? [y/N]:") })
+	send("")
+	if got := x.exitStatus(); got != 0 {
+		t.Fatalf("new exited %d:\n%s", got, x.tmux("capture-pane", "-p", "-t", "ui"))
+	}
+	b, err := os.ReadFile(filepath.Join(w.dir, "karapace.toml"))
+	if err != nil || !strings.Contains(string(b), `packages = ["git", "make"]`) || !strings.Contains(string(b), `backend = "mock"`) {
+		t.Fatalf("manifest from the prompts (%v):\n%s", err, b)
+	}
+
+	b2 := startTmux(t, w, "build", "--name", "demo")
+	pane := b2.waitFor("the build to finish", func(p string) bool { return strings.Contains(p, "built environment 'demo'") })
+	if got := b2.exitStatus(); got != 0 || !strings.Contains(pane, "✓ environment built") {
+		t.Errorf("build on a terminal: exit %d\n%s", got, pane)
+	}
+}
