@@ -187,6 +187,9 @@ func (u *ui) build() {
 		u.app.SetScreen(u.opts.Screen)
 	}
 	u.app.EnableMouse(true)
+	// Bracketed paste: pasted text goes to the search or rename field, and is never
+	// taken for keys (a pasted "dy" must not destroy anything).
+	u.app.EnablePaste(true)
 	u.app.SetAfterDrawFunc(func(tcell.Screen) { u.startOnce.Do(func() { close(u.started) }) })
 
 	u.header = tview.NewTextView().SetDynamicColors(true).SetWrap(false)

@@ -737,3 +737,37 @@ func TestVersionMismatchRefused(t *testing.T) {
 		t.Fatalf("err %v, want a store error", err)
 	}
 }
+
+func TestPasteIsNeverTakenForKeys(t *testing.T) {
+	root := t.TempDir()
+	e := newEngine(t, root)
+	id := buildEnv(t, e, "pasted", "git")
+	buildEnv(t, e, "other", "make")
+	h := start(t, root, 100, 20)
+	h.waitText("pasted")
+	// Everything through the application's event queue, in order.
+	queue := func(text string) {
+		for _, r := range text {
+			h.u.app.QueueEvent(tcell.NewEventKey(tcell.KeyRune, r, tcell.ModNone))
+		}
+	}
+	paste := func(text string) {
+		h.u.app.QueueEvent(tcell.NewEventPaste(true))
+		queue(text)
+		h.u.app.QueueEvent(tcell.NewEventPaste(false))
+	}
+	paste("Gdyq")
+	queue("?") // a key after the paste: once help shows, the paste was handled
+	h.waitText("Keybindings")
+	h.key(tcell.KeyEscape)
+	if got := inspect(t, e, id).State; got != core.Built {
+		t.Fatalf("state %s", got)
+	}
+	// In the search field a paste is text.
+	h.keys("/")
+	h.waitGone("[Enter] detail") // the field is open once the status row is replaced
+	paste("pAsT")
+	h.waitText("Environments (1/2)")
+	h.key(tcell.KeyEnter)
+	h.waitText("filter 'pAsT': 1 match(es)")
+}
