@@ -64,10 +64,15 @@ func TestRunPTY(t *testing.T) {
 		}
 	}()
 	// The shell reads a line typed on the terminal, so input flows too.
-	p := e.plan(t, "sh", "-c", "tty; stty size; read line; echo got:$line; ps -o pid,comm | grep -c sh >/dev/null; exit 4")
+	// After the first line, the user's terminal is resized: the sandbox's pty follows.
+	p := e.plan(t, "sh", "-c", "tty; stty size; read line; echo got:$line; stty size; exit 4")
 	p.TTY = true
 	go func() {
 		time.Sleep(300 * time.Millisecond)
+		ws := winsize{Row: 42, Col: 123}
+		_ = ioctl(master.Fd(), syscall.TIOCSWINSZ, unsafe.Pointer(&ws))
+		_ = syscall.Kill(os.Getpid(), syscall.SIGWINCH)
+		time.Sleep(100 * time.Millisecond)
 		_, _ = master.Write([]byte("typed\r"))
 	}()
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
@@ -86,7 +91,7 @@ func TestRunPTY(t *testing.T) {
 	slave.Close()
 	<-done
 	got := strings.ReplaceAll(out.String(), "\r", "")
-	for _, want := range []string{"/dev/pts/0\n", "31 97\n", "got:typed\n"} {
+	for _, want := range []string{"/dev/pts/0\n", "31 97\n", "got:typed\n42 123\n"} {
 		if !strings.Contains(got, want) {
 			t.Errorf("terminal output %q lacks %q", got, want)
 		}

@@ -62,38 +62,48 @@ func copySize(from, to uintptr) {
 // terminal relays an interactive session: the user's terminal in raw mode, bytes both
 // ways between it and the pty master, window size changes forwarded.
 type terminal struct {
-	master  *os.File
-	userTTY *os.File // the user's terminal (stdin), nil when stdin is not one
-	saved   *syscall.Termios
-	input   *os.File // non-blocking duplicate of stdin, so the relay can be stopped
-	winch   chan os.Signal
-	outDone chan struct{}
-	log     *slog.Logger
+	master   *os.File
+	userFD   int // the user's terminal (stdin), -1 when stdin is not one
+	saved    *syscall.Termios
+	input    *os.File // non-blocking duplicate of stdin, so the relay can be stopped
+	inputFD  int
+	wasNonbl bool // stdin's file description was already non-blocking
+	winch    chan os.Signal
+	outDone  chan struct{}
+	log      *slog.Logger
 }
 
 func startTerminal(master *os.File, stdio runtime.Stdio, log *slog.Logger) *terminal {
-	t := &terminal{master: master, outDone: make(chan struct{}), log: log}
+	t := &terminal{master: master, outDone: make(chan struct{}), log: log, userFD: -1, inputFD: -1}
+	// File.Fd switches a file to blocking mode, on the description it shares with our
+	// duplicate: take the raw numbers once, here, and never call Fd on them again.
+	masterFD := master.Fd()
 	if f, ok := stdio.Stdin.(*os.File); ok {
-		if _, err := getTermios(f.Fd()); err == nil {
-			t.userTTY = f
-			copySize(f.Fd(), master.Fd())
-			if saved, err := makeRaw(f.Fd()); err == nil {
+		fd := int(f.Fd())
+		if _, err := getTermios(uintptr(fd)); err == nil {
+			t.userFD = fd
+			copySize(uintptr(fd), masterFD)
+			if saved, err := makeRaw(uintptr(fd)); err == nil {
 				t.saved = saved
 			}
 			t.winch = make(chan os.Signal, 1)
 			signal.Notify(t.winch, syscall.SIGWINCH)
 			go func(c chan os.Signal) {
 				for range c {
-					copySize(f.Fd(), master.Fd())
+					copySize(uintptr(fd), masterFD)
 				}
 			}(t.winch)
 		}
-		if fd, err := syscall.Dup(int(f.Fd())); err == nil {
-			syscall.CloseOnExec(fd)
-			if syscall.SetNonblock(fd, true) == nil {
-				t.input = os.NewFile(uintptr(fd), "stdin")
+		if flags, _, e := syscall.Syscall(syscall.SYS_FCNTL, uintptr(fd), syscall.F_GETFL, 0); e == 0 {
+			t.wasNonbl = flags&syscall.O_NONBLOCK != 0
+		}
+		if dup, err := syscall.Dup(fd); err == nil {
+			syscall.CloseOnExec(dup)
+			if syscall.SetNonblock(dup, true) == nil {
+				t.inputFD = dup
+				t.input = os.NewFile(uintptr(dup), "stdin")
 			} else {
-				syscall.Close(fd)
+				syscall.Close(dup)
 			}
 		}
 	}
@@ -125,7 +135,7 @@ func (t *terminal) finish() {
 	}
 	if t.input != nil {
 		_ = t.input.SetReadDeadline(time.Now())
-		_ = syscall.SetNonblock(int(t.input.Fd()), false)
+		_ = syscall.SetNonblock(t.inputFD, t.wasNonbl)
 		t.input.Close()
 	}
 	if t.winch != nil {
@@ -133,7 +143,7 @@ func (t *terminal) finish() {
 		close(t.winch)
 	}
 	if t.saved != nil {
-		_ = ioctl(t.userTTY.Fd(), syscall.TCSETS, unsafe.Pointer(t.saved))
+		_ = ioctl(uintptr(t.userFD), syscall.TCSETS, unsafe.Pointer(t.saved))
 	}
 	t.master.Close()
 }
