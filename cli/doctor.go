@@ -43,7 +43,11 @@ func newDoctorCommand(g *globals) *cobra.Command {
 		Long:  "Check the runtime prerequisites and the store (version, integrity, WAL, lock,\nenvironments, disk space), and say how to fix what is missing. Exits 1 when a check fails.\nIt never writes to the store.",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			return runDoctor(cmd.Context(), g, doctorOptions{store: g.storePath(), json: g.json})
+			root, err := g.storePath()
+			if err != nil {
+				return err
+			}
+			return runDoctor(cmd.Context(), g, doctorOptions{store: root, json: g.json})
 		},
 	}
 }

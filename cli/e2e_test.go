@@ -47,6 +47,13 @@ func TestCLIUsageErrors(t *testing.T) {
 	w.fail(2, []string{"needs a command after --"}, "exec", "x")
 	w.fail(2, []string{"needs a command after --"}, "exec", "x", "--")
 	w.fail(2, []string{"invalid argument"}, "--lock-timeout", "soon", "list")
+	w.fail(2, []string{"--lock-timeout must not be negative"}, "--lock-timeout", "-1s", "list")
+	// No HOME and no store given: an error, not a directory named "~".
+	w.env = []string{"PATH=" + os.Getenv("PATH")}
+	w.fail(1, []string{"no store: HOME is not set"}, "list")
+	if _, err := os.Stat(filepath.Join(w.dir, "~")); !os.IsNotExist(err) {
+		t.Errorf("a directory named ~ appeared: %v", err)
+	}
 }
 
 // cli_build_succeeds_with_mock, plus the text and JSON shapes of build.

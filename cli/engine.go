@@ -38,7 +38,11 @@ func (g *globals) backends() map[string]func() runtime.Backend {
 // the newer format needs. Only migrate and doctor look at such a store (through
 // openEngine).
 func (g *globals) engineFor(ctx context.Context, readOnly bool) (*core.Engine, error) {
-	layout := store.NewLayout(g.storePath())
+	root, err := g.storePath()
+	if err != nil {
+		return nil, err
+	}
+	layout := store.NewLayout(root)
 	if _, err := os.Stat(layout.VersionFile()); err == nil {
 		if err := layout.VerifyVersion(); err != nil {
 			return nil, fmt.Errorf("%w (run 'karapace migrate')", err)
@@ -49,8 +53,12 @@ func (g *globals) engineFor(ctx context.Context, readOnly bool) (*core.Engine, e
 
 // openEngine builds an Engine without checking the store's format version.
 func (g *globals) openEngine(ctx context.Context, readOnly bool) (*core.Engine, error) {
+	root, err := g.storePath()
+	if err != nil {
+		return nil, err
+	}
 	return core.New(ctx, core.Options{
-		StoreRoot:    g.storePath(),
+		StoreRoot:    root,
 		Backends:     g.backends(),
 		Logger:       g.log,
 		LockTimeout:  g.lockTimeout,

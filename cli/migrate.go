@@ -36,7 +36,11 @@ func newMigrateCommand(g *globals) *cobra.Command {
 		Long:  "Upgrade an older store to the current format, keeping a backup of the old version\nfile. A missing store is not an error. Exits 1 when the store is newer than this karapace.",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			return runMigrate(cmd.Context(), g, migrateOptions{store: g.storePath(), json: g.json})
+			root, err := g.storePath()
+			if err != nil {
+				return err
+			}
+			return runMigrate(cmd.Context(), g, migrateOptions{store: root, json: g.json})
 		},
 	}
 }

@@ -69,7 +69,11 @@ func runPin(ctx context.Context, g *globals, opts pinOptions) error {
 		}
 		return printf(g.stdout, "base image in %s is pinned: %s\n", opts.manifest, strings.TrimSpace(m.Base.Image))
 	}
-	url, err := image.NewCache(g.storePath(), image.WithLogger(g.log)).Pin(ctx, strings.TrimSpace(m.Base.Image))
+	root, err := g.storePath()
+	if err != nil {
+		return err
+	}
+	url, err := image.NewCache(root, image.WithLogger(g.log)).Pin(ctx, strings.TrimSpace(m.Base.Image))
 	if err != nil {
 		return fmt.Errorf("failed to resolve pinned image URL: %w", err)
 	}

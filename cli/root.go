@@ -59,6 +59,9 @@ func newRootCommand(g *globals) *cobra.Command {
 		SilenceErrors: true,
 		// Commands only run through a subcommand; plain `karapace` prints help.
 		PersistentPreRunE: func(cmd *cobra.Command, _ []string) error {
+			if g.lockTimeout < 0 {
+				return usageError{fmt.Errorf("--lock-timeout must not be negative (0 waits forever)")}
+			}
 			g.started = true
 			g.log = newLogger(g.stderr, logLevel(g))
 			return nil
@@ -111,8 +114,9 @@ func newRootCommand(g *globals) *cobra.Command {
 }
 
 // storePath resolves the store root: --store, else $KARAPACE_STORE, else
-// ~/.local/share/karapace. A leading "~/" expands to $HOME.
-func (g *globals) storePath() string {
+// ~/.local/share/karapace. A leading "~/" expands to $HOME. Without $HOME there is no
+// default, rather than a directory literally named "~".
+func (g *globals) storePath() (string, error) {
 	p := g.storeFlag
 	if p == "" {
 		p = g.getenv("KARAPACE_STORE")
@@ -120,14 +124,17 @@ func (g *globals) storePath() string {
 	home := g.getenv("HOME")
 	if p == "" {
 		if home == "" {
-			return filepath.Join("~", defaultStoreSuffix)
+			return "", errors.New("no store: HOME is not set; pass --store or set KARAPACE_STORE")
 		}
-		return filepath.Join(home, defaultStoreSuffix)
+		return filepath.Join(home, defaultStoreSuffix), nil
 	}
-	if home != "" && (p == "~" || strings.HasPrefix(p, "~/")) {
-		return filepath.Join(home, strings.TrimPrefix(p, "~"))
+	if p == "~" || strings.HasPrefix(p, "~/") {
+		if home == "" {
+			return "", fmt.Errorf("store %q: HOME is not set to expand ~", p)
+		}
+		return filepath.Join(home, strings.TrimPrefix(p, "~")), nil
 	}
-	return p
+	return p, nil
 }
 
 // Main runs the karapace command line with args (without the program name) and returns

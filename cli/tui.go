@@ -37,9 +37,13 @@ func runTUI(ctx context.Context, g *globals, opts tuiOptions) error {
 		return fmt.Errorf("%w: the terminal UI needs a terminal (/dev/tty: %v)", tui.ErrTerminal, err)
 	}
 	tty.Close()
+	root, err := g.storePath()
+	if err != nil {
+		return err
+	}
 	// The UI owns the terminal: no logger and no lock-wait notices on stderr.
 	return tui.Run(ctx, tui.Options{
-		StoreRoot: g.storePath(),
+		StoreRoot: root,
 		Backends:  g.backends(),
 		Version:   Version,
 		Stdin:     g.stdin,

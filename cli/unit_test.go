@@ -171,11 +171,13 @@ func TestStorePath(t *testing.T) {
 		{"", map[string]string{"HOME": "/home/u", "KARAPACE_STORE": "/srv/k"}, "/srv/k"},
 		{"/x", map[string]string{"HOME": "/home/u", "KARAPACE_STORE": "/srv/k"}, "/x"},
 		{"~/k", map[string]string{"HOME": "/home/u"}, "/home/u/k"},
-		{"~/k", map[string]string{}, "~/k"},
+		{"~/k", map[string]string{}, ""},
+		{"", map[string]string{}, ""},
 	}
 	for _, tt := range tests {
 		g := &globals{storeFlag: tt.flag, getenv: func(k string) string { return tt.env[k] }}
-		if got := g.storePath(); got != tt.want {
+		got, err := g.storePath()
+		if (err != nil) != (tt.want == "") || got != tt.want {
 			t.Errorf("storePath(%q, %v) = %q, want %q", tt.flag, tt.env, got, tt.want)
 		}
 	}
