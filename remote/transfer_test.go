@@ -24,7 +24,7 @@ func (s *slowBackend) PutBlob(ctx context.Context, kind remote.Kind, key string,
 	s.inflight++
 	s.maxFlight = max(s.maxFlight, s.inflight)
 	s.mu.Unlock()
-	time.Sleep(30 * time.Millisecond)
+	time.Sleep(200 * time.Millisecond) // long enough that a loaded machine still overlaps them
 	err := s.Backend.PutBlob(ctx, kind, key, r, size)
 	s.mu.Lock()
 	s.inflight--
