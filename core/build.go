@@ -3,7 +3,6 @@ package core
 import (
 	"context"
 	"errors"
-	"fmt"
 	"io/fs"
 	"os"
 	"path/filepath"
@@ -156,7 +155,7 @@ func (e *Engine) build(ctx context.Context, manifestPath string, opts BuildOptio
 		lock := schema.NewLock(n, resolution)
 		id := lock.EnvID
 		if locked != nil && locked.EnvID != id {
-			return classify(ErrLockFile, &schema.DriftError{Detail: fmt.Sprintf("locked mode: lock env_id '%s' does not match resolved env_id '%s'", locked.EnvID, id)})
+			return classify(ErrLockFile, schema.LockedIDDrift(locked.EnvID, id))
 		}
 		res.EnvID, res.ShortID, res.Lock = id, id.Short(), lock
 		if opts.Name != "" {
@@ -170,12 +169,10 @@ func (e *Engine) build(ctx context.Context, manifestPath string, opts BuildOptio
 			old = nil
 		}
 		envDir := e.layout.EnvPath(id)
-		if old != nil {
-			if live, err := liveClaims(envDir); err != nil {
-				return classify(ErrStore, err)
-			} else if live > 0 {
-				return &TransitionError{From: "running", To: "cannot rebuild a running environment; stop it first"}
-			}
+		if live, err := liveClaims(envDir); err != nil {
+			return classify(ErrStore, err)
+		} else if live > 0 {
+			return &TransitionError{From: "running", To: "cannot rebuild a running environment; stop it first"}
 		}
 		mh, err := e.st.putObject(ctx, n.CanonicalJSON())
 		if err != nil {
@@ -186,7 +183,9 @@ func (e *Engine) build(ctx context.Context, manifestPath string, opts BuildOptio
 			return classify(ErrStore, err)
 		}
 		// Fix of spec 5.7: only a directory this build creates is ever removed.
+		created := false
 		if _, err := os.Lstat(envDir); errors.Is(err, fs.ErrNotExist) {
+			created = true
 			if err := e.st.walRemoveDir(ctx, op, envDir); err != nil {
 				return e.abort(op, classify(ErrStore, err))
 			}
@@ -197,7 +196,7 @@ func (e *Engine) build(ctx context.Context, manifestPath string, opts BuildOptio
 		spec.EnvID, spec.EnvDir, spec.Packages = id, envDir, lock.ResolvedPackages
 		progress("building environment")
 		if err := b.Build(ctx, spec); err != nil {
-			if old == nil {
+			if created {
 				// Let the backend make its scratch deletable (overlay work dirs)
 				// before the rollback deletes the directory it created.
 				if derr := b.Destroy(context.WithoutCancel(ctx), spec); derr != nil {

@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/karapace/karapace/runtime"
+	"github.com/karapace/karapace/runtime/mock"
 	"github.com/karapace/karapace/schema"
 	"github.com/karapace/karapace/store"
 )
@@ -465,5 +466,32 @@ func TestHostUntouched(t *testing.T) {
 	}
 	if ents, _ := os.ReadDir(outside); len(ents) != 0 {
 		t.Errorf("HOME touched: %v", ents)
+	}
+}
+
+// driftingBackend resolves the base image to another digest than the mock: what a
+// registry moving a tag under a locked build looks like.
+type driftingBackend struct{ *mock.Backend }
+
+func (d driftingBackend) Resolve(ctx context.Context, spec *runtime.Spec) (schema.Resolution, error) {
+	r, err := d.Backend.Resolve(ctx, spec)
+	r.BaseImageDigest = schema.SumString("moved").String()
+	return r, err
+}
+
+func TestLockedBuildRefusesAnotherResolution(t *testing.T) {
+	ctx := context.Background()
+	root := t.TempDir()
+	path := manifest(t, "git")
+	build(t, newEngineAt(t, root), path)
+	e := newEngineAt(t, root, func(o *Options) {
+		o.Backends = map[string]func() runtime.Backend{mock.Name: func() runtime.Backend { return driftingBackend{mock.New(mock.Options{})} }}
+	})
+	_, err := e.Build(ctx, path, BuildOptions{Locked: true})
+	if !errors.Is(err, ErrLockFile) || !strings.Contains(err.Error(), "locked mode: lock env_id") {
+		t.Errorf("locked build with a moved image: %v", err)
+	}
+	if _, err := e.Build(ctx, path, BuildOptions{}); err != nil {
+		t.Errorf("unlocked build re-resolves: %v", err)
 	}
 }
