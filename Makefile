@@ -1,13 +1,14 @@
 # Karapace build, test and install. `make test` is what CI runs (through .ci/run).
 GO        ?= go
 PREFIX    ?= $(HOME)/.local
+DATADIR   ?= $(PREFIX)/share
 VERSION   ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo 0.1.0-dev)
 MODULES   := schema store runtime core remote server cli dbus tui
 PKGS      := $(foreach m,$(MODULES),./$(m)/...)
 LDFLAGS   := -X github.com/karapace/karapace/cli.Version=$(VERSION)
 BINARIES  := bin/karapace bin/karapace-dbus bin/karapace-server
 
-.PHONY: all build test test-short bench lint fmt install clean $(BINARIES)
+.PHONY: all build test test-short bench lint fmt install install-data demo clean $(BINARIES)
 
 all: build
 
@@ -40,9 +41,19 @@ lint:
 fmt:
 	gofmt -w $(MODULES)
 
-install: build
-	install -d $(PREFIX)/bin
-	install -m 0755 $(BINARIES) $(PREFIX)/bin/
+install: build install-data
+	install -d $(DESTDIR)$(PREFIX)/bin
+	install -m 0755 $(BINARIES) $(DESTDIR)$(PREFIX)/bin/
+
+# D-Bus activation file and systemd user unit for karapace-dbus (docs/dbus.md).
+install-data:
+	install -d $(DESTDIR)$(DATADIR)/dbus-1/services $(DESTDIR)$(DATADIR)/systemd/user
+	sed 's|@bindir@|$(PREFIX)/bin|g' data/dbus/org.karapace.Manager1.service > $(DESTDIR)$(DATADIR)/dbus-1/services/org.karapace.Manager1.service
+	sed 's|@bindir@|$(PREFIX)/bin|g' data/systemd/karapace-dbus.service > $(DESTDIR)$(DATADIR)/systemd/user/karapace-dbus.service
+
+# Build a Debian image from the Debian mirror, an environment with packages, run it.
+demo: bin/karapace
+	demo/demo.sh
 
 clean:
 	rm -rf bin
