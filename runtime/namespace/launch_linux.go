@@ -91,21 +91,23 @@ type Options struct {
 	testSkipUserNS, testSkipMntNS bool
 }
 
-// setupError is an error reported by the C half.
-type setupError struct {
+// SetupError is a failure reported by the C half: the stage (userns, namespaces,
+// overlay, mount, pivot, pty, exec, ...), the errno and a message. It matches ErrSetup,
+// ErrGuard or runtime.ErrExecFailed, and its errno, with errors.Is.
+type SetupError struct {
 	Stage string
 	Errno syscall.Errno
 	Text  string
 }
 
-func (e *setupError) Error() string {
+func (e *SetupError) Error() string {
 	if e.Errno != 0 {
 		return fmt.Sprintf("%s: %s: %s", e.Stage, e.Text, e.Errno.Error())
 	}
 	return fmt.Sprintf("%s: %s", e.Stage, e.Text)
 }
 
-func (e *setupError) Unwrap() []error {
+func (e *SetupError) Unwrap() []error {
 	var cls error = ErrSetup
 	switch {
 	case strings.HasPrefix(e.Text, "guard:"):
@@ -442,7 +444,7 @@ type msg struct {
 }
 
 func (m msg) err() error {
-	return &setupError{Stage: m.stage, Errno: syscall.Errno(m.errno), Text: m.text}
+	return &SetupError{Stage: m.stage, Errno: syscall.Errno(m.errno), Text: m.text}
 }
 
 // readMsg reads one 512-byte message, with the descriptor passed along it (or -1).
