@@ -529,14 +529,18 @@ func TestRunLimits(t *testing.T) {
 		}
 		return
 	}
+	want := strconv.Itoa(64<<20) + "\n512\n"
 	if isCgroup2(cgroupRoot) {
-		t.Skip("SKIPPING: this test reads the v1 hierarchy; the host runs pure cgroup v2")
+		// A pure cgroup v2 host: memory.max and cpu.weight of the session's cgroup.
+		p.Argv = []string{"sh", "-c", "p=$(grep '^0::' /proc/self/cgroup | cut -d: -f3); cat /sys/fs/cgroup$p/memory.max /sys/fs/cgroup$p/cpu.weight"}
+		r = run(t, p, "", Options{})
+		want = strconv.Itoa(64<<20) + "\n" + strconv.FormatUint(cpuWeight(512), 10) + "\n"
 	}
 	if r.err != nil {
 		t.Fatal(r.err)
 	}
-	if r.stdout != strconv.Itoa(64<<20)+"\n512\n" {
-		t.Errorf("limits inside: %q (stderr %q)", r.stdout, r.stderr)
+	if r.stdout != want {
+		t.Errorf("limits inside: %q, want %q (stderr %q)", r.stdout, want, r.stderr)
 	}
 	ents, _ := os.ReadDir(filepath.Join(cgroupRoot, "memory", cgroupParent))
 	for _, d := range ents {
