@@ -760,6 +760,7 @@ func TestPasteIsNeverTakenForKeys(t *testing.T) {
 	queue("?") // a key after the paste: once help shows, the paste was handled
 	h.waitText("Keybindings")
 	h.key(tcell.KeyEscape)
+	h.waitText("[Enter] detail") // back in the list
 	if got := inspect(t, e, id).State; got != core.Built {
 		t.Fatalf("state %s", got)
 	}
