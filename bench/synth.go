@@ -1,0 +1,104 @@
+package bench
+
+import (
+	"context"
+	"encoding/binary"
+	"fmt"
+	"sync"
+
+	"github.com/karapace/karapace/schema"
+	"github.com/karapace/karapace/store"
+)
+
+// Synth describes a synthesized store: Envs environment records (built, ref_count 1)
+// sharing one base layer that references the first Objects-Orphans objects, plus Orphans
+// objects nothing references (what gc deletes).
+type Synth struct {
+	Envs    int
+	Objects int
+	Orphans int
+}
+
+// Synthesize writes s into the store at root through the store package's API (so the
+// records verify) and returns the number of objects written. Distinct contents come from
+// a counter, so two runs give the same store.
+func Synthesize(ctx context.Context, root string, s Synth) error {
+	st, err := store.Open(ctx, root, store.Options{})
+	if err != nil {
+		return err
+	}
+	if s.Orphans > s.Objects {
+		return fmt.Errorf("synthesize: %d orphans out of %d objects", s.Orphans, s.Objects)
+	}
+	digests := make([]schema.Digest, s.Objects)
+	if err := parallel(ctx, s.Objects, func(i int) error {
+		var b [40]byte
+		copy(b[:], "karabench object ")
+		binary.BigEndian.PutUint64(b[32:], uint64(i))
+		d, err := st.Objects.PutBytes(ctx, b[:])
+		digests[i] = d
+		return err
+	}); err != nil {
+		return fmt.Errorf("synthesize objects: %w", err)
+	}
+	tarHash := schema.Sum([]byte("karabench base layer"))
+	base, err := st.Layers.Put(ctx, store.Layer{
+		Hash: tarHash, Kind: store.KindBase, ObjectRefs: digests[:s.Objects-s.Orphans],
+		ReadOnly: true, TarHash: tarHash,
+	})
+	if err != nil {
+		return fmt.Errorf("synthesize layer: %w", err)
+	}
+	now := st.Envs.Now()
+	return parallel(ctx, s.Envs, func(i int) error {
+		var b [8]byte
+		binary.BigEndian.PutUint64(b[:], uint64(i))
+		id := schema.Sum(append([]byte("karabench env "), b[:]...))
+		err := st.Envs.Put(ctx, store.Metadata{
+			EnvID: id, ShortID: id.Short(), Name: fmt.Sprintf("env-%d", i), State: store.StateBuilt,
+			ManifestHash: schema.Sum(b[:]), BaseLayer: base, CreatedAt: now, UpdatedAt: now, RefCount: 1,
+		})
+		if err != nil {
+			return fmt.Errorf("synthesize environment %d: %w", i, err)
+		}
+		return nil
+	})
+}
+
+// parallel calls fn for 0..n-1 on a few goroutines and returns the first error.
+func parallel(ctx context.Context, n int, fn func(int) error) error {
+	const workers = 8
+	var (
+		wg    sync.WaitGroup
+		mu    sync.Mutex
+		first error
+	)
+	next := make(chan int)
+	for w := 0; w < workers; w++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := range next {
+				if err := fn(i); err != nil {
+					mu.Lock()
+					if first == nil {
+						first = err
+					}
+					mu.Unlock()
+				}
+			}
+		}()
+	}
+	for i := 0; i < n; i++ {
+		if ctx.Err() != nil {
+			break
+		}
+		next <- i
+	}
+	close(next)
+	wg.Wait()
+	if first == nil {
+		first = ctx.Err()
+	}
+	return first
+}
