@@ -11,8 +11,10 @@ import (
 	"os"
 	"path/filepath"
 	"sort"
+	"strconv"
 	"strings"
 	"sync"
+	"syscall"
 	"time"
 
 	"github.com/karapace/karapace/runtime"
@@ -344,54 +346,170 @@ func (b *Backend) run(ctx context.Context, spec *runtime.Spec, stdio runtime.Std
 // container is one of an environment's containers as the runtime reports it.
 type container struct {
 	ID     string
-	Status string // created, running, paused, stopped
+	Status string // created, running, paused, or orphaned (alive, unknown to the runtime)
 	PID    int
 }
 
-// containers lists the environment's containers from the runtime's state, deleting
-// stopped ones (left behind by a crash) on the way.
+// containers lists the environment's live containers: those the runtime reports as
+// created, running or paused, and those whose init, recorded in the session's pid file,
+// lives on although the runtime calls them stopped or gone (after a crash). Stopped
+// containers whose process is gone are deleted, with their scratch, on the way.
 func (b *Backend) containers(ctx context.Context, spec *runtime.Spec, rt Runtime) ([]container, error) {
 	state := stateRoot(spec)
+	prefix := containerPrefix(spec.EnvID.Short())
+	work := filepath.Join(spec.EnvDir, workDir)
+	ids := map[string]bool{} // id -> has runtime state
 	ents, err := os.ReadDir(state)
-	if errors.Is(err, os.ErrNotExist) {
-		return nil, nil
-	}
-	if err != nil {
+	if err != nil && !errors.Is(err, os.ErrNotExist) {
 		return nil, fmt.Errorf("read OCI state directory: %w", err)
 	}
-	prefix := containerPrefix(spec.EnvID.Short())
-	var out []container
 	for _, e := range ents {
-		if !e.IsDir() || !strings.HasPrefix(e.Name(), prefix) {
-			continue
+		if e.IsDir() && strings.HasPrefix(e.Name(), prefix) {
+			ids[e.Name()] = true
 		}
-		var stdout strings.Builder
-		err := b.control(ctx, rt, nil, &stdout, "--root", state, "state", e.Name())
-		if notExist(err) {
-			continue
+	}
+	scratches, _ := os.ReadDir(work)
+	for _, e := range scratches {
+		if strings.HasPrefix(e.Name(), scratchPrefix) {
+			if _, err := os.Stat(filepath.Join(work, e.Name(), pidFile)); err == nil {
+				id := prefix + strings.TrimPrefix(e.Name(), scratchPrefix)
+				if _, ok := ids[id]; !ok {
+					ids[id] = false
+				}
+			}
 		}
-		if err != nil {
-			return nil, err
-		}
-		var st struct {
-			Status string `json:"status"`
-			PID    int    `json:"pid"`
-		}
-		if err := json.Unmarshal([]byte(stdout.String()), &st); err != nil {
-			return nil, fmt.Errorf("parse %s state output: %w", rt.Name, err)
-		}
-		c := container{ID: e.Name(), Status: st.Status, PID: st.PID}
-		if c.Status == "stopped" || c.PID <= 0 {
-			b.log.Info("deleting a stopped container", "id", c.ID)
-			if err := b.control(ctx, rt, nil, nil, "--root", state, "delete", "--force", c.ID); err != nil && !notExist(err) {
+	}
+	var out []container
+	for id, hasState := range ids {
+		scratch := filepath.Join(work, scratchPrefix+strings.TrimPrefix(id, prefix))
+		if hasState {
+			var stdout strings.Builder
+			err := b.control(ctx, rt, nil, &stdout, "--root", state, "state", id)
+			if err != nil && !notExist(err) {
 				return nil, err
+			}
+			if err == nil {
+				var st struct {
+					Status string `json:"status"`
+					PID    int    `json:"pid"`
+				}
+				if err := json.Unmarshal([]byte(stdout.String()), &st); err != nil {
+					return nil, fmt.Errorf("parse %s state output: %w", rt.Name, err)
+				}
+				if st.Status != "stopped" && st.PID > 0 {
+					out = append(out, container{ID: id, Status: st.Status, PID: st.PID})
+					continue
+				}
+			}
+		}
+		if pid := orphan(scratch); pid > 0 {
+			out = append(out, container{ID: id, Status: "orphaned", PID: pid})
+			continue
+		}
+		if pids := overlayUsers(filepath.Join(scratch, "work")); len(pids) > 0 {
+			// Killed before the runtime recorded anything: its processes are found by
+			// the overlay they have mounted.
+			for _, pid := range pids {
+				out = append(out, container{ID: id, Status: "orphaned", PID: pid})
 			}
 			continue
 		}
-		out = append(out, c)
+		if !hasState {
+			// A session starting right now has a scratch directory and no state yet;
+			// only an old one is a crash's leftover (Destroy removes them all).
+			if fi, err := os.Stat(scratch); err != nil || time.Since(fi.ModTime()) < time.Minute {
+				continue
+			}
+		}
+		if hasState {
+			b.log.Info("deleting a stopped container", "id", id)
+			if err := b.control(ctx, rt, nil, nil, "--root", state, "delete", "--force", id); err != nil && !notExist(err) {
+				return nil, err
+			}
+		}
+		removeScratch(scratch, b.log)
 	}
 	sort.Slice(out, func(i, j int) bool { return out[i].ID < out[j].ID })
 	return out, nil
+}
+
+// orphan returns the pid recorded in a session's pid file when that process still
+// runs and is the one the runtime started: it began no later than the file was written
+// and is not a zombie. 0 otherwise.
+func orphan(scratch string) int {
+	p := filepath.Join(scratch, pidFile)
+	data, err := os.ReadFile(p)
+	if err != nil {
+		return 0
+	}
+	fi, err := os.Stat(p)
+	if err != nil {
+		return 0
+	}
+	pid, err := strconv.Atoi(strings.TrimSpace(string(data)))
+	if err != nil || pid <= 0 {
+		return 0
+	}
+	started, zombie, err := processStart(pid)
+	if err != nil || zombie || started.After(fi.ModTime().Add(time.Second)) {
+		return 0
+	}
+	return pid
+}
+
+// overlayUsers returns the processes whose mount namespace holds an overlay with the
+// given work directory: the processes of one session's container.
+func overlayUsers(work string) []int {
+	needle := []byte("workdir=" + work)
+	procs, _ := filepath.Glob("/proc/[0-9]*")
+	var out []int
+	for _, p := range procs {
+		data, err := os.ReadFile(filepath.Join(p, "mountinfo"))
+		if err != nil || !bytes.Contains(data, needle) {
+			continue
+		}
+		if pid, err := strconv.Atoi(filepath.Base(p)); err == nil && pid != os.Getpid() {
+			if _, zombie, err := processStart(pid); err == nil && !zombie {
+				out = append(out, pid)
+			}
+		}
+	}
+	return out
+}
+
+// processStart is when pid started (from /proc/<pid>/stat and the boot time), and
+// whether it is a zombie.
+func processStart(pid int) (time.Time, bool, error) {
+	b, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/stat")
+	if err != nil {
+		return time.Time{}, false, err
+	}
+	s := string(b)
+	i := strings.LastIndexByte(s, ')')
+	if i < 0 {
+		return time.Time{}, false, fmt.Errorf("malformed /proc/%d/stat", pid)
+	}
+	f := strings.Fields(s[i+1:])
+	if len(f) < 20 {
+		return time.Time{}, false, fmt.Errorf("malformed /proc/%d/stat", pid)
+	}
+	ticks, err := strconv.ParseUint(f[19], 10, 64)
+	if err != nil {
+		return time.Time{}, false, err
+	}
+	st, err := os.ReadFile("/proc/stat")
+	if err != nil {
+		return time.Time{}, false, err
+	}
+	var btime int64
+	for _, l := range strings.Split(string(st), "\n") {
+		if v, ok := strings.CutPrefix(l, "btime "); ok {
+			btime, _ = strconv.ParseInt(strings.TrimSpace(v), 10, 64)
+		}
+	}
+	const clockTicks = 100 // USER_HZ, fixed at 100 in the kernel ABI on Linux
+	start := time.Unix(btime, 0).Add(time.Duration(ticks) * time.Second / clockTicks)
+	return start, f[0] == "Z", nil
 }
 
 // Status implements runtime.Runner from `<runtime> state`.
@@ -428,6 +546,18 @@ func (b *Backend) Stop(ctx context.Context, spec *runtime.Spec, grace time.Durat
 	state := stateRoot(spec)
 	kill := func(cs []container, sig string) error {
 		for _, c := range cs {
+			if c.Status == "orphaned" {
+				// The runtime no longer knows it; the init is PID 1 of the container's
+				// PID namespace, so SIGKILL to it ends the whole container.
+				s := syscall.SIGTERM
+				if sig == "KILL" {
+					s = syscall.SIGKILL
+				}
+				if err := syscall.Kill(c.PID, s); err != nil && !errors.Is(err, syscall.ESRCH) {
+					b.log.Debug("kill", "pid", c.PID, "err", err)
+				}
+				continue
+			}
 			if err := b.control(ctx, rt, nil, nil, "--root", state, "kill", c.ID, sig); err != nil && !notExist(err) {
 				// A container that stopped meanwhile refuses the signal; the next state
 				// call tells.
@@ -486,7 +616,7 @@ func (b *Backend) Destroy(ctx context.Context, spec *runtime.Spec) error {
 	work := filepath.Join(spec.EnvDir, workDir)
 	if ents, err := os.ReadDir(work); err == nil {
 		for _, e := range ents {
-			if strings.HasPrefix(e.Name(), "oci-") {
+			if strings.HasPrefix(e.Name(), scratchPrefix) {
 				removeScratch(filepath.Join(work, e.Name()), b.log)
 			}
 		}

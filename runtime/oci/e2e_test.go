@@ -278,3 +278,107 @@ func TestBuildInstallsThroughOCI(t *testing.T) {
 		t.Error("destroy left the OCI state directory")
 	}
 }
+
+// TestHelperCrashSession is the process TestCrashCleanup kills: it runs one long session
+// and is SIGKILLed in the middle of it. It does nothing unless started by that test.
+func TestHelperCrashSession(t *testing.T) {
+	store := os.Getenv("KARAPACE_OCI_CRASH_STORE")
+	if store == "" {
+		t.Skip("helper process of TestCrashCleanup")
+	}
+	b := testBackend(t, os.Getenv("KARAPACE_OCI_CRASH_RUNTIME"))
+	spec := crashSpec(store)
+	code, err := b.Exec(context.Background(), spec, runtime.Stdio{Stdin: strings.NewReader(""), Stdout: os.Stdout, Stderr: os.Stderr}, []string{"sh", "-c", "echo ready; exec sleep 60"})
+	t.Fatalf("the session was not supposed to end: %d %v", code, err)
+}
+
+func crashSpec(store string) *runtime.Spec {
+	id := schema.SumString("karapace oci crash")
+	return &runtime.Spec{EnvID: id, StoreRoot: store, EnvDir: filepath.Join(store, "env", id.String()), Manifest: schema.Normalized{ManifestVersion: 1, BaseImage: "busybox", RuntimeBackend: "oci"}}
+}
+
+// TestCrashCleanup: karapace dies (SIGKILL) during a session. The runtime dies with it;
+// the container, orphaned, keeps running and shows in Status; Stop ends it, the stopped
+// container is deleted with its scratch directory, and Destroy leaves no state.
+func TestCrashCleanup(t *testing.T) {
+	for _, name := range []string{"crun", "runc"} {
+		t.Run(name, func(t *testing.T) {
+			b := testBackend(t, name)
+			store := t.TempDir()
+			spec := crashSpec(store)
+			if err := os.MkdirAll(filepath.Join(spec.EnvDir, upperDir), 0o755); err != nil {
+				t.Fatal(err)
+			}
+			if err := os.Symlink(testrootfs.Busybox(t), filepath.Join(spec.EnvDir, lowerLink)); err != nil {
+				t.Fatal(err)
+			}
+			cmd := exec.Command(os.Args[0], "-test.run", "^TestHelperCrashSession$", "-test.count=1")
+			cmd.Env = append(os.Environ(), "KARAPACE_OCI_CRASH_STORE="+store, "KARAPACE_OCI_CRASH_RUNTIME="+name)
+			stdout, err := cmd.StdoutPipe()
+			if err != nil {
+				t.Fatal(err)
+			}
+			if err := cmd.Start(); err != nil {
+				t.Fatal(err)
+			}
+			line := make([]byte, 6)
+			if _, err := io.ReadFull(stdout, line); err != nil || string(line) != "ready\n" {
+				_ = cmd.Process.Kill()
+				t.Fatalf("helper said %q %v", line, err)
+			}
+			_ = cmd.Process.Kill()
+			_ = cmd.Wait()
+			ctx := context.Background()
+			var st runtime.Status
+			for i := 0; i < 100; i++ { // the runtime's death reaches its state a moment later
+				if st, err = b.Status(ctx, spec); err != nil || len(st.PIDs) == 1 {
+					break
+				}
+				time.Sleep(20 * time.Millisecond)
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			// runc leaves the container running, orphaned; crun may call it stopped while
+			// it lives on. Either way it shows as running, and Stop ends it.
+			if !st.Running || len(st.PIDs) != 1 {
+				t.Fatalf("status after the crash: %+v (the orphaned container still runs)", st)
+			}
+			if err := b.Stop(ctx, spec, 200*time.Millisecond); err != nil {
+				t.Fatal(err)
+			}
+			for i := 0; i < 100 && alive(st.PIDs[0]); i++ {
+				time.Sleep(20 * time.Millisecond) // a killed process takes a moment to go
+			}
+			if alive(st.PIDs[0]) {
+				t.Errorf("container process %d survived stop", st.PIDs[0])
+			}
+			if st, err := b.Status(ctx, spec); err != nil || st.Running {
+				t.Fatalf("status after stop: %+v %v", st, err)
+			}
+			if err := b.Destroy(ctx, spec); err != nil {
+				t.Fatal(err)
+			}
+			if ents, _ := os.ReadDir(filepath.Join(spec.EnvDir, workDir)); len(ents) != 0 {
+				t.Errorf("the crashed session's scratch is left: %v", ents)
+			}
+			if _, err := os.Stat(stateRoot(spec)); err == nil {
+				t.Error("destroy left the OCI state directory")
+			}
+			mounts, _ := os.ReadFile("/proc/mounts")
+			if strings.Contains(string(mounts), store) {
+				t.Errorf("left mounted: %s", mounts)
+			}
+		})
+	}
+}
+
+// alive reports whether pid exists and is not a zombie waiting for a reaper.
+func alive(pid int) bool {
+	b, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/stat")
+	if err != nil {
+		return false
+	}
+	i := bytes.LastIndexByte(b, ')')
+	return i < 0 || len(b) < i+3 || b[i+2] != 'Z'
+}

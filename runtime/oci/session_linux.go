@@ -2,8 +2,6 @@ package oci
 
 import (
 	"context"
-	"crypto/rand"
-	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -39,6 +37,15 @@ import (
 // The overlay exists only in the shim's mount namespace (and the container's copy of
 // it); when the runtime exits, both are gone and nothing was ever mounted on the host.
 
+// scratchPrefix starts the name of a session's scratch directory under <env>/work.
+const scratchPrefix = "oci-"
+
+// pidFile, in a session's scratch directory, is where the runtime writes the container's
+// init pid. It outlives a crash of karapace and of the runtime, and finds a container
+// the runtime no longer reports as running (crun, killed during `run`, may call it
+// stopped while its process lives on).
+const pidFile = "pid"
+
 // containerPrefix is the prefix of every container of an environment.
 func containerPrefix(id string) string { return "karapace-" + id + "-" }
 
@@ -52,7 +59,7 @@ func (b *Backend) session(ctx context.Context, spec *runtime.Spec, rt Runtime, p
 	if err := os.MkdirAll(plan.Root.Work, 0o700); err != nil {
 		return 125, fmt.Errorf("create work directory: %w", err)
 	}
-	scratch, err := os.MkdirTemp(plan.Root.Work, "oci-")
+	scratch, err := os.MkdirTemp(plan.Root.Work, scratchPrefix)
 	if err != nil {
 		return 125, fmt.Errorf("create session directory: %w", err)
 	}
@@ -89,8 +96,10 @@ func (b *Backend) session(ctx context.Context, spec *runtime.Spec, rt Runtime, p
 	if err := os.MkdirAll(state, 0o700); err != nil {
 		return 125, fmt.Errorf("create OCI state directory: %w", err)
 	}
-	id := containerPrefix(spec.EnvID.Short()) + randomHex(4)
-	cmd, release, err := b.shim(rt, plan, ovl, merged, "--root", state, "run", "--bundle", bundle, id)
+	// The container is named after its scratch directory, so that whoever deletes a
+	// container left by a crash finds its scratch too.
+	id := containerPrefix(spec.EnvID.Short()) + strings.TrimPrefix(filepath.Base(scratch), "oci-")
+	cmd, release, err := b.shim(rt, plan, ovl, merged, "--root", state, "run", "--pid-file", filepath.Join(scratch, pidFile), "--bundle", bundle, id)
 	if err != nil {
 		return 125, err
 	}
@@ -418,10 +427,4 @@ func removeScratch(dir string, log *slog.Logger) {
 	if err := os.RemoveAll(dir); err != nil {
 		log.Warn("session cleanup", "dir", dir, "err", err)
 	}
-}
-
-func randomHex(n int) string {
-	b := make([]byte, n)
-	_, _ = rand.Read(b)
-	return hex.EncodeToString(b)
 }
