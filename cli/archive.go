@@ -11,9 +11,10 @@ import (
 
 func newArchiveCommand(g *globals) *cobra.Command {
 	return &cobra.Command{
-		Use:   "archive <env_id>",
-		Short: "Mark an environment archived (kept by gc, not enterable)",
-		Args:  cobra.ExactArgs(1),
+		Use:               "archive <env_id>",
+		Short:             "Mark an environment archived (kept by gc, not enterable)",
+		Args:              cobra.ExactArgs(1),
+		ValidArgsFunction: completeEnv(g),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			return runArchive(cmd.Context(), g, args[0])
 		},

@@ -20,10 +20,11 @@ type commitResult struct {
 func newCommitCommand(g *globals) *cobra.Command {
 	var opts commitOptions
 	return &cobra.Command{
-		Use:   "commit <env_id>",
-		Short: "Snapshot an environment's writable layer",
-		Long:  "Snapshot the writable layer of a built or frozen environment and print the snapshot\nhash that restore takes.",
-		Args:  cobra.ExactArgs(1),
+		Use:               "commit <env_id>",
+		Short:             "Snapshot an environment's writable layer",
+		Long:              "Snapshot the writable layer of a built or frozen environment and print the snapshot\nhash that restore takes.",
+		Args:              cobra.ExactArgs(1),
+		ValidArgsFunction: completeEnv(g),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			opts.ref, opts.json = args[0], g.json
 			return runCommit(cmd.Context(), g, opts)

@@ -11,9 +11,10 @@ import (
 
 func newDestroyCommand(g *globals) *cobra.Command {
 	return &cobra.Command{
-		Use:   "destroy <env_id>",
-		Short: "Remove an environment (refused while it is running)",
-		Args:  cobra.ExactArgs(1),
+		Use:               "destroy <env_id>",
+		Short:             "Remove an environment (refused while it is running)",
+		Args:              cobra.ExactArgs(1),
+		ValidArgsFunction: completeEnv(g),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			return runDestroy(cmd.Context(), g, args[0])
 		},

@@ -14,9 +14,10 @@ type diffOptions struct {
 func newDiffCommand(g *globals) *cobra.Command {
 	var opts diffOptions
 	return &cobra.Command{
-		Use:   "diff <env_id>",
-		Short: "Show files added, modified and removed in an environment's writable layer",
-		Args:  cobra.ExactArgs(1),
+		Use:               "diff <env_id>",
+		Short:             "Show files added, modified and removed in an environment's writable layer",
+		Args:              cobra.ExactArgs(1),
+		ValidArgsFunction: completeEnv(g),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			opts.ref, opts.json = args[0], g.json
 			return runDiff(cmd.Context(), g, opts)

@@ -542,6 +542,21 @@ func TestCLICompletionsAndManPages(t *testing.T) {
 		}
 	}
 	w.fail(2, []string{"unsupported shell"}, "completions", "tcsh")
+	// Environment arguments complete to the store's names and short ids.
+	w.manifest("karapace.toml", "rolling")
+	id := w.buildNamed("karapace.toml", "demo")
+	for _, cmd := range []string{"enter", "exec", "destroy", "stop", "freeze", "archive", "inspect", "diff", "snapshots", "commit", "restore", "rename", "push"} {
+		r := w.ok("__complete", cmd, "")
+		if !strings.Contains(r.stdout, "demo\tbuilt "+id[:12]) || !strings.Contains(r.stdout, id[:12]+"\tbuilt demo") {
+			t.Errorf("completion of %s: %s", cmd, r)
+		}
+	}
+	if r := w.ok("__complete", "inspect", "de"); strings.Contains(r.stdout, id[:12]+"\t") && !strings.HasPrefix(id, "de") {
+		t.Errorf("completion of a prefix offered the short id: %s", r)
+	}
+	if r := w.ok("__complete", "rename", "demo", ""); strings.Contains(r.stdout, "demo\t") {
+		t.Errorf("completion of the second argument offered envs: %s", r)
+	}
 	dir := filepath.Join(w.dir, "man")
 	r := w.ok("man-pages", dir)
 	if r.stdout != "man pages written to "+dir+"\n" {

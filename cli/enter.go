@@ -25,6 +25,7 @@ func newEnterCommand(g *globals) *cobra.Command {
 		// Flags go before the --; "[flags]" after the command would mislead.
 		DisableFlagsInUseLine: true,
 		Args:                  dashArgs(1, 0),
+		ValidArgsFunction:     completeEnv(g),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			opts.ref, opts.argv = args[0], args[1:]
 			return runEnter(cmd.Context(), g, opts)

@@ -23,6 +23,7 @@ func newExecCommand(g *globals) *cobra.Command {
 		// Flags go before the --; "[flags]" after the command would mislead.
 		DisableFlagsInUseLine: true,
 		Args:                  dashArgs(1, 1),
+		ValidArgsFunction:     completeEnv(g),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			opts.ref, opts.argv = args[0], args[1:]
 			return runExec(cmd.Context(), g, opts)

@@ -11,9 +11,10 @@ import (
 
 func newFreezeCommand(g *globals) *cobra.Command {
 	return &cobra.Command{
-		Use:   "freeze <env_id>",
-		Short: "Mark an environment frozen (it can no longer be entered)",
-		Args:  cobra.ExactArgs(1),
+		Use:               "freeze <env_id>",
+		Short:             "Mark an environment frozen (it can no longer be entered)",
+		Args:              cobra.ExactArgs(1),
+		ValidArgsFunction: completeEnv(g),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			return runFreeze(cmd.Context(), g, args[0])
 		},

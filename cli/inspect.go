@@ -15,9 +15,10 @@ type inspectOptions struct {
 func newInspectCommand(g *globals) *cobra.Command {
 	var opts inspectOptions
 	return &cobra.Command{
-		Use:   "inspect <env_id>",
-		Short: "Show an environment's metadata",
-		Args:  cobra.ExactArgs(1),
+		Use:               "inspect <env_id>",
+		Short:             "Show an environment's metadata",
+		Args:              cobra.ExactArgs(1),
+		ValidArgsFunction: completeEnv(g),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			opts.ref, opts.json, opts.color = args[0], g.json, g.colorEnabled()
 			return runInspect(cmd.Context(), g, opts)

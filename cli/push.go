@@ -28,10 +28,11 @@ type pushResult struct {
 func newPushCommand(g *globals) *cobra.Command {
 	var opts pushOptions
 	cmd := &cobra.Command{
-		Use:   "push <env_id>",
-		Short: "Upload an environment to a remote store",
-		Long:  "Upload an environment's metadata, layers and objects to a remote store and, with --tag,\npublish it in the remote registry (\"name\" means \"name@latest\").",
-		Args:  cobra.ExactArgs(1),
+		Use:               "push <env_id>",
+		Short:             "Upload an environment to a remote store",
+		Long:              "Upload an environment's metadata, layers and objects to a remote store and, with --tag,\npublish it in the remote registry (\"name\" means \"name@latest\").",
+		Args:              cobra.ExactArgs(1),
+		ValidArgsFunction: completeEnv(g),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			opts.ref, opts.json = args[0], g.json
 			return runPush(cmd.Context(), g, opts)

@@ -22,9 +22,10 @@ type renameResult struct {
 func newRenameCommand(g *globals) *cobra.Command {
 	var opts renameOptions
 	return &cobra.Command{
-		Use:   "rename <env_id> <new_name>",
-		Short: "Name an environment (1-64 of [a-zA-Z0-9_-], unique)",
-		Args:  cobra.ExactArgs(2),
+		Use:               "rename <env_id> <new_name>",
+		Short:             "Name an environment (1-64 of [a-zA-Z0-9_-], unique)",
+		Args:              cobra.ExactArgs(2),
+		ValidArgsFunction: completeEnv(g),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			opts.ref, opts.name, opts.json = args[0], args[1], g.json
 			return runRename(cmd.Context(), g, opts)

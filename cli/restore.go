@@ -24,10 +24,11 @@ type restoreResult struct {
 func newRestoreCommand(g *globals) *cobra.Command {
 	var opts restoreOptions
 	return &cobra.Command{
-		Use:   "restore <env_id> <snapshot>",
-		Short: "Replace an environment's writable layer with a snapshot",
-		Long:  "Replace the writable layer of a built or frozen environment with one of its snapshots\n(the restore_hash printed by commit and snapshots).",
-		Args:  cobra.ExactArgs(2),
+		Use:               "restore <env_id> <snapshot>",
+		Short:             "Replace an environment's writable layer with a snapshot",
+		Long:              "Replace the writable layer of a built or frozen environment with one of its snapshots\n(the restore_hash printed by commit and snapshots).",
+		Args:              cobra.ExactArgs(2),
+		ValidArgsFunction: completeEnv(g),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			opts.ref, opts.snapshot, opts.json = args[0], args[1], g.json
 			return runRestore(cmd.Context(), g, opts)

@@ -22,10 +22,11 @@ type snapshotsResult struct {
 func newSnapshotsCommand(g *globals) *cobra.Command {
 	var opts snapshotsOptions
 	return &cobra.Command{
-		Use:   "snapshots <env_id>",
-		Short: "List an environment's snapshots",
-		Long:  "List the snapshots committed from an environment. restore takes the restore_hash.",
-		Args:  cobra.ExactArgs(1),
+		Use:               "snapshots <env_id>",
+		Short:             "List an environment's snapshots",
+		Long:              "List the snapshots committed from an environment. restore takes the restore_hash.",
+		Args:              cobra.ExactArgs(1),
+		ValidArgsFunction: completeEnv(g),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			opts.ref, opts.json = args[0], g.json
 			return runSnapshots(cmd.Context(), g, opts)

@@ -11,9 +11,10 @@ import (
 
 func newStopCommand(g *globals) *cobra.Command {
 	return &cobra.Command{
-		Use:   "stop <env_id>",
-		Short: "Stop every session running in an environment (SIGTERM, then SIGKILL)",
-		Args:  cobra.ExactArgs(1),
+		Use:               "stop <env_id>",
+		Short:             "Stop every session running in an environment (SIGTERM, then SIGKILL)",
+		Args:              cobra.ExactArgs(1),
+		ValidArgsFunction: completeEnv(g),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			return runStop(cmd.Context(), g, args[0])
 		},
