@@ -75,6 +75,9 @@ func (b *Backend) session(ctx context.Context, spec *runtime.Spec, rt Runtime, p
 		return 125, err
 	}
 	co := ConfigOptions{RootPath: merged, UIDMap: plan.UIDMap, GIDMap: plan.GIDMap, Limits: root, Exists: exists, Devices: hostDevices}
+	if !root && (plan.Limits.CPUShares > 0 || plan.Limits.MemoryBytes > 0) {
+		b.log.Warn("resource limits are not applied: a rootless OCI runtime needs a delegated cgroup", "runtime", rt.Name)
+	}
 	if !root {
 		// The shim's user namespace already carries the plan's maps; the runtime, root
 		// in it, maps the container onto the same ids.
