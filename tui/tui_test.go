@@ -6,6 +6,7 @@ import (
 	"errors"
 	"os"
 	"path/filepath"
+	goruntime "runtime"
 	"strings"
 	"testing"
 	"time"
@@ -772,4 +773,50 @@ func TestPasteIsNeverTakenForKeys(t *testing.T) {
 	h.waitText("Environments (1/2)")
 	h.key(tcell.KeyEnter)
 	h.waitText("filter 'pAsT': 1 match(es)")
+}
+
+// Run leaves nothing behind: every worker and watcher ends with it, whatever was in
+// flight (a reload, an action waiting for the lock) when the user quit.
+func TestRunLeavesNoGoroutines(t *testing.T) {
+	root := t.TempDir()
+	e := newEngine(t, root)
+	buildEnv(t, e, "g1", "git")
+	before := goruntime.NumGoroutine()
+	for i := 0; i < 3; i++ {
+		lk, err := store.NewLayout(root).Lock(context.Background(), store.Exclusive)
+		if err != nil {
+			t.Fatal(err)
+		}
+		scr := tcell.NewSimulationScreen("UTF-8")
+		done := make(chan error, 1)
+		go func() {
+			done <- Run(context.Background(), Options{StoreRoot: root, Backends: mockBackends(), Screen: scr, PollInterval: 10 * time.Millisecond})
+		}()
+		time.Sleep(100 * time.Millisecond)
+		// An action that waits for the lock, then quit while it waits.
+		scr.InjectKey(tcell.KeyRune, 'f', tcell.ModNone)
+		scr.InjectKey(tcell.KeyRune, 'y', tcell.ModNone)
+		scr.InjectKey(tcell.KeyRune, 'r', tcell.ModNone)
+		time.Sleep(50 * time.Millisecond)
+		scr.InjectKey(tcell.KeyRune, 'q', tcell.ModNone)
+		select {
+		case err := <-done:
+			if err != nil {
+				t.Fatal(err)
+			}
+		case <-time.After(10 * time.Second):
+			t.Fatal("Run did not return")
+		}
+		if err := lk.Unlock(); err != nil {
+			t.Fatal(err)
+		}
+	}
+	deadline := time.Now().Add(5 * time.Second)
+	for goruntime.NumGoroutine() > before && time.Now().Before(deadline) {
+		time.Sleep(20 * time.Millisecond)
+	}
+	if n := goruntime.NumGoroutine(); n > before {
+		buf := make([]byte, 1<<16)
+		t.Fatalf("%d goroutines before, %d after:\n%s", before, n, buf[:goruntime.Stack(buf, true)])
+	}
 }
