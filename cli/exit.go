@@ -52,7 +52,8 @@ func exitCode(ctx context.Context, err error) int {
 		// The reader of our output went away (`karapace list | head`): not a failure,
 		// as in the original.
 		return exitOK
-	case errors.Is(err, context.Canceled) && ctx.Err() != nil, ctx.Err() != nil:
+	case ctx.Err() != nil:
+		// SIGINT or SIGTERM cancelled the command; whatever it returned, it was cut short.
 		return exitCancelled
 	case errors.Is(err, core.ErrRemote), errors.Is(err, core.ErrLockFile):
 		// The original's "remote error" and "lock error" exit 1 even when a store or
