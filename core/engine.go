@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
+	"strings"
 	"time"
 
 	"github.com/karapace/karapace/runtime"
@@ -147,6 +148,16 @@ func (e *Engine) recover(ctx context.Context) error {
 		return err
 	}
 	for _, ent := range ents {
+		if name, ok := strings.CutSuffix(ent.Name(), swapSuffix); ok {
+			// A pull's replaced directory: the WAL is rolled back, so its swap was
+			// committed and only the deletion of the aside copy was cut short.
+			if _, err := schema.ParseEnvID(name); err == nil {
+				if err := os.RemoveAll(filepath.Join(e.layout.EnvDir(), ent.Name())); err != nil {
+					return err
+				}
+			}
+			continue
+		}
 		id, err := schema.ParseEnvID(ent.Name())
 		if err != nil || !ent.IsDir() {
 			continue

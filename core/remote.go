@@ -2,7 +2,11 @@ package core
 
 import (
 	"context"
+	"errors"
 	"fmt"
+	"io/fs"
+	"os"
+	"path/filepath"
 
 	"github.com/karapace/karapace/remote"
 	"github.com/karapace/karapace/schema"
@@ -58,12 +62,26 @@ func shortKey(k string) string {
 	return k
 }
 
-// Pull downloads an environment from a remote store. ref is a registry reference
-// ("name@tag", or "name" for name@latest) or an env id. Every blob is verified while
-// it streams and the metadata is written last, under the store lock, so a failed pull
-// leaves no environment behind. A pulled environment that was Running remotely arrives
-// Built; a name already used by another local environment is dropped (with a warning).
-func (e *Engine) Pull(ctx context.Context, ref string, rb Remote) (*PullResult, error) {
+// Pull downloads an environment from a remote store and makes it ready to enter. ref
+// is a registry reference ("name@tag", or "name" for name@latest) or an env id. Every
+// blob is verified while it streams and the metadata is written last; then the
+// environment directory is materialized: the backend prepares it as for a build without
+// packages (fetching the base image into the image cache unless it is there, which
+// opts.Offline forbids), and the base layer's tar is unpacked as its writable layer,
+// whiteouts and opaque directories included. All of it happens in store/staging under
+// the store lock and one WAL entry, and the directory appears by one rename: a pull that
+// fails or dies leaves no environment behind (its downloaded blobs stay, unreferenced,
+// so a retry skips them; GC removes them otherwise). A pulled environment that was
+// Running remotely arrives Built; a name already used by another local environment is
+// dropped (with a warning). Pulling an environment that is already here with its
+// writable layer keeps that layer (local changes survive, as a rebuild keeps them).
+//
+// opts is variadic so that callers without options stay short; only the first is used.
+func (e *Engine) Pull(ctx context.Context, ref string, rb Remote, opts ...PullOptions) (*PullResult, error) {
+	var o PullOptions
+	if len(opts) > 0 {
+		o = opts[0]
+	}
 	id, err := remote.Resolve(ctx, rb, ref)
 	if err != nil {
 		return nil, classify(ErrRemote, err)
@@ -77,6 +95,19 @@ func (e *Engine) Pull(ctx context.Context, ref string, rb Remote) (*PullResult, 
 			return classify(ErrStore, err)
 		} else if live > 0 {
 			return &TransitionError{From: "running", To: "cannot pull over a running environment; stop it first"}
+		}
+		staging := filepath.Join(e.layout.StagingDir(), "pull-env-"+id.String())
+		// The WAL format (the original's) has no pull kind; a pull materializes an
+		// environment as a build does, and its steps say what to undo.
+		op, err := e.st.walBegin(ctx, "Build", id.String(), removeDir(staging))
+		if err != nil {
+			return classify(ErrStore, err)
+		}
+		// A record this pull creates goes again if the pull fails before its commit.
+		if _, err := os.Lstat(e.st.metaPath(id)); errors.Is(err, fs.ErrNotExist) {
+			if err := e.st.walRemoveFile(ctx, op, e.st.metaPath(id)); err != nil {
+				return e.rollback(op, classify(ErrStore, err))
+			}
 		}
 		adjust := func(m *store.Metadata) error {
 			if m.State == store.StateRunning {
@@ -92,14 +123,108 @@ func (e *Engine) Pull(ctx context.Context, ref string, rb Remote) (*PullResult, 
 		}
 		r, err := remote.Pull(ctx, rb, remote.NewLocal(e.st.Store, adjust), id, remote.PullOptions{})
 		if err != nil {
-			return classify(ErrRemote, err)
+			if ctx.Err() != nil {
+				return e.rollback(op, ctx.Err())
+			}
+			return e.rollback(op, classify(ErrRemote, err))
 		}
 		res.ObjectsPulled, res.LayersPulled = r.ObjectsPulled, r.LayersPulled
 		res.ObjectsSkipped, res.LayersSkipped = r.ObjectsSkipped, r.LayersSkipped
+		aside, err := e.materialize(ctx, op, id, staging, o)
+		if err != nil {
+			if ctx.Err() != nil {
+				return e.rollback(op, ctx.Err())
+			}
+			return e.rollback(op, err)
+		}
+		if err := e.st.walCommit(ctx, op); err != nil {
+			return classify(ErrStore, err)
+		}
+		if aside != "" {
+			if err := os.RemoveAll(aside); err != nil {
+				e.log.Warn("remove the replaced environment directory; recovery will", "path", aside, "err", err)
+			}
+		}
 		return nil
 	})
 	if err != nil {
 		return nil, err
 	}
 	return res, nil
+}
+
+// materialize builds a pulled environment's directory in staging and swaps it in under
+// the WAL entry op. It returns the path of a replaced directory to delete after the
+// commit ("" when there was none). An environment whose writable layer is already here,
+// or that was never built (no base layer), is left alone.
+func (e *Engine) materialize(ctx context.Context, op string, id schema.EnvID, staging string, o PullOptions) (string, error) {
+	m, err := e.get(ctx, id)
+	if err != nil {
+		return "", err
+	}
+	if _, err := os.Lstat(e.layout.UpperDir(id)); err == nil {
+		e.log.Info("pulled environment is already here; keeping its writable layer", "env", id.Short())
+		return "", nil
+	}
+	if m.BaseLayer == "" || m.State == Defined {
+		return "", nil
+	}
+	base, err := schema.ParseDigest(m.BaseLayer)
+	if err != nil {
+		return "", classify(ErrStore, err)
+	}
+	l, err := e.st.layerGet(ctx, base)
+	if err != nil {
+		return "", classify(ErrStore, fmt.Errorf("base layer %s: %w", base.Short(), err))
+	}
+	tar := l.TarHash
+	if tar.IsZero() && len(l.ObjectRefs) == 1 {
+		tar = l.ObjectRefs[0]
+	}
+	if tar.IsZero() {
+		return "", classify(ErrStore, fmt.Errorf("%w: base layer %s has no tar content", store.ErrNotFound, base.Short()))
+	}
+	spec, b, err := e.envSpec(ctx, m)
+	if err != nil {
+		return "", err
+	}
+	// The backend prepares the directory as for a build with nothing to install: the
+	// image in its cache, its own scratch directories and its record of the image.
+	spec.EnvDir, spec.Offline, spec.Progress = staging, o.Offline, o.Progress
+	spec.Manifest.SystemPackages, spec.Manifest.GUIApps, spec.Packages = []string{}, []string{}, nil
+	if err := os.RemoveAll(staging); err != nil {
+		return "", classify(ErrStore, err)
+	}
+	if err := os.MkdirAll(staging, 0o755); err != nil {
+		return "", classify(ErrStore, err)
+	}
+	if o.Progress != nil {
+		o.Progress("preparing the environment")
+	}
+	if err := b.Build(ctx, spec); err != nil {
+		if derr := b.Destroy(context.WithoutCancel(ctx), spec); derr != nil {
+			e.log.Warn("backend cleanup after a failed pull", "err", derr)
+		}
+		return "", classify(ErrRuntime, err)
+	}
+	upper := filepath.Join(staging, "upper")
+	if err := os.RemoveAll(upper); err != nil {
+		return "", classify(ErrStore, err)
+	}
+	if o.Progress != nil {
+		o.Progress("unpacking the base layer")
+	}
+	if err := e.st.unpackObject(ctx, tar, upper); err != nil {
+		return "", classify(ErrStore, fmt.Errorf("unpack base layer %s: %w", base.Short(), err))
+	}
+	// A directory without an upper (left by an earlier, older pull) is replaced; the
+	// swap's WAL step puts it back if we die before the commit.
+	aside, err := e.st.WAL.SwapDir(ctx, op, staging, e.layout.EnvPath(id))
+	if err != nil {
+		return "", classify(ErrStore, err)
+	}
+	if _, err := os.Lstat(aside); err != nil {
+		aside = ""
+	}
+	return aside, nil
 }

@@ -208,6 +208,15 @@ type PushOptions struct {
 	Progress func(msg string)
 }
 
+// PullOptions are the options of Pull.
+type PullOptions struct {
+	// Offline forbids fetching the base image: a pulled environment whose image is not
+	// in the local image cache then fails with runtime.ErrOffline.
+	Offline bool
+	// Progress receives human-readable progress lines; nil discards them.
+	Progress func(msg string)
+}
+
 // PushResult is the result of Push.
 type PushResult struct {
 	EnvID          schema.EnvID
