@@ -402,6 +402,11 @@ func (b *Backend) containers(ctx context.Context, spec *runtime.Spec, rt Runtime
 				}
 			}
 		}
+		if runtimeAlive(scratch) {
+			// The session's runtime is still at work (starting or finishing the
+			// container): nothing is orphaned, and nothing is ours to delete.
+			continue
+		}
 		if pid := orphan(scratch); pid > 0 {
 			out = append(out, container{ID: id, Status: "orphaned", PID: pid})
 			continue
@@ -455,6 +460,22 @@ func orphan(scratch string) int {
 		return 0
 	}
 	return pid
+}
+
+// runtimeAlive reports whether the runtime process recorded in a session's scratch
+// directory still runs.
+func runtimeAlive(scratch string) bool {
+	data, err := os.ReadFile(filepath.Join(scratch, runtimeFile))
+	if err != nil {
+		return false
+	}
+	var pid int
+	var start int64
+	if _, err := fmt.Sscanf(string(data), "%d %d", &pid, &start); err != nil || pid <= 0 {
+		return false
+	}
+	now, zombie, err := processStart(pid)
+	return err == nil && !zombie && now.UnixNano() == start
 }
 
 // overlayUsers returns the processes whose mount namespace holds an overlay with the

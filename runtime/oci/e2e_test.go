@@ -161,7 +161,7 @@ func TestEnterTerminal(t *testing.T) {
 	for _, name := range []string{"crun", "runc"} {
 		t.Run(name, func(t *testing.T) {
 			b := testBackend(t, name)
-			spec := builtSpec(t, testrootfs.Busybox(t))
+			spec := builtSpec(t, busybox(t))
 			master, slave := openPTY(t)
 			defer master.Close()
 			defer slave.Close()
@@ -309,7 +309,7 @@ func TestCrashCleanup(t *testing.T) {
 			if err := os.MkdirAll(filepath.Join(spec.EnvDir, upperDir), 0o755); err != nil {
 				t.Fatal(err)
 			}
-			if err := os.Symlink(testrootfs.Busybox(t), filepath.Join(spec.EnvDir, lowerLink)); err != nil {
+			if err := os.Symlink(busybox(t), filepath.Join(spec.EnvDir, lowerLink)); err != nil {
 				t.Fatal(err)
 			}
 			cmd := exec.Command(os.Args[0], "-test.run", "^TestHelperCrashSession$", "-test.count=1")
@@ -381,4 +381,20 @@ func alive(pid int) bool {
 	}
 	i := bytes.LastIndexByte(b, ')')
 	return i < 0 || len(b) < i+3 || b[i+2] != 'Z'
+}
+
+// busybox is the busybox rootfs as the caller can use it: the shared fixture for root, a
+// copy of its own for an unprivileged caller (root's files are unmapped in its user
+// namespace, so mount points could not be created in them).
+func busybox(t *testing.T) string {
+	t.Helper()
+	fixture := testrootfs.Busybox(t)
+	if os.Geteuid() == 0 {
+		return fixture
+	}
+	dst := filepath.Join(t.TempDir(), "rootfs")
+	if out, err := exec.Command("cp", "-a", "--no-preserve=ownership", fixture, dst).CombinedOutput(); err != nil {
+		t.Fatalf("copy the rootfs: %v: %s", err, out)
+	}
+	return dst
 }

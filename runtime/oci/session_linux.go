@@ -46,6 +46,10 @@ const scratchPrefix = "oci-"
 // stopped while its process lives on).
 const pidFile = "pid"
 
+// runtimeFile, in a session's scratch directory, records the runtime process of the
+// session ("<pid> <start time, unix ns>").
+const runtimeFile = "runtime"
+
 // containerPrefix is the prefix of every container of an environment.
 func containerPrefix(id string) string { return "karapace-" + id + "-" }
 
@@ -115,6 +119,14 @@ func (b *Backend) session(ctx context.Context, spec *runtime.Spec, rt Runtime, p
 		_ = cmd.Process.Kill()
 		_ = cmd.Wait()
 		return 125, err
+	}
+	if start, _, err := processStart(cmd.Process.Pid); err == nil {
+		// While this process lives, the runtime owns the container; Status looks for
+		// orphans only once it is gone.
+		rec := fmt.Sprintf("%d %d\n", cmd.Process.Pid, start.UnixNano())
+		if err := os.WriteFile(filepath.Join(scratch, runtimeFile), []byte(rec), 0o600); err != nil {
+			b.log.Warn("record the runtime process", "err", err)
+		}
 	}
 	defer func() {
 		// `run` in the foreground deletes its container; this covers a runtime that died.
