@@ -228,6 +228,10 @@ func Run(t *testing.T, newBackend func(t *testing.T) runtime.Backend, rootfs str
 		if err != nil || !st.Running || len(st.PIDs) != 1 {
 			t.Fatalf("status of a running session: %+v %v", st, err)
 		}
+		// Even while a session runs, its root is mounted only in its own namespace.
+		if mounts, err := os.ReadFile("/proc/self/mounts"); err != nil || strings.Contains(string(mounts), spec.StoreRoot) {
+			t.Errorf("the running session's mounts show on the host (%v):\n%s", err, mounts)
+		}
 		start := time.Now()
 		if err := b.Stop(ctx, spec, 500*time.Millisecond); err != nil {
 			t.Fatalf("stop: %v", err)
