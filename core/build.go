@@ -96,7 +96,7 @@ func (e *Engine) build(ctx context.Context, manifestPath string, opts BuildOptio
 	if err != nil {
 		return nil, err
 	}
-	if opts.Offline && len(n.SystemPackages) > 0 {
+	if opts.Offline && len(n.SystemPackages)+len(n.GUIApps) > 0 {
 		return nil, classify(ErrRuntime, withMsg(runtime.ErrOffline, "offline mode: cannot resolve system packages"))
 	}
 	if opts.RequirePinnedImage {
@@ -193,7 +193,9 @@ func (e *Engine) build(ctx context.Context, manifestPath string, opts BuildOptio
 		if err := os.MkdirAll(envDir, 0o755); err != nil {
 			return e.rollback(op, classify(ErrStore, err))
 		}
-		spec.EnvID, spec.EnvDir, spec.Packages = id, envDir, lock.ResolvedPackages
+		spec.EnvID, spec.EnvDir = id, envDir
+		// GUI apps are installed as packages too (see withApps).
+		spec.Packages, spec.Manifest.SystemPackages = withApps(lock.ResolvedPackages, n.SystemPackages, n.GUIApps)
 		progress("building environment")
 		if err := b.Build(ctx, spec); err != nil {
 			if created {
@@ -263,6 +265,7 @@ func (e *Engine) build(ctx context.Context, manifestPath string, opts BuildOptio
 	if err != nil {
 		return nil, err
 	}
+	res.Exported = e.exportApps(ctx, res.EnvID, n.GUIApps)
 	return res, nil
 }
 
@@ -310,6 +313,13 @@ func (e *Engine) Rebuild(ctx context.Context, manifestPath string, opts BuildOpt
 			continue
 		}
 		res.Replaced = append(res.Replaced, o.EnvID)
+	}
+	if len(res.Replaced) > 0 {
+		// A launcher is named after its app, so the replaced environment's held the
+		// name until its destroy removed it: export again.
+		if n, err := loadManifest(manifestPath); err == nil {
+			res.Exported = e.exportApps(ctx, res.EnvID, n.GUIApps)
+		}
 	}
 	if name != "" && res.Name != name {
 		if err := e.Rename(ctx, res.EnvID, name); err != nil {

@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/karapace/karapace/runtime"
+	"github.com/karapace/karapace/runtime/export"
 	"github.com/karapace/karapace/schema"
 	"github.com/karapace/karapace/store"
 )
@@ -38,6 +39,14 @@ type Options struct {
 	LockNotice time.Duration
 	// StopGrace is how long Stop waits after SIGTERM before SIGKILL; 0 is 500 ms.
 	StopGrace time.Duration
+	// ExportDirs are where `[gui] apps` launchers (bin) and desktop entries
+	// (applications) go on build, and where destroy removes them from; nil derives
+	// them from HOME and XDG_DATA_HOME (~/.local/bin, ~/.local/share/applications).
+	// Tests set it to temporary directories.
+	ExportDirs *export.Dirs
+	// Executable is the karapace binary exported launchers run; "" runs `karapace`
+	// from PATH.
+	Executable string
 	// SkipRecovery skips WAL recovery and stale-session cleanup in New (read-only
 	// frontends such as `list` and `tui` may set it; recovery then happens at the next
 	// mutation).
@@ -345,7 +354,11 @@ func (e *Engine) destroyLocked(ctx context.Context, id schema.EnvID) error {
 	if err := e.st.metaRemove(ctx, id); err != nil {
 		return classify(ErrStore, err)
 	}
-	return classify(ErrStore, e.st.walCommit(ctx, op))
+	if err := e.st.walCommit(ctx, op); err != nil {
+		return classify(ErrStore, err)
+	}
+	e.unexportApps(ctx, id)
+	return nil
 }
 
 // abort drops a WAL entry without rolling it back (the operation failed before doing

@@ -123,6 +123,9 @@ type BuildResult struct {
 	Lock *schema.Lock
 	// Replaced lists the environments a Rebuild destroyed because their id changed.
 	Replaced []schema.EnvID
+	// Exported lists the `[gui] apps` exported as launchers and desktop entries after
+	// the build; an app missing here failed to export (a warning was logged).
+	Exported []string
 }
 
 // Drift is what changed in an environment's writable layer (its overlay upper
