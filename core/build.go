@@ -260,12 +260,14 @@ func (e *Engine) build(ctx context.Context, manifestPath string, opts BuildOptio
 				}
 			}
 		}
+		// Still under the lock, so that no destroy of this environment runs between
+		// the build and its exports.
+		res.Exported = e.exportApps(ctx, id, n.GUIApps)
 		return nil
 	})
 	if err != nil {
 		return nil, err
 	}
-	res.Exported = e.exportApps(ctx, res.EnvID, n.GUIApps)
 	return res, nil
 }
 

@@ -12,6 +12,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/karapace/karapace/remote"
 	"github.com/karapace/karapace/runtime"
 	"github.com/karapace/karapace/schema"
 )
@@ -110,6 +111,20 @@ func runChild(mode, root, proj, cycles string) int {
 			_, err = e.Build(ctx, manifestIn(t, dirs[k], pkgs(k, 5)...), BuildOptions{})
 			must(err)
 		}
+	case "pull":
+		// A source store and an in-memory remote of the child's own; the store under
+		// test pulls, destroys and pulls again.
+		src := newEngineAt(t, filepath.Join(proj, "src"))
+		r, err := src.Build(ctx, manifestIn(t, proj, "git", "clang"), BuildOptions{})
+		must(err)
+		rb := remote.NewMemory()
+		_, err = src.Push(ctx, r.EnvID, rb, PushOptions{})
+		must(err)
+		for i := 0; i != n; i++ {
+			_, err := e.Pull(ctx, r.EnvID.String(), rb)
+			must(err)
+			must(e.Destroy(ctx, r.EnvID))
+		}
 	case "enter":
 		r, err := e.Build(ctx, manifestIn(t, proj, "git"), BuildOptions{})
 		must(err)
@@ -177,7 +192,7 @@ func TestCrashRecovery(t *testing.T) {
 	if testing.Short() {
 		t.Skip("crash tests re-execute the test binary")
 	}
-	for _, mode := range []string{"build", "build_destroy", "commit", "restore", "gc", "enter"} {
+	for _, mode := range []string{"build", "build_destroy", "commit", "restore", "gc", "enter", "pull"} {
 		for _, delay := range []time.Duration{40 * time.Millisecond, 150 * time.Millisecond, 400 * time.Millisecond} {
 			t.Run(fmt.Sprintf("%s/%s", mode, delay), func(t *testing.T) {
 				root, proj := t.TempDir(), t.TempDir()

@@ -63,7 +63,7 @@ func TestRootlessEngine(t *testing.T) {
 	if cache == "" {
 		cache = "/var/tmp/karapace-test-cache"
 	}
-	args := []string{"-test.run", "^(TestEngineOnNamespaceBackend|TestCrashRecovery|TestConcurrentSessions|TestCommitRestoreRoundTrip)$", "-test.count=1"}
+	args := []string{"-test.run", "^(TestEngineOnNamespaceBackend|TestPullOnNamespaceBackend|TestCrashRecovery|TestConcurrentSessions|TestCommitRestoreRoundTrip)$", "-test.count=1"}
 	if testing.Verbose() {
 		args = append(args, "-test.v")
 	}
