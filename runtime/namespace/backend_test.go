@@ -13,6 +13,7 @@ import (
 
 	"github.com/karapace/karapace/runtime"
 	"github.com/karapace/karapace/runtime/sandbox"
+	"github.com/karapace/karapace/runtime/testrootfs"
 	"github.com/karapace/karapace/schema"
 )
 
@@ -226,5 +227,47 @@ func TestBackendEnterLoginShell(t *testing.T) {
 	}
 	if got := out.String(); !strings.Contains(got, "at:"+home+" tty:/dev/pts/0") {
 		t.Errorf("terminal output %q lacks the home directory and the pty", got)
+	}
+}
+
+// TestBackendAptInstall builds a Debian environment with a package, through the image
+// cache and apt in the build sandbox; run as root, and as the unprivileged user by
+// TestRootless (where the subordinate id range lets apt drop to _apt and chown).
+func TestBackendAptInstall(t *testing.T) {
+	requireNamespaces(t)
+	tarball := testrootfs.DebianTarball(t, "bookworm")
+	store := t.TempDir()
+	spec := &runtime.Spec{
+		EnvID:     testEnvID,
+		StoreRoot: store,
+		EnvDir:    filepath.Join(store, "env", testEnvID.String()),
+		Manifest:  schema.Normalized{ManifestVersion: 1, BaseImage: tarball, SystemPackages: []string{"hello"}, RuntimeBackend: "namespace"},
+	}
+	t.Cleanup(func() {
+		if err := RemoveWork(filepath.Join(spec.EnvDir, workDir), nil); err != nil {
+			t.Error(err)
+		}
+	})
+	b := testBackend(t)
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Minute)
+	defer cancel()
+	res, err := b.Resolve(ctx, spec)
+	if err != nil {
+		t.Fatalf("resolve: %v", err)
+	}
+	if len(res.ResolvedPackages) != 1 || res.ResolvedPackages[0].Name != "hello" || res.ResolvedPackages[0].Version == "" {
+		t.Fatalf("resolution %+v", res)
+	}
+	spec.Packages = res.ResolvedPackages
+	if err := b.Build(ctx, spec); err != nil {
+		t.Fatalf("build: %v", err)
+	}
+	var out bytes.Buffer
+	code, err := b.Exec(ctx, spec, runtime.Stdio{Stdin: strings.NewReader(""), Stdout: &out, Stderr: &out}, []string{"hello"})
+	if err != nil || code != 0 || out.String() != "Hello, world!\n" {
+		t.Fatalf("hello: code %d err %v out %q", code, err, out.String())
+	}
+	if err := b.Destroy(ctx, spec); err != nil {
+		t.Fatal(err)
 	}
 }

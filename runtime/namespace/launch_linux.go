@@ -583,22 +583,28 @@ func acquireSlot(work string) (string, *os.File, error) {
 // every slot's lock, so no live or dying session still uses it, then makes the
 // overlay's permission-less work directories deletable and removes the tree.
 func RemoveWork(work string, log *slog.Logger) error {
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
 	locks, _ := filepath.Glob(filepath.Join(work, "s*.lock"))
 	for _, l := range locks {
 		f, err := os.OpenFile(l, os.O_RDWR, 0)
 		if err != nil {
 			continue
 		}
-		for {
-			err = syscall.Flock(int(f.Fd()), syscall.LOCK_EX)
-			if err != syscall.EINTR {
+		// A dying session's holder releases its slot within moments; a live session
+		// may hold it for hours, so wait boundedly and remove anyway.
+		for i := 0; ; i++ {
+			err = syscall.Flock(int(f.Fd()), syscall.LOCK_EX|syscall.LOCK_NB)
+			if err == nil || !errors.Is(err, syscall.EWOULDBLOCK) || i == 500 {
 				break
 			}
+			time.Sleep(10 * time.Millisecond)
+		}
+		if err != nil {
+			log.Warn("session slot still in use", "lock", l, "err", err)
 		}
 		f.Close()
-	}
-	if log == nil {
-		log = slog.New(slog.DiscardHandler)
 	}
 	removeScratch(work, log)
 	if _, err := os.Stat(work); err == nil {

@@ -30,7 +30,8 @@ func TestRootless(t *testing.T) {
 	}
 	uid, _ := strconv.Atoi(u.Uid)
 	gid, _ := strconv.Atoi(u.Gid)
-	testrootfs.Busybox(t) // build the shared fixture as root first
+	testrootfs.Busybox(t) // build the shared fixtures as root first
+	testrootfs.DebianTarball(t, "bookworm")
 
 	dir, err := os.MkdirTemp("", "karapace-rootless-")
 	if err != nil {
@@ -55,7 +56,8 @@ func TestRootless(t *testing.T) {
 	if cache == "" {
 		cache = "/var/tmp/karapace-test-cache"
 	}
-	args := []string{"-test.run", "^Test(Run|Backend)", "-test.count=1"}
+	// The child's own timeout makes a hang print its goroutines into the log below.
+	args := []string{"-test.run", "^Test(Run|Backend)", "-test.count=1", "-test.timeout=8m"}
 	if testing.Verbose() {
 		args = append(args, "-test.v")
 	}
