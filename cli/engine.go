@@ -57,8 +57,11 @@ func (g *globals) openEngine(ctx context.Context, readOnly bool) (*core.Engine, 
 	if err != nil {
 		return nil, err
 	}
+	// Exported app launchers run this very binary, not whatever `karapace` PATH finds.
+	self, _ := os.Executable()
 	return core.New(ctx, core.Options{
 		StoreRoot:    root,
+		Executable:   self,
 		Backends:     g.backends(),
 		Logger:       g.log,
 		LockTimeout:  g.lockTimeout,

@@ -97,7 +97,7 @@ func newRootCommand(g *globals) *cobra.Command {
 		newEnterCommand(g), newExecCommand(g), newStopCommand(g), newDestroyCommand(g),
 		newFreezeCommand(g), newArchiveCommand(g), newListCommand(g), newInspectCommand(g),
 		newDiffCommand(g), newSnapshotsCommand(g), newCommitCommand(g), newRestoreCommand(g),
-		newRenameCommand(g),
+		newRenameCommand(g), newExportAppCommand(g), newUnexportAppCommand(g),
 	)
 	add("store",
 		newGCCommand(g), newVerifyStoreCommand(g), newPushCommand(g), newPullCommand(g),

@@ -2,6 +2,7 @@ package core
 
 import (
 	"context"
+	"fmt"
 	"os"
 
 	"github.com/karapace/karapace/runtime/export"
@@ -84,4 +85,44 @@ func (e *Engine) unexportApps(ctx context.Context, id schema.EnvID) {
 	if len(names) > 0 {
 		e.log.Info("removed app exports", "env", id.Short(), "apps", names)
 	}
+}
+
+// ExportApp exports command, run in the environment, as a desktop application named
+// name: a launcher in ~/.local/bin and a .desktop entry (`karapace export-app`). The
+// environment must have been built and not archived.
+func (e *Engine) ExportApp(ctx context.Context, id schema.EnvID, name string, command []string) (export.Exported, error) {
+	m, err := e.get(ctx, id)
+	if err != nil {
+		return export.Exported{}, err
+	}
+	if m.State == Defined || m.State == Archived {
+		return export.Exported{}, &TransitionError{From: m.State.String(), To: "export-app requires a built environment"}
+	}
+	if len(command) == 0 {
+		return export.Exported{}, fmt.Errorf("export-app needs a command to run")
+	}
+	d, err := e.exportDirs()
+	if err != nil {
+		return export.Exported{}, err
+	}
+	return export.Export(ctx, d, export.App{EnvID: id, Name: name, Command: command, Karapace: e.opts.Executable, Store: e.opts.StoreRoot})
+}
+
+// UnexportApp removes the launcher and desktop entry an ExportApp of this environment
+// wrote under name (`karapace unexport-app`).
+func (e *Engine) UnexportApp(ctx context.Context, id schema.EnvID, name string) error {
+	d, err := e.exportDirs()
+	if err != nil {
+		return err
+	}
+	return export.Unexport(ctx, d, id, name)
+}
+
+// Apps lists the environment's exported applications.
+func (e *Engine) Apps(ctx context.Context, id schema.EnvID) ([]export.Exported, error) {
+	d, err := e.exportDirs()
+	if err != nil {
+		return nil, err
+	}
+	return export.List(ctx, d, id)
 }

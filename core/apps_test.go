@@ -133,3 +133,52 @@ func TestGUIAppsOffline(t *testing.T) {
 		t.Errorf("offline build with apps: %v", err)
 	}
 }
+
+// TestExportAppCommands: `export-app` writes a launcher and a desktop entry for any
+// command of a built environment, `unexport-app` removes them, and an environment that
+// was never built cannot export.
+func TestExportAppCommands(t *testing.T) {
+	ctx := context.Background()
+	home := t.TempDir()
+	dirs := export.Dirs{Bin: filepath.Join(home, "bin"), Applications: filepath.Join(home, "apps")}
+	e := newEngine(t, func(o *Options) { o.ExportDirs = &dirs; o.Executable = "/opt/karapace" })
+	r, err := e.Build(ctx, appsManifest(t, t.TempDir(), `"git"`), BuildOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	got, err := e.ExportApp(ctx, r.EnvID, "gitk", []string{"git", "log", "--graph"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, err := os.ReadFile(got.Launcher)
+	if err != nil || !strings.Contains(string(b), "'exec' '"+r.EnvID.String()+"' '--' 'git' 'log' '--graph' \"$@\"") {
+		t.Fatalf("launcher %s: %v\n%s", got.Launcher, err, b)
+	}
+	if _, err := os.Stat(got.Desktop); err != nil {
+		t.Fatal(err)
+	}
+	if apps, err := e.Apps(ctx, r.EnvID); err != nil || len(apps) != 1 || apps[0].Name != "gitk" {
+		t.Fatalf("apps %+v %v", apps, err)
+	}
+	if _, err := e.ExportApp(ctx, r.EnvID, "../evil", []string{"true"}); err == nil {
+		t.Fatal("a name with a path was accepted")
+	}
+	if err := e.UnexportApp(ctx, r.EnvID, "gitk"); err != nil {
+		t.Fatal(err)
+	}
+	for _, p := range []string{got.Launcher, got.Desktop} {
+		if _, err := os.Stat(p); !os.IsNotExist(err) {
+			t.Errorf("%s still there: %v", p, err)
+		}
+	}
+	if err := e.UnexportApp(ctx, r.EnvID, "gitk"); err == nil {
+		t.Error("unexporting twice succeeded")
+	}
+	init, err := e.Init(ctx, appsManifest(t, t.TempDir(), `"vim"`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := e.ExportApp(ctx, init.EnvID, "vim", []string{"vim"}); err == nil {
+		t.Error("a Defined environment exported an app")
+	}
+}
