@@ -43,7 +43,8 @@ import (
 //	|                          | unshare(NEWPID)           |                      |
 //	|                          | fork -------------------> | guard, hostname,     |
 //	|                          | relay signals, exit with  | overlay, mounts,     |
-//	|                          | I's status                | [pty: PTY msg + fd ->P]
+//	|                          | I's status                | [pty: PTY msg + fd ->P,
+//	|                          |                           |  P sizes it, u32 ack]
 //	|                          |                           | lo up, pivot_root,   |
 //	|                          |                           | no_new_privs, fork ->| chdir, execve
 //	| <----------------------- ERROR msg (stage, errno, text) from S0, I or C ----|
@@ -273,6 +274,10 @@ loop:
 			}
 			if r.pty != nil {
 				term = startTerminal(r.pty, stdio, log)
+				// Release I: the pty has its size now.
+				if err := binary.Write(parentEnd, binary.NativeEndian, uint32(1)); err != nil && setupErr == nil {
+					setupErr = fmt.Errorf("%w: pty acknowledgement: %w", ErrSetup, err)
+				}
 			}
 		case s := <-sigs:
 			if s == syscall.SIGINT && !forwardINT {

@@ -575,6 +575,11 @@ static int make_pty(int rootfd)
 	if (sendmsg(SYNC_FD, &mh, 0) < 0)
 		fail("pty", errno, "send the pty to the parent");
 	close(master);
+	// Wait until the parent has sized the pty like the user's terminal, so the command
+	// never sees a 0x0 window.
+	uint32_t ack;
+	if (read_full(SYNC_FD, &ack, sizeof(ack)) < 0)
+		fail("pty", EIO, "the parent did not take the pty");
 	return slave;
 }
 
