@@ -230,12 +230,18 @@ func TestBackendEnterLoginShell(t *testing.T) {
 	}
 }
 
+// debianTarballEnv hands the rootless child (see TestRootless) a readable Debian tarball.
+const debianTarballEnv = "KARAPACE_TEST_DEBIAN_TARBALL"
+
 // TestBackendAptInstall builds a Debian environment with a package, through the image
 // cache and apt in the build sandbox; run as root, and as the unprivileged user by
 // TestRootless (where the subordinate id range lets apt drop to _apt and chown).
 func TestBackendAptInstall(t *testing.T) {
 	requireNamespaces(t)
-	tarball := testrootfs.DebianTarball(t, "bookworm")
+	tarball := os.Getenv(debianTarballEnv)
+	if tarball == "" {
+		tarball = testrootfs.DebianTarball(t, "bookworm")
+	}
 	store := t.TempDir()
 	spec := &runtime.Spec{
 		EnvID:     testEnvID,

@@ -30,8 +30,7 @@ func TestRootless(t *testing.T) {
 	}
 	uid, _ := strconv.Atoi(u.Uid)
 	gid, _ := strconv.Atoi(u.Gid)
-	testrootfs.Busybox(t) // build the shared fixtures as root first
-	testrootfs.DebianTarball(t, "bookworm")
+	testrootfs.Busybox(t) // build the shared fixture as root first
 
 	dir, err := os.MkdirTemp("", "karapace-rootless-")
 	if err != nil {
@@ -52,6 +51,12 @@ func TestRootless(t *testing.T) {
 	if err := os.Chown(home, uid, gid); err != nil {
 		t.Fatal(err)
 	}
+	// The Debian fixture's directory is root's alone: hand the child a readable copy of
+	// its tarball.
+	debian := filepath.Join(dir, "debian.tar.zst")
+	if err := copyFile(testrootfs.DebianTarball(t, "bookworm"), debian, 0o644); err != nil {
+		t.Fatal(err)
+	}
 	cache := os.Getenv("KARAPACE_TEST_CACHE")
 	if cache == "" {
 		cache = "/var/tmp/karapace-test-cache"
@@ -66,7 +71,7 @@ func TestRootless(t *testing.T) {
 	cmd.Env = []string{
 		"HOME=" + home, "USER=" + rootlessUser, "TMPDIR=" + home,
 		"PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin",
-		"KARAPACE_TEST_CACHE=" + cache, "CI=" + os.Getenv("CI"),
+		"KARAPACE_TEST_CACHE=" + cache, "CI=" + os.Getenv("CI"), debianTarballEnv + "=" + debian,
 	}
 	cmd.SysProcAttr = &syscall.SysProcAttr{Credential: &syscall.Credential{Uid: uint32(uid), Gid: uint32(gid), Groups: []uint32{}}}
 	out, err := cmd.CombinedOutput()
