@@ -84,11 +84,11 @@ func Throughput(bytes int64, d time.Duration) float64 {
 }
 
 // Interleave runs each contender once per round, rounds times, in turn (so machine load
-// hits every contender alike), after one untimed warm-up round. It returns the wall
-// times per contender and the first error of each; a failing contender is dropped from
-// later rounds.
-func Interleave(ctx context.Context, rounds int, contenders []Contender) ([][]time.Duration, []error) {
-	times := make([][]time.Duration, len(contenders))
+// hits every contender alike), after one untimed warm-up round. It returns the samples
+// per contender and the first error of each; a failing contender is dropped from later
+// rounds.
+func Interleave(ctx context.Context, rounds int, contenders []Contender) ([][]Sample, []error) {
+	samples := make([][]Sample, len(contenders))
 	errs := make([]error, len(contenders))
 	for round := -1; round < rounds; round++ {
 		for i, c := range contenders {
@@ -99,21 +99,47 @@ func Interleave(ctx context.Context, rounds int, contenders []Contender) ([][]ti
 				errs[i] = err
 				continue
 			}
+			if c.Before != nil {
+				if err := c.Before(); err != nil {
+					errs[i] = fmt.Errorf("%s: preparing a run: %w", c.Name, err)
+					continue
+				}
+			}
 			s, err := Run(ctx, c.Cmd())
 			if err != nil {
 				errs[i] = err
 				continue
 			}
 			if round >= 0 {
-				times[i] = append(times[i], s.Wall)
+				samples[i] = append(samples[i], s)
 			}
 		}
 	}
-	return times, errs
+	return samples, errs
 }
 
-// Contender is one side of a comparison: a name and a fresh command per run.
+// Walls returns the wall times of ss.
+func Walls(ss []Sample) []time.Duration {
+	out := make([]time.Duration, len(ss))
+	for i, s := range ss {
+		out[i] = s.Wall
+	}
+	return out
+}
+
+// PeakRSS returns the largest MaxRSS of ss.
+func PeakRSS(ss []Sample) int64 {
+	var m int64
+	for _, s := range ss {
+		m = max(m, s.MaxRSS)
+	}
+	return m
+}
+
+// Contender is one side of a comparison: a name and a fresh command per run. Before,
+// when set, runs untimed before each run (to reset what the previous run changed).
 type Contender struct {
-	Name string
-	Cmd  func() *exec.Cmd
+	Name   string
+	Cmd    func() *exec.Cmd
+	Before func() error
 }

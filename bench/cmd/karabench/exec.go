@@ -1,0 +1,275 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"time"
+
+	"github.com/karapace/karapace/bench"
+)
+
+const (
+	podmanImage     = "localhost/karabench-busybox"
+	distroboxName   = "karabench-distrobox"
+	toolboxName     = "karabench-toolbox"
+	podmanCreateCtr = "karabench-create"
+)
+
+// podmanFlags are what podman needs as root on this kind of machine (NOTES.md): crun
+// refuses hybrid cgroups, and the default ulimits are refused.
+var podmanFlags = []string{"--runtime", "runc", "--ulimit", "nofile=20000:20000", "--ulimit", "nproc=32768:32768"}
+
+// buildEnv builds manifest under name and returns the environment id.
+func (h *harness) buildEnv(store, manifest, name string, env []string) (string, error) {
+	out, err := h.kpOut(store, env, "--json", "build", manifest, "--name", name)
+	if err != nil {
+		return "", err
+	}
+	var res struct {
+		EnvID string `json:"env_id"`
+	}
+	if err := json.Unmarshal([]byte(out), &res); err != nil || len(res.EnvID) != 64 {
+		return "", fmt.Errorf("build %s: unexpected output %q", name, out)
+	}
+	return res.EnvID, nil
+}
+
+// podman imports the busybox rootfs as an image once; "" when podman is unusable.
+func (h *harness) podman() (string, error) {
+	p, err := exec.LookPath("podman")
+	if err != nil {
+		return "", fmt.Errorf("not installed")
+	}
+	if out, err := exec.CommandContext(h.ctx, p, "image", "exists", podmanImage).CombinedOutput(); err == nil {
+		return p, nil
+	} else if len(out) > 0 && !strings.Contains(string(out), "exit status 1") {
+		h.log.Debug("podman image exists", "out", string(out))
+	}
+	if out, err := exec.CommandContext(h.ctx, p, "import", h.tarball, podmanImage).CombinedOutput(); err != nil {
+		return "", fmt.Errorf("podman import: %v: %s", err, lastLines(out))
+	}
+	h.cleanups = append(h.cleanups, func() {
+		_ = exec.Command(p, "rmi", "-f", podmanImage).Run()
+	})
+	return p, nil
+}
+
+func (h *harness) execSection() error {
+	store := filepath.Join(h.cfg.work, "store-exec")
+	ns, err := h.manifest("ns.toml", h.tarball, "namespace")
+	if err != nil {
+		return err
+	}
+	if _, err := h.buildEnv(store, ns, "ns", nil); err != nil {
+		return fmt.Errorf("building the namespace environment: %w", err)
+	}
+	truePath := "/bin/true"
+	cs := []bench.Contender{
+		{Name: "floor: unshare+chroot", Cmd: func() *exec.Cmd {
+			return exec.CommandContext(h.ctx, "unshare", "--user", "--map-root-user", "--mount", "--pid", "--fork", "chroot", h.rootfs, truePath)
+		}},
+		{Name: "karapace namespace", Cmd: func() *exec.Cmd { return h.kp(store, nil, "exec", "ns", "--", truePath) }},
+	}
+	oci, err := h.manifest("oci.toml", h.tarball, "oci")
+	if err != nil {
+		return err
+	}
+	ociBuilt := false
+	for _, rt := range []string{"crun", "runc"} {
+		if _, err := exec.LookPath(rt); err != nil {
+			h.skip(fmt.Sprintf("exec / karapace oci/%s: %s not installed", rt, rt))
+			continue
+		}
+		env := []string{"KARAPACE_OCI_RUNTIME=" + rt}
+		if !ociBuilt {
+			if _, err := h.buildEnv(store, oci, "oci", env); err != nil {
+				h.skip(fmt.Sprintf("exec / karapace oci: build failed: %v", err))
+				break
+			}
+			ociBuilt = true
+		}
+		cs = append(cs, bench.Contender{Name: "karapace oci/" + rt, Cmd: func() *exec.Cmd { return h.kp(store, env, "exec", "oci", "--", truePath) }})
+	}
+	peers := []string{}
+	if _, err := exec.LookPath("bwrap"); err == nil {
+		peers = append(peers, "bwrap")
+		cs = append(cs, bench.Contender{Name: "bwrap", Cmd: func() *exec.Cmd {
+			return exec.CommandContext(h.ctx, "bwrap", "--unshare-user", "--uid", "0", "--gid", "0", "--unshare-pid", "--unshare-ipc", "--unshare-uts",
+				"--bind", h.rootfs, "/", "--proc", "/proc", "--dev", "/dev", truePath)
+		}})
+	} else {
+		h.skip("exec / bwrap: not installed")
+	}
+	if p, err := h.podman(); err != nil {
+		h.skip("exec / podman run --rm: " + err.Error())
+	} else {
+		peers = append(peers, "podman run --rm")
+		cs = append(cs, bench.Contender{Name: "podman run --rm", Cmd: func() *exec.Cmd {
+			args := append([]string{"run", "--rm", "--network", "none"}, podmanFlags...)
+			return exec.CommandContext(h.ctx, p, append(args, podmanImage, truePath)...)
+		}})
+		if c, err := h.distrobox(p); err != nil {
+			h.skip("exec / distrobox enter: " + err.Error())
+		} else {
+			peers = append(peers, c.Name)
+			cs = append(cs, c)
+		}
+		if c, err := h.toolbox(); err != nil {
+			h.skip("exec / toolbox run: " + err.Error())
+		} else {
+			peers = append(peers, c.Name)
+			cs = append(cs, c)
+		}
+	}
+	med := h.compare("exec -- true", h.rounds(21, 7), "floor: unshare+chroot", 0, cs)
+	floor, ours := med["floor: unshare+chroot"], med["karapace namespace"]
+	if floor == 0 || ours == 0 {
+		h.goal("exec <= 1.5x the floor", false, "not measured")
+		return nil
+	}
+	ratio := bench.Ratio(ours, floor)
+	h.goal("exec <= 1.5x the floor", ratio <= 1.5, "karapace namespace %.2f ms = %.2fx unshare+chroot %.2f ms", ms(ours), ratio, ms(floor))
+	var slower []string
+	for _, p := range peers {
+		if m, ok := med[p]; ok && m <= ours {
+			slower = append(slower, fmt.Sprintf("%s %.2f ms", p, ms(m)))
+		}
+	}
+	measured := 0
+	for _, p := range peers {
+		if med[p] != 0 {
+			measured++
+		}
+	}
+	h.goal("exec faster than every peer", len(slower) == 0 && measured > 0, "%d peers measured; faster than karapace (%.2f ms): %s", measured, ms(ours), orNone(slower))
+	return nil
+}
+
+// distrobox creates a distrobox container on the busybox image and returns the
+// contender entering it; busybox is no distribution, so its init may refuse.
+func (h *harness) distrobox(podman string) (bench.Contender, error) {
+	p, err := exec.LookPath("distrobox")
+	if err != nil {
+		return bench.Contender{}, fmt.Errorf("not installed")
+	}
+	if os.Geteuid() == 0 {
+		// distrobox-create: "Running distrobox-create as sudo is not supported" for uid 0,
+		// --root included (it means "use sudo for a rootful podman").
+		return bench.Contender{}, fmt.Errorf("installed, but distrobox %s refuses to run as uid 0 and this harness runs as root", distroboxVersion(p))
+	}
+	ctx, cancel := context.WithTimeout(h.ctx, 3*time.Minute)
+	defer cancel()
+	h.cleanups = append(h.cleanups, func() { _ = exec.Command(p, "rm", "--force", distroboxName).Run() })
+	add := strings.Join(podmanFlags, " ")
+	c := exec.CommandContext(ctx, p, "create", "--yes", "--name", distroboxName, "--image", podmanImage, "--additional-flags", add)
+	c.Env = append(os.Environ(), "DBX_CONTAINER_MANAGER=podman")
+	if out, err := c.CombinedOutput(); err != nil {
+		return bench.Contender{}, fmt.Errorf("distrobox create on the busybox image failed: %v: %s", err, lastLines(out))
+	}
+	// The first enter runs distrobox's init inside the container (it sets up users and
+	// packages); only later enters are what a user waits for.
+	enter := []string{"enter", distroboxName, "--", "true"}
+	c = exec.CommandContext(ctx, p, enter...)
+	if out, err := c.CombinedOutput(); err != nil {
+		return bench.Contender{}, fmt.Errorf("distrobox enter on the busybox image failed (its init needs a full distribution): %v: %s", err, lastLines(out))
+	}
+	return bench.Contender{Name: "distrobox enter", Cmd: func() *exec.Cmd {
+		return exec.CommandContext(h.ctx, p, enter...)
+	}}, nil
+}
+
+func (h *harness) toolbox() (bench.Contender, error) {
+	p, err := exec.LookPath("toolbox")
+	if err != nil {
+		return bench.Contender{}, fmt.Errorf("not installed")
+	}
+	ctx, cancel := context.WithTimeout(h.ctx, 3*time.Minute)
+	defer cancel()
+	h.cleanups = append(h.cleanups, func() { _ = exec.Command(p, "rm", "--force", toolboxName).Run() })
+	if out, err := exec.CommandContext(ctx, p, "create", "--assumeyes", "--image", podmanImage, toolboxName).CombinedOutput(); err != nil {
+		return bench.Contender{}, fmt.Errorf("toolbox create on the busybox image failed: %v: %s", err, lastLines(out))
+	}
+	if out, err := exec.CommandContext(ctx, p, "run", "--container", toolboxName, "true").CombinedOutput(); err != nil {
+		return bench.Contender{}, fmt.Errorf("toolbox run on the busybox image failed: %v: %s", err, lastLines(out))
+	}
+	return bench.Contender{Name: "toolbox run", Cmd: func() *exec.Cmd {
+		return exec.CommandContext(h.ctx, p, "run", "--container", toolboxName, "true")
+	}}, nil
+}
+
+// buildSection: a warm build (image cached, no packages) against podman create.
+func (h *harness) buildSection() error {
+	store := filepath.Join(h.cfg.work, "store-build")
+	ns, err := h.manifest("ns.toml", h.tarball, "namespace")
+	if err != nil {
+		return err
+	}
+	if _, err := h.buildEnv(store, ns, "wb", nil); err != nil { // caches the image
+		return err
+	}
+	cs := []bench.Contender{{
+		Name:   "karapace build",
+		Before: func() error { _, err := h.kpOut(store, nil, "destroy", "wb"); return err },
+		Cmd:    func() *exec.Cmd { return h.kp(store, nil, "build", ns, "--name", "wb") },
+	}}
+	if p, err := h.podman(); err != nil {
+		h.skip("warm build / podman create: " + err.Error())
+	} else {
+		h.cleanups = append(h.cleanups, func() { _ = exec.Command(p, "rm", "-f", podmanCreateCtr).Run() })
+		cs = append(cs, bench.Contender{
+			Name: "podman create",
+			Before: func() error {
+				c := exec.CommandContext(h.ctx, p, "rm", "-f", "--ignore", podmanCreateCtr)
+				if out, err := c.CombinedOutput(); err != nil {
+					return fmt.Errorf("podman rm: %v: %s", err, lastLines(out))
+				}
+				return nil
+			},
+			Cmd: func() *exec.Cmd {
+				args := append([]string{"create", "--name", podmanCreateCtr, "--network", "none"}, podmanFlags...)
+				return exec.CommandContext(h.ctx, p, append(args, podmanImage, "/bin/true")...)
+			},
+		})
+	}
+	h.compare("warm build", h.rounds(9, 3), "podman create", 0, cs)
+	return nil
+}
+
+func orNone(s []string) string {
+	if len(s) == 0 {
+		return "none"
+	}
+	return strings.Join(s, ", ")
+}
+
+// lastLines is the end of a command's output, for error messages.
+func lastLines(out []byte) string {
+	out = bytes.TrimSpace(out)
+	lines := strings.Split(string(out), "\n")
+	if len(lines) > 3 {
+		lines = lines[len(lines)-3:]
+	}
+	s := strings.Join(lines, " | ")
+	if len(s) > 400 {
+		s = s[len(s)-400:]
+	}
+	return s
+}
+
+func distroboxVersion(p string) string {
+	out, err := exec.Command(p, "version").Output()
+	if err != nil {
+		return "(unknown version)"
+	}
+	f := strings.Fields(string(out))
+	if len(f) == 0 {
+		return "(unknown version)"
+	}
+	return strings.TrimPrefix(f[len(f)-1], "distrobox:")
+}
