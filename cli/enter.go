@@ -42,6 +42,14 @@ func runEnter(ctx context.Context, g *globals, opts enterOptions) error {
 	if err != nil {
 		return err
 	}
+	// On a terminal, announce the session to the user and to terminal emulators that
+	// track containers (the OSC 777 "container" push/pop sequences).
+	if g.isTTY(g.stderr) {
+		if n, err := e.Manifest(ctx, id); err == nil {
+			fmt.Fprint(g.stderr, enterBanner(id.String(), n.BaseImage))
+			defer fmt.Fprint(g.stderr, exitBanner(id.Short()))
+		}
+	}
 	code, err := e.Enter(ctx, id, runtime.Stdio{Stdin: g.stdin, Stdout: g.stdout, Stderr: g.stderr}, opts.argv)
 	if err != nil {
 		return err
@@ -70,4 +78,19 @@ func dashArgs(before, after int) cobra.PositionalArgs {
 		}
 		return nil
 	}
+}
+
+// enterBanner is what enter writes to a terminal's stderr before the session: the OSC
+// push that tells container-aware terminals which environment the shell runs in, then
+// a line naming the image and the environment's hostname.
+func enterBanner(envID, baseImage string) string {
+	short := envID[:12]
+	host := "karapace-" + short
+	return "\x1b]777;container;push;" + host + ";karapace;" + envID + "\x1b\\" +
+		"\x1b[1;36m[karapace]\x1b[0m entering \x1b[1m" + baseImage + "\x1b[0m (" + short + ") as \x1b[1m" + host + "\x1b[0m\n"
+}
+
+// exitBanner is the OSC pop and the line enter writes after the session.
+func exitBanner(short string) string {
+	return "\x1b]777;container;pop;;\x1b\\" + "\x1b[1;36m[karapace]\x1b[0m exited environment " + short + "\n"
 }

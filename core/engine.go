@@ -219,6 +219,20 @@ func (e *Engine) backend(name string) (runtime.Backend, error) {
 	return mk(), nil
 }
 
+// Manifest returns the normalized manifest an environment was built from (the object
+// its metadata names), integrity-checked.
+func (e *Engine) Manifest(ctx context.Context, id schema.EnvID) (*schema.Normalized, error) {
+	m, err := e.get(ctx, id)
+	if err != nil {
+		return nil, err
+	}
+	n, err := e.st.manifest(ctx, m.ManifestHash)
+	if err != nil {
+		return nil, classify(ErrStore, err)
+	}
+	return n, nil
+}
+
 // envSpec loads an environment's stored manifest and its backend.
 func (e *Engine) envSpec(ctx context.Context, m *Env) (*runtime.Spec, runtime.Backend, error) {
 	n, err := e.st.manifest(ctx, m.ManifestHash)
