@@ -99,6 +99,7 @@ func TestKillSoak(t *testing.T) {
 		}
 	}
 
+	typical := 30 * time.Millisecond // moving average of an unkilled command's run
 	deadline := time.Now().Add(budget)
 	for ; time.Now().Before(deadline); iter++ {
 		envs := u.list()
@@ -125,8 +126,10 @@ func TestKillSoak(t *testing.T) {
 			t.Fatal(err)
 		}
 		killed := false
+		started := time.Now()
 		if rng.IntN(10) < 7 {
-			delay := time.Duration(rng.IntN(60_000)) * time.Microsecond
+			// Somewhere within a typical command's run, so that most kills land mid-way.
+			delay := time.Duration(rng.Int64N(int64(typical)))
 			timer := time.AfterFunc(delay, func() { _ = c.Process.Kill() })
 			err := c.Wait()
 			timer.Stop()
@@ -138,6 +141,9 @@ func TestKillSoak(t *testing.T) {
 			t.Fatalf("karapace %v: %v", args, err)
 		}
 		ops++
+		if !killed {
+			typical = (3*typical + time.Since(started)) / 4
+		}
 		if killed {
 			kills++
 		} else if args[0] == "commit" {
