@@ -146,6 +146,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		},
 	}
 	defer h.cleanup()
+	started := time.Now()
 	sections := []struct {
 		name string
 		fn   func() error
@@ -169,6 +170,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		}
 	}
 	h.rep.Machine["load_after"] = loadavg()
+	h.rep.Config["elapsed"] = time.Since(started).Round(time.Second).String()
 	h.print(stdout)
 	if c.jsonOut != "" {
 		b, err := json.MarshalIndent(h.rep, "", "  ")
@@ -201,7 +203,7 @@ func parseSize(s string) (int64, error) {
 
 func (h *harness) print(w io.Writer) {
 	r := h.rep
-	fmt.Fprintf(w, "karabench %s\n", r.Date)
+	fmt.Fprintf(w, "karabench %s (took %s)\n", r.Date, r.Config["elapsed"])
 	for _, k := range []string{"kernel", "cpu", "cpus", "memory", "load_before", "load_after"} {
 		fmt.Fprintf(w, "  %-12s %s\n", k, r.Machine[k])
 	}
