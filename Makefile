@@ -3,12 +3,12 @@ GO        ?= go
 PREFIX    ?= $(HOME)/.local
 DATADIR   ?= $(PREFIX)/share
 VERSION   ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo 0.1.0-dev)
-MODULES   := schema store runtime core remote server cli dbus tui
+MODULES   := schema store runtime core remote server cli dbus tui bench
 PKGS      := $(foreach m,$(MODULES),./$(m)/...)
 LDFLAGS   := -X github.com/karapace/karapace/cli.Version=$(VERSION)
 BINARIES  := bin/karapace bin/karapace-dbus bin/karapace-server
 
-.PHONY: all build test test-short bench lint fmt install install-data demo clean $(BINARIES)
+.PHONY: all build test test-short bench bench-go fuzz lint fmt install install-data demo clean $(BINARIES)
 
 all: build
 
@@ -30,8 +30,17 @@ test: build
 test-short:
 	$(GO) test -short -count=1 $(PKGS)
 
-bench:
+# The side-by-side harness against the peers (docs/performance.md); QUICK=1 for a short run.
+bench: build
+	$(GO) run ./bench/cmd/karabench -bin bin $(if $(QUICK),-quick)
+
+# Every module's `go test -bench` benchmarks.
+bench-go:
 	$(GO) test -run '^$$' -bench . -benchmem $(PKGS)
+
+# Every fuzz target for FUZZTIME each (not in CI); failing inputs land in testdata.
+fuzz:
+	scripts/fuzz.sh -t $(or $(FUZZTIME),30s)
 
 lint:
 	@unformatted=$$(gofmt -l $(MODULES)); if [ -n "$$unformatted" ]; then echo "gofmt: $$unformatted"; exit 1; fi
