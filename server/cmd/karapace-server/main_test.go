@@ -136,6 +136,18 @@ func (p *proc) stop(t testing.TB) error {
 
 func (p *proc) count(method string) int { return strings.Count(p.log.String(), "method="+method+" ") }
 
+// settledCount waits until the server has logged at least want requests of method
+// (it logs each request after answering it, so the client can be a line ahead), then
+// a moment more for any unexpected extra line, and returns the count.
+func (p *proc) settledCount(method string, want int) int {
+	deadline := time.Now().Add(5 * time.Second)
+	for p.count(method) < want && time.Now().Before(deadline) {
+		time.Sleep(10 * time.Millisecond)
+	}
+	time.Sleep(50 * time.Millisecond)
+	return p.count(method)
+}
+
 func client(t testing.TB, url, token string) *remote.HTTP {
 	t.Helper()
 	c, err := remote.NewHTTP(remote.Config{URL: url, Token: token}, remote.HTTPOptions{})
@@ -162,7 +174,7 @@ func TestE2EPushRepushPull(t *testing.T) {
 	if res.ObjectsPushed != 3 || res.LayersPushed != 2 {
 		t.Fatalf("push: %+v", res)
 	}
-	putsBefore := srv.count("PUT")
+	putsBefore := srv.settledCount("PUT", 3+2+1+1)
 	if putsBefore != 3+2+1+1 {
 		t.Fatalf("first push made %d PUTs, want 7 (3 objects, 2 layers, metadata, registry):\n%s", putsBefore, srv.log.String())
 	}
@@ -170,7 +182,7 @@ func TestE2EPushRepushPull(t *testing.T) {
 	if err != nil {
 		t.Fatalf("re-push: %v", err)
 	}
-	if n := srv.count("PUT") - putsBefore; n != 1 || res.ObjectsSkipped != 3 || res.LayersSkipped != 2 {
+	if n := srv.settledCount("PUT", putsBefore+1) - putsBefore; n != 1 || res.ObjectsSkipped != 3 || res.LayersSkipped != 2 {
 		t.Fatalf("re-push sent %d blobs (want only the metadata): %+v", n, res)
 	}
 	for _, r := range []string{"webapp@latest", "webapp", f.ID.String()} {
