@@ -17,16 +17,17 @@ import (
 	"github.com/karapace/karapace/runtime"
 	"github.com/karapace/karapace/runtime/image"
 	"github.com/karapace/karapace/runtime/pkgmgr"
+	"github.com/karapace/karapace/runtime/provision"
 	"github.com/karapace/karapace/runtime/sandbox"
 	"github.com/karapace/karapace/schema"
 )
 
 // Layout of an environment directory (spec.EnvDir) owned by this backend.
 const (
-	upperDir    = "upper"    // the environment's writable layer
-	workDir     = "work"     // per-session overlay work dirs and the setup lock
-	lowerLink   = "lower"    // symlink to the image rootfs, written by Build
-	sessionsDir = "sessions" // one file per live session: "<pid> <start time>"
+	upperDir    = provision.UpperDir  // the environment's writable layer
+	workDir     = provision.WorkDir   // per-session overlay work dirs and the setup lock
+	lowerLink   = provision.LowerLink // symlink to the image rootfs, written by Build
+	sessionsDir = "sessions"          // one file per live session: "<pid> <start time>"
 )
 
 // BackendOptions configure New.
@@ -167,45 +168,7 @@ func (b *Backend) Resolve(ctx context.Context, spec *runtime.Spec) (schema.Resol
 	if err != nil {
 		return schema.Resolution{}, err
 	}
-	res := schema.Resolution{BaseImageDigest: img.Digest.String(), ResolvedPackages: []schema.ResolvedPackage{}}
-	names := spec.Manifest.SystemPackages
-	if len(names) == 0 {
-		return res, nil
-	}
-	if spec.Offline {
-		return schema.Resolution{}, fmt.Errorf("%w: cannot resolve system packages", runtime.ErrOffline)
-	}
-	tmp, err := os.MkdirTemp("", "karapace-resolve-")
-	if err != nil {
-		return schema.Resolution{}, err
-	}
-	defer removeScratch(tmp, b.log)
-	upper, work := filepath.Join(tmp, upperDir), filepath.Join(tmp, workDir)
-	for _, d := range []string{upper, work} {
-		if err := os.Mkdir(d, 0o755); err != nil {
-			return schema.Resolution{}, err
-		}
-	}
-	in, err := b.inputs(spec, img.Rootfs, upper, work)
-	if err != nil {
-		return schema.Resolution{}, err
-	}
-	in.ReadOnly = false
-	pm, err := pkgmgr.Open(buildRunner{in: in, opts: b.opts.Run}, []string{img.Rootfs}, pkgmgr.WithLogger(b.log))
-	if err != nil {
-		return schema.Resolution{}, err
-	}
-	if err := pm.Refresh(ctx); err != nil {
-		return schema.Resolution{}, err
-	}
-	pkgs, err := pm.Resolve(ctx, names)
-	if err != nil {
-		return schema.Resolution{}, err
-	}
-	for _, p := range pkgs {
-		res.ResolvedPackages = append(res.ResolvedPackages, schema.ResolvedPackage{Name: p.Name, Version: p.Version})
-	}
-	return res, nil
+	return provision.Resolve(ctx, spec, img, b.buildSandbox(spec), b.log)
 }
 
 // Build implements runtime.Builder: the image, the environment's layers, and the exact
@@ -215,61 +178,20 @@ func (b *Backend) Build(ctx context.Context, spec *runtime.Spec) error {
 	if err != nil {
 		return err
 	}
-	upper, work := filepath.Join(spec.EnvDir, upperDir), filepath.Join(spec.EnvDir, workDir)
-	for _, d := range []string{upper, work, filepath.Join(spec.EnvDir, sessionsDir)} {
-		if err := os.MkdirAll(d, 0o755); err != nil {
-			return err
-		}
-	}
-	link := filepath.Join(spec.EnvDir, lowerLink)
-	_ = os.Remove(link)
-	if err := os.Symlink(img.Rootfs, link); err != nil {
-		return fmt.Errorf("record the image of the environment: %w", err)
-	}
-	if len(spec.Packages) == 0 {
-		return nil
-	}
-	if spec.Offline {
-		return fmt.Errorf("%w: cannot install system packages", runtime.ErrOffline)
-	}
-	in, err := b.inputs(spec, img.Rootfs, upper, work)
-	if err != nil {
-		return err
-	}
-	in.ReadOnly = false
-	var opts []pkgmgr.Option
-	opts = append(opts, pkgmgr.WithLogger(b.log))
-	if spec.Progress != nil {
-		opts = append(opts, pkgmgr.WithOutput(progressWriter(spec.Progress)))
-		spec.Progress(fmt.Sprintf("installing %d packages", len(spec.Packages)))
-	}
-	pm, err := pkgmgr.Open(buildRunner{in: in, opts: b.opts.Run}, []string{upper, img.Rootfs}, opts...)
-	if err != nil {
-		return err
-	}
-	if err := pm.Refresh(ctx); err != nil {
-		return err
-	}
-	pkgs := make([]pkgmgr.Package, len(spec.Packages))
-	for i, p := range spec.Packages {
-		pkgs[i] = pkgmgr.Package{Name: p.Name, Version: p.Version}
-	}
-	if _, err := pm.Install(ctx, pkgs); err != nil {
-		return err
-	}
-	return nil
+	return provision.Build(ctx, spec, img, b.buildSandbox(spec), "", b.log, filepath.Join(spec.EnvDir, sessionsDir))
 }
 
-// progressWriter turns output lines into Progress calls.
-type progressWriter func(string)
-
-func (p progressWriter) Write(b []byte) (int, error) {
-	for _, l := range strings.Split(strings.TrimRight(string(b), "\n"), "\n") {
-		if l = strings.TrimSpace(l); l != "" {
-			p(l)
+// buildSandbox runs package-manager commands through the launcher, in a writable build
+// sandbox over the given layers.
+func (b *Backend) buildSandbox(spec *runtime.Spec) provision.Sandbox {
+	return func(_ context.Context, lower, upper, work string) (pkgmgr.Runner, error) {
+		in, err := b.inputs(spec, lower, upper, work)
+		if err != nil {
+			return nil, err
 		}
+		in.ReadOnly = false
+		return buildRunner{in: in, opts: b.opts.Run}, nil
 	}
-	return len(b), nil
 }
 
 // Destroy kills the environment's sessions and makes its tree deletable (the kernel

@@ -19,6 +19,7 @@ import (
 	"time"
 
 	"github.com/karapace/karapace/runtime"
+	"github.com/karapace/karapace/runtime/provision"
 	"github.com/karapace/karapace/runtime/sandbox"
 )
 
@@ -611,24 +612,11 @@ func RemoveWork(work string, log *slog.Logger) error {
 		}
 		f.Close()
 	}
-	removeScratch(work, log)
+	provision.RemoveScratch(work, log)
 	if _, err := os.Stat(work); err == nil {
 		return fmt.Errorf("work directory %s could not be removed", work)
 	}
 	return nil
-}
-
-func removeScratch(dir string, log *slog.Logger) {
-	// The kernel creates work/work without permissions; make it removable first.
-	_ = filepath.WalkDir(dir, func(p string, d os.DirEntry, err error) error {
-		if err == nil && d.IsDir() {
-			_ = os.Chmod(p, 0o700)
-		}
-		return nil
-	})
-	if err := os.RemoveAll(dir); err != nil {
-		log.Warn("session cleanup", "dir", dir, "err", err)
-	}
 }
 
 func randomHex(n int) string {

@@ -20,6 +20,7 @@ import (
 	"github.com/karapace/karapace/runtime"
 	"github.com/karapace/karapace/runtime/image"
 	"github.com/karapace/karapace/runtime/pkgmgr"
+	"github.com/karapace/karapace/runtime/provision"
 	"github.com/karapace/karapace/runtime/sandbox"
 	"github.com/karapace/karapace/schema"
 	"golang.org/x/sys/unix"
@@ -28,9 +29,9 @@ import (
 // Layout of an environment directory, shared with the namespace backend so that an
 // environment built by one runs under the other.
 const (
-	upperDir  = "upper" // the environment's writable layer
-	workDir   = "work"  // per-session scratch (overlay work dir, merged root, bundle)
-	lowerLink = "lower" // symlink to the image rootfs, written by Build
+	upperDir  = provision.UpperDir  // the environment's writable layer
+	workDir   = provision.WorkDir   // per-session scratch (overlay work dir, merged root, bundle)
+	lowerLink = provision.LowerLink // symlink to the image rootfs, written by Build
 )
 
 // Options configure New.
@@ -178,47 +179,7 @@ func (b *Backend) Resolve(ctx context.Context, spec *runtime.Spec) (schema.Resol
 	if err != nil {
 		return schema.Resolution{}, err
 	}
-	res := schema.Resolution{BaseImageDigest: img.Digest.String(), ResolvedPackages: []schema.ResolvedPackage{}}
-	if len(spec.Manifest.SystemPackages) == 0 {
-		return res, nil
-	}
-	if spec.Offline {
-		return schema.Resolution{}, fmt.Errorf("%w: cannot resolve system packages", runtime.ErrOffline)
-	}
-	rt, err := b.Runtime(ctx)
-	if err != nil {
-		return schema.Resolution{}, err
-	}
-	tmp, err := os.MkdirTemp("", "karapace-resolve-")
-	if err != nil {
-		return schema.Resolution{}, err
-	}
-	defer removeScratch(tmp, b.log)
-	upper, work := filepath.Join(tmp, upperDir), filepath.Join(tmp, workDir)
-	for _, d := range []string{upper, work} {
-		if err := os.Mkdir(d, 0o755); err != nil {
-			return schema.Resolution{}, err
-		}
-	}
-	in, err := b.inputs(spec, img.Rootfs, upper, work)
-	if err != nil {
-		return schema.Resolution{}, err
-	}
-	pm, err := pkgmgr.Open(pkgRunner{b: b, rt: rt, spec: spec, in: in}, []string{img.Rootfs}, pkgmgr.WithLogger(b.log))
-	if err != nil {
-		return schema.Resolution{}, err
-	}
-	if err := pm.Refresh(ctx); err != nil {
-		return schema.Resolution{}, err
-	}
-	pkgs, err := pm.Resolve(ctx, spec.Manifest.SystemPackages)
-	if err != nil {
-		return schema.Resolution{}, err
-	}
-	for _, p := range pkgs {
-		res.ResolvedPackages = append(res.ResolvedPackages, schema.ResolvedPackage{Name: p.Name, Version: p.Version})
-	}
-	return res, nil
+	return provision.Resolve(ctx, spec, img, b.buildSandbox(spec), b.log)
 }
 
 // Build implements runtime.Builder: the image, the environment's layers and the exact
@@ -228,60 +189,29 @@ func (b *Backend) Build(ctx context.Context, spec *runtime.Spec) error {
 	if err != nil {
 		return err
 	}
-	upper, work := filepath.Join(spec.EnvDir, upperDir), filepath.Join(spec.EnvDir, workDir)
-	for _, d := range []string{upper, work} {
-		if err := os.MkdirAll(d, 0o755); err != nil {
-			return err
+	note := ""
+	if len(spec.Packages) > 0 && !spec.Offline {
+		if rt, err := b.Runtime(ctx); err == nil {
+			note = fmt.Sprintf("[karapace/oci] installing %d packages with %s", len(spec.Packages), rt.Name)
 		}
 	}
-	link := filepath.Join(spec.EnvDir, lowerLink)
-	_ = os.Remove(link)
-	if err := os.Symlink(img.Rootfs, link); err != nil {
-		return fmt.Errorf("record the image of the environment: %w", err)
-	}
-	if len(spec.Packages) == 0 {
-		return nil
-	}
-	if spec.Offline {
-		return fmt.Errorf("%w: cannot install system packages", runtime.ErrOffline)
-	}
-	rt, err := b.Runtime(ctx)
-	if err != nil {
-		return err
-	}
-	in, err := b.inputs(spec, img.Rootfs, upper, work)
-	if err != nil {
-		return err
-	}
-	opts := []pkgmgr.Option{pkgmgr.WithLogger(b.log)}
-	if spec.Progress != nil {
-		opts = append(opts, pkgmgr.WithOutput(progressWriter(spec.Progress)))
-		spec.Progress(fmt.Sprintf("[karapace/oci] installing %d packages with %s", len(spec.Packages), rt.Name))
-	}
-	pm, err := pkgmgr.Open(pkgRunner{b: b, rt: rt, spec: spec, in: in}, []string{upper, img.Rootfs}, opts...)
-	if err != nil {
-		return err
-	}
-	if err := pm.Refresh(ctx); err != nil {
-		return err
-	}
-	pkgs := make([]pkgmgr.Package, len(spec.Packages))
-	for i, p := range spec.Packages {
-		pkgs[i] = pkgmgr.Package{Name: p.Name, Version: p.Version}
-	}
-	_, err = pm.Install(ctx, pkgs)
-	return err
+	return provision.Build(ctx, spec, img, b.buildSandbox(spec), note, b.log)
 }
 
-type progressWriter func(string)
-
-func (p progressWriter) Write(b []byte) (int, error) {
-	for _, l := range strings.Split(strings.TrimRight(string(b), "\n"), "\n") {
-		if l = strings.TrimSpace(l); l != "" {
-			p(l)
+// buildSandbox runs package-manager commands under the OCI runtime, in a build sandbox
+// over the given layers.
+func (b *Backend) buildSandbox(spec *runtime.Spec) provision.Sandbox {
+	return func(ctx context.Context, lower, upper, work string) (pkgmgr.Runner, error) {
+		rt, err := b.Runtime(ctx)
+		if err != nil {
+			return nil, err
 		}
+		in, err := b.inputs(spec, lower, upper, work)
+		if err != nil {
+			return nil, err
+		}
+		return pkgRunner{b: b, rt: rt, spec: spec, in: in}, nil
 	}
-	return len(b), nil
 }
 
 // lower returns the image rootfs of a built environment.
@@ -432,7 +362,7 @@ func (b *Backend) containers(ctx context.Context, spec *runtime.Spec, rt Runtime
 				return nil, err
 			}
 		}
-		removeScratch(scratch, b.log)
+		provision.RemoveScratch(scratch, b.log)
 	}
 	sort.Slice(out, func(i, j int) bool { return out[i].ID < out[j].ID })
 	return out, nil
@@ -638,7 +568,7 @@ func (b *Backend) Destroy(ctx context.Context, spec *runtime.Spec) error {
 	if ents, err := os.ReadDir(work); err == nil {
 		for _, e := range ents {
 			if strings.HasPrefix(e.Name(), scratchPrefix) {
-				removeScratch(filepath.Join(work, e.Name()), b.log)
+				provision.RemoveScratch(filepath.Join(work, e.Name()), b.log)
 			}
 		}
 	}

@@ -6,7 +6,6 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
-	"log/slog"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -16,6 +15,7 @@ import (
 	"time"
 
 	"github.com/karapace/karapace/runtime"
+	"github.com/karapace/karapace/runtime/provision"
 	"github.com/karapace/karapace/runtime/sandbox"
 	specs "github.com/opencontainers/runtime-spec/specs-go"
 	"golang.org/x/sys/unix"
@@ -67,7 +67,7 @@ func (b *Backend) session(ctx context.Context, spec *runtime.Spec, rt Runtime, p
 	if err != nil {
 		return 125, fmt.Errorf("create session directory: %w", err)
 	}
-	defer removeScratch(scratch, b.log)
+	defer provision.RemoveScratch(scratch, b.log)
 	work, merged, bundle := filepath.Join(scratch, "work"), filepath.Join(scratch, "merged"), filepath.Join(scratch, "bundle")
 	for _, d := range []string{work, merged, bundle} {
 		if err := os.Mkdir(d, 0o700); err != nil {
@@ -429,17 +429,4 @@ func exitStatus(ps *os.ProcessState) int {
 		}
 	}
 	return 125
-}
-
-func removeScratch(dir string, log *slog.Logger) {
-	// The kernel creates work/work without permissions; make it removable first.
-	_ = filepath.WalkDir(dir, func(p string, d os.DirEntry, err error) error {
-		if err == nil && d.IsDir() {
-			_ = os.Chmod(p, 0o700)
-		}
-		return nil
-	})
-	if err := os.RemoveAll(dir); err != nil {
-		log.Warn("session cleanup", "dir", dir, "err", err)
-	}
 }

@@ -1,0 +1,151 @@
+// Package provision resolves and installs an environment's packages with the image's
+// own package manager. It is shared by every backend that can run a command in a build
+// sandbox (namespace, oci): the backend supplies the sandbox, provision does the rest.
+//
+// provision may import schema, runtime, runtime/image, runtime/pkgmgr. It starts no
+// process itself.
+package provision
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"strings"
+
+	"github.com/karapace/karapace/runtime"
+	"github.com/karapace/karapace/runtime/image"
+	"github.com/karapace/karapace/runtime/pkgmgr"
+	"github.com/karapace/karapace/schema"
+)
+
+// The environment directory's layout, shared by the backends.
+const (
+	UpperDir  = "upper" // the writable layer
+	WorkDir   = "work"  // overlayfs's work directory
+	LowerLink = "lower" // symlink to the image rootfs (drift classification reads it)
+)
+
+// Sandbox returns a runner for package-manager commands in a build sandbox: an overlay
+// of upper (writable, with work) over lower.
+type Sandbox func(ctx context.Context, lower, upper, work string) (pkgmgr.Runner, error)
+
+// Resolve returns the image's digest and the exact version of every system package of
+// the manifest, as the image's package manager would install it, asked in a throwaway
+// overlay that is removed afterwards.
+func Resolve(ctx context.Context, spec *runtime.Spec, img image.Image, sb Sandbox, log *slog.Logger) (schema.Resolution, error) {
+	res := schema.Resolution{BaseImageDigest: img.Digest.String(), ResolvedPackages: []schema.ResolvedPackage{}}
+	names := spec.Manifest.SystemPackages
+	if len(names) == 0 {
+		return res, nil
+	}
+	if spec.Offline {
+		return schema.Resolution{}, fmt.Errorf("%w: cannot resolve system packages", runtime.ErrOffline)
+	}
+	tmp, err := os.MkdirTemp("", "karapace-resolve-")
+	if err != nil {
+		return schema.Resolution{}, err
+	}
+	defer RemoveScratch(tmp, log)
+	upper, work := filepath.Join(tmp, UpperDir), filepath.Join(tmp, WorkDir)
+	for _, d := range []string{upper, work} {
+		if err := os.Mkdir(d, 0o755); err != nil {
+			return schema.Resolution{}, err
+		}
+	}
+	run, err := sb(ctx, img.Rootfs, upper, work)
+	if err != nil {
+		return schema.Resolution{}, err
+	}
+	pm, err := pkgmgr.Open(run, []string{img.Rootfs}, pkgmgr.WithLogger(log))
+	if err != nil {
+		return schema.Resolution{}, err
+	}
+	if err := pm.Refresh(ctx); err != nil {
+		return schema.Resolution{}, err
+	}
+	pkgs, err := pm.Resolve(ctx, names)
+	if err != nil {
+		return schema.Resolution{}, err
+	}
+	for _, p := range pkgs {
+		res.ResolvedPackages = append(res.ResolvedPackages, schema.ResolvedPackage{Name: p.Name, Version: p.Version})
+	}
+	return res, nil
+}
+
+// Build lays out spec.EnvDir (upper, work, any extra dirs, the lower link to the image)
+// and installs spec.Packages, at their exact versions, into upper. note is the progress
+// line announcing the install ("" for the default).
+func Build(ctx context.Context, spec *runtime.Spec, img image.Image, sb Sandbox, note string, log *slog.Logger, extraDirs ...string) error {
+	upper, work := filepath.Join(spec.EnvDir, UpperDir), filepath.Join(spec.EnvDir, WorkDir)
+	for _, d := range append([]string{upper, work}, extraDirs...) {
+		if err := os.MkdirAll(d, 0o755); err != nil {
+			return err
+		}
+	}
+	link := filepath.Join(spec.EnvDir, LowerLink)
+	_ = os.Remove(link)
+	if err := os.Symlink(img.Rootfs, link); err != nil {
+		return fmt.Errorf("record the image of the environment: %w", err)
+	}
+	if len(spec.Packages) == 0 {
+		return nil
+	}
+	if spec.Offline {
+		return fmt.Errorf("%w: cannot install system packages", runtime.ErrOffline)
+	}
+	run, err := sb(ctx, img.Rootfs, upper, work)
+	if err != nil {
+		return err
+	}
+	opts := []pkgmgr.Option{pkgmgr.WithLogger(log)}
+	if spec.Progress != nil {
+		opts = append(opts, pkgmgr.WithOutput(progressWriter(spec.Progress)))
+		if note == "" {
+			note = fmt.Sprintf("installing %d packages", len(spec.Packages))
+		}
+		spec.Progress(note)
+	}
+	pm, err := pkgmgr.Open(run, []string{upper, img.Rootfs}, opts...)
+	if err != nil {
+		return err
+	}
+	if err := pm.Refresh(ctx); err != nil {
+		return err
+	}
+	pkgs := make([]pkgmgr.Package, len(spec.Packages))
+	for i, p := range spec.Packages {
+		pkgs[i] = pkgmgr.Package{Name: p.Name, Version: p.Version}
+	}
+	_, err = pm.Install(ctx, pkgs)
+	return err
+}
+
+// RemoveScratch deletes a session's or resolver's scratch directory. The kernel
+// creates overlayfs's work/work without permissions, so directories are made
+// accessible first.
+func RemoveScratch(dir string, log *slog.Logger) {
+	_ = filepath.WalkDir(dir, func(p string, d os.DirEntry, err error) error {
+		if err == nil && d.IsDir() {
+			_ = os.Chmod(p, 0o700)
+		}
+		return nil
+	})
+	if err := os.RemoveAll(dir); err != nil {
+		log.Warn("scratch cleanup", "dir", dir, "err", err)
+	}
+}
+
+// progressWriter turns a package manager's output lines into Progress calls.
+type progressWriter func(string)
+
+func (p progressWriter) Write(b []byte) (int, error) {
+	for _, l := range strings.Split(strings.TrimRight(string(b), "\n"), "\n") {
+		if l = strings.TrimSpace(l); l != "" {
+			p(l)
+		}
+	}
+	return len(b), nil
+}
