@@ -208,25 +208,6 @@ func (b *Backend) Destroy(ctx context.Context, spec *runtime.Spec) error {
 	return nil
 }
 
-// lower returns the image rootfs of a built environment.
-func (b *Backend) lower(spec *runtime.Spec) (string, error) {
-	if _, err := os.Stat(filepath.Join(spec.EnvDir, upperDir)); err != nil {
-		return "", fmt.Errorf("%w: %s", runtime.ErrNotBuilt, spec.EnvID.Short())
-	}
-	lower, err := os.Readlink(filepath.Join(spec.EnvDir, lowerLink))
-	if err != nil {
-		ref, rerr := image.Resolve(spec.Manifest.BaseImage)
-		if rerr != nil {
-			return "", rerr
-		}
-		lower = filepath.Join(b.opts.Images(spec.StoreRoot).Dir(ref.Key), "rootfs")
-	}
-	if _, err := os.Stat(filepath.Join(lower, "etc")); err != nil {
-		return "", fmt.Errorf("%w: base image rootfs %s is missing or corrupted; run 'karapace rebuild'", runtime.ErrImageNotFound, lower)
-	}
-	return lower, nil
-}
-
 // Exec implements runtime.Runner.
 func (b *Backend) Exec(ctx context.Context, spec *runtime.Spec, stdio runtime.Stdio, argv []string) (int, error) {
 	if len(argv) == 0 {
@@ -247,7 +228,7 @@ func (b *Backend) Enter(ctx context.Context, spec *runtime.Spec, stdio runtime.S
 }
 
 func (b *Backend) session(ctx context.Context, spec *runtime.Spec, stdio runtime.Stdio, argv []string, tty bool) (int, error) {
-	lower, err := b.lower(spec)
+	lower, err := provision.Lower(spec, b.opts.Images(spec.StoreRoot))
 	if err != nil {
 		return 125, err
 	}

@@ -214,25 +214,6 @@ func (b *Backend) buildSandbox(spec *runtime.Spec) provision.Sandbox {
 	}
 }
 
-// lower returns the image rootfs of a built environment.
-func (b *Backend) lower(spec *runtime.Spec) (string, error) {
-	if _, err := os.Stat(filepath.Join(spec.EnvDir, upperDir)); err != nil {
-		return "", fmt.Errorf("%w: %s", runtime.ErrNotBuilt, spec.EnvID.Short())
-	}
-	lower, err := os.Readlink(filepath.Join(spec.EnvDir, lowerLink))
-	if err != nil {
-		ref, rerr := image.Resolve(spec.Manifest.BaseImage)
-		if rerr != nil {
-			return "", rerr
-		}
-		lower = filepath.Join(b.opts.Images(spec.StoreRoot).Dir(ref.Key), "rootfs")
-	}
-	if _, err := os.Stat(filepath.Join(lower, "etc")); err != nil {
-		return "", fmt.Errorf("%w: base image rootfs %s is missing or corrupted; run 'karapace rebuild'", runtime.ErrImageNotFound, lower)
-	}
-	return lower, nil
-}
-
 // Exec implements runtime.Runner with `<runtime> run`.
 func (b *Backend) Exec(ctx context.Context, spec *runtime.Spec, stdio runtime.Stdio, argv []string) (int, error) {
 	if len(argv) == 0 {
@@ -257,7 +238,7 @@ func (b *Backend) run(ctx context.Context, spec *runtime.Spec, stdio runtime.Std
 	if err != nil {
 		return 125, err
 	}
-	lower, err := b.lower(spec)
+	lower, err := provision.Lower(spec, b.opts.Images(spec.StoreRoot))
 	if err != nil {
 		return 125, err
 	}

@@ -149,3 +149,25 @@ func (p progressWriter) Write(b []byte) (int, error) {
 	}
 	return len(b), nil
 }
+
+// Lower returns the image rootfs a built environment runs on: the target of its lower
+// link, or (for an environment built before the link existed) the image cache's rootfs
+// of its base image. It fails with runtime.ErrNotBuilt when the environment has no upper
+// layer and runtime.ErrImageNotFound when the rootfs is gone.
+func Lower(spec *runtime.Spec, images *image.Cache) (string, error) {
+	if _, err := os.Stat(filepath.Join(spec.EnvDir, UpperDir)); err != nil {
+		return "", fmt.Errorf("%w: %s", runtime.ErrNotBuilt, spec.EnvID.Short())
+	}
+	lower, err := os.Readlink(filepath.Join(spec.EnvDir, LowerLink))
+	if err != nil {
+		ref, rerr := image.Resolve(spec.Manifest.BaseImage)
+		if rerr != nil {
+			return "", rerr
+		}
+		lower = filepath.Join(images.Dir(ref.Key), "rootfs")
+	}
+	if _, err := os.Stat(filepath.Join(lower, "etc")); err != nil {
+		return "", fmt.Errorf("%w: base image rootfs %s is missing or corrupted; run 'karapace rebuild'", runtime.ErrImageNotFound, lower)
+	}
+	return lower, nil
+}

@@ -75,3 +75,26 @@ func TestRemoveScratch(t *testing.T) {
 		t.Fatalf("scratch left: %v", err)
 	}
 }
+
+// Lower: not built, built on a missing image, built on a present one.
+func TestLower(t *testing.T) {
+	rootfs := t.TempDir()
+	spec := &runtime.Spec{EnvDir: filepath.Join(t.TempDir(), "env")}
+	images := image.NewCache(t.TempDir())
+	if _, err := Lower(spec, images); !errors.Is(err, runtime.ErrNotBuilt) {
+		t.Fatalf("unbuilt: %v", err)
+	}
+	img := image.Image{Rootfs: rootfs, Digest: schema.SumString("image")}
+	if err := Build(context.Background(), spec, img, noSandbox(t), "", slog.New(slog.DiscardHandler)); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := Lower(spec, images); !errors.Is(err, runtime.ErrImageNotFound) {
+		t.Fatalf("image without /etc: %v", err)
+	}
+	if err := os.Mkdir(filepath.Join(rootfs, "etc"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if got, err := Lower(spec, images); err != nil || got != rootfs {
+		t.Fatalf("Lower = %q, %v", got, err)
+	}
+}
