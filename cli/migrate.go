@@ -33,7 +33,7 @@ func newMigrateCommand(g *globals) *cobra.Command {
 	return &cobra.Command{
 		Use:   "migrate",
 		Short: "Upgrade the store to the current format",
-		Long:  "Upgrade an older store to the current format, keeping a backup of the old version\nfile. A missing store is not an error. Exits 1 when the store is newer than this karapace.",
+		Long:  "Upgrade an older store to the current format, keeping a backup of the old version\nfile. A missing store is not an error. Exits 1 when the store is newer than this karapace,\n3 when the store cannot be migrated (no space left, corruption, lock timeout).",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			root, err := g.storePath()
@@ -54,21 +54,26 @@ func runMigrate(ctx context.Context, g *globals, opts migrateOptions) error {
 	current := uint64(store.FormatVersion)
 	var out migrateResult
 	var text string
-	failed := false
+	code := exitOK
 	var vm *store.VersionMismatchError
 	switch {
 	case errors.As(err, &vm) && vm.Found > vm.Expected:
 		found := vm.Found
 		out = migrateResult{Status: "newer", Found: &found, Supported: &current}
 		text = "Store format version: " + utoa(found) + "\nSupported: " + utoa(current) + "\n\nCreated by a newer Karapace. Please upgrade."
-		failed = true
+		code = exitFailure
 	case err != nil:
 		if ctx.Err() != nil {
 			return err
 		}
 		out = migrateResult{Status: "error", Message: err.Error()}
 		text = "Migration failed: " + err.Error()
-		failed = true
+		// The original exits 1 for every failure; a store that cannot be written (no
+		// space left on device) or read is a store error like in every other command.
+		code = exitCode(ctx, err)
+		if code == exitOK {
+			code = exitFailure
+		}
 	case res.Status == core.MigrateNoStore:
 		out = migrateResult{Status: "no_store", Message: "No store found."}
 		text = "No store found at " + opts.store + ". Nothing to migrate."
@@ -88,8 +93,8 @@ func runMigrate(ctx context.Context, g *globals, opts migrateOptions) error {
 	if err != nil {
 		return err
 	}
-	if failed {
-		return exitStatus{exitFailure}
+	if code != exitOK {
+		return exitStatus{code}
 	}
 	return nil
 }

@@ -71,6 +71,19 @@ func Migrate(ctx context.Context, root string, now func() time.Time, log *slog.L
 	if err := writeFileAtomic(backup, b); err != nil {
 		return nil, wrap("migrate: back up version file", err)
 	}
+	res, err := migrateRecords(ctx, l, found, backup, log)
+	if err != nil {
+		// The version file still holds the old version, so the backup says nothing new;
+		// the records already rewritten are valid in both formats and the next run
+		// finishes them.
+		_ = os.Remove(backup)
+		return nil, err
+	}
+	return res, nil
+}
+
+// migrateRecords rewrites every metadata record and then the version file.
+func migrateRecords(ctx context.Context, l Layout, found uint32, backup string, log *slog.Logger) (*MigrationResult, error) {
 	res := &MigrationResult{FromVersion: found, ToVersion: FormatVersion, BackupPath: backup}
 	des, err := os.ReadDir(l.MetadataDir())
 	if err != nil && !errors.Is(err, fs.ErrNotExist) {

@@ -135,3 +135,25 @@ func TestMigrateFreshDirectoryInitializes(t *testing.T) {
 		t.Fatalf("store without version file: %v", err)
 	}
 }
+
+// A migration that stops half-way (here: cancelled) leaves the old version file and no
+// backup behind; the next run finishes it.
+func TestMigrateFailureLeavesNoBackup(t *testing.T) {
+	root, _ := v1Store(t, "one", "two")
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	if _, err := store.Migrate(ctx, root, fixedClock, nil); !errors.Is(err, context.Canceled) {
+		t.Fatalf("cancelled migration: %v", err)
+	}
+	l := store.NewLayout(root)
+	if b, _ := os.ReadFile(l.VersionFile()); !strings.Contains(string(b), `"format_version": 1`) {
+		t.Fatalf("version file after a failed migration: %q", b)
+	}
+	if backups, _ := filepath.Glob(l.VersionFile() + ".backup.*"); len(backups) != 0 {
+		t.Fatalf("a failed migration left %v", backups)
+	}
+	res, err := store.Migrate(context.Background(), root, fixedClock, nil)
+	if err != nil || res == nil || res.EnvironmentsMigrated != 2 {
+		t.Fatalf("migration after the failed one: %+v %v", res, err)
+	}
+}
