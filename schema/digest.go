@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 
+	zeebo "github.com/zeebo/blake3"
 	"lukechampine.com/blake3"
 )
 
@@ -20,14 +21,39 @@ const ShortLen = 12
 type Digest [32]byte
 
 // Sum returns the BLAKE3-256 digest of b.
-func Sum(b []byte) Digest { return Digest(blake3.Sum256(b)) }
+func Sum(b []byte) Digest { return Digest(zeebo.Sum256(b)) }
 
 // SumString returns the BLAKE3-256 digest of s.
 func SumString(s string) Digest { return Sum([]byte(s)) }
 
-// Hasher returns a streaming BLAKE3-256 hasher. Feed it large writes (1 MiB or more);
-// with small writes its throughput drops by three quarters.
+// Hasher returns a streaming BLAKE3-256 hasher (lukechampine.com/blake3). Feed it large
+// writes (1 MiB or more); with small writes its throughput drops by three quarters.
+// Hash is the same function at two to three times the speed on this project's
+// machines: prefer it for bulk data.
 func Hasher() *blake3.Hasher { return blake3.New(32, nil) }
+
+// Hash is a streaming BLAKE3-256 hasher for bulk data. It wraps github.com/zeebo/blake3,
+// whose AVX2 and SSE4.1 kernels hash 2.5 times faster per core than lukechampine.com/blake3
+// here (2.9 against 1.1 GB/s with 1 MiB writes, measured 2026-11-28), about as fast as
+// b3sum on one thread. The two libraries give the same digests (TestHashAgrees).
+// The zero value is not usable: call NewHash.
+type Hash struct{ h *zeebo.Hasher }
+
+// NewHash returns an empty Hash.
+func NewHash() *Hash { return &Hash{h: zeebo.New()} }
+
+// Write adds p to the hashed content. It never fails.
+func (h *Hash) Write(p []byte) (int, error) { return h.h.Write(p) }
+
+// Digest returns the digest of everything written so far; more may be written after.
+func (h *Hash) Digest() Digest {
+	var d Digest
+	h.h.Sum(d[:0])
+	return d
+}
+
+// Reset empties the hasher for reuse.
+func (h *Hash) Reset() { h.h.Reset() }
 
 // DigestOf returns the digest of a hasher's current state.
 func DigestOf(h *blake3.Hasher) Digest {
@@ -39,12 +65,12 @@ func DigestOf(h *blake3.Hasher) Digest {
 // HashReader streams r through BLAKE3 with a 1 MiB buffer and returns the digest and the
 // number of bytes read.
 func HashReader(r io.Reader) (Digest, int64, error) {
-	h := Hasher()
+	h := NewHash()
 	n, err := io.CopyBuffer(h, struct{ io.Reader }{r}, make([]byte, 1<<20))
 	if err != nil {
 		return Digest{}, n, err
 	}
-	return DigestOf(h), n, nil
+	return h.Digest(), n, nil
 }
 
 // ParseDigest parses 64 lowercase hex characters.
