@@ -273,11 +273,35 @@ func (e *Engine) Inspect(ctx context.Context, id schema.EnvID) (*Env, error) {
 // List returns every environment, sorted by id. Unreadable records are logged and left
 // out (Verify reports them).
 func (e *Engine) List(ctx context.Context) ([]Env, error) {
-	envs, err := e.st.metaList(ctx)
+	var envs []Env
+	err := e.Each(ctx, func(env *Env) error {
+		envs = append(envs, *env)
+		return nil
+	})
 	if err != nil {
-		return nil, classify(ErrStore, err)
+		return nil, err
 	}
 	return envs, nil
+}
+
+// Each calls fn with every environment List would return, in the same order, without
+// holding them all: a store of any size costs a batch of records in memory. env is
+// fn's to keep. An error from fn stops the walk and is returned as it is.
+func (e *Engine) Each(ctx context.Context, fn func(env *Env) error) error {
+	var fnErr error
+	err := e.st.metaEach(ctx, func(env *Env) error {
+		// Anything an environment's listing needs beyond its record (a look at its
+		// directory, such as its live sessions) belongs here: one call per environment.
+		if err := fn(env); err != nil {
+			fnErr = err
+			return err
+		}
+		return nil
+	})
+	if fnErr != nil {
+		return fnErr
+	}
+	return classify(ErrStore, err)
 }
 
 // Resolve turns a reference into an environment id. A reference is a full id, a short

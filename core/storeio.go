@@ -245,16 +245,13 @@ func (s *stores) metaRemove(ctx context.Context, id schema.EnvID) error {
 	return s.envs.Remove(ctx, id)
 }
 
-func (s *stores) metaList(ctx context.Context) ([]Env, error) {
-	ms, err := s.envs.List(ctx)
-	if err != nil {
-		return nil, err
-	}
-	out := make([]Env, 0, len(ms))
-	for _, m := range ms {
-		out = append(out, envOf(m))
-	}
-	return out, nil
+// metaEach calls fn with every readable record, in env id order; corrupt ones are
+// logged and skipped.
+func (s *stores) metaEach(ctx context.Context, fn func(*Env) error) error {
+	return s.envs.Each(ctx, func(m store.Metadata) error {
+		e := envOf(m)
+		return fn(&e)
+	})
 }
 
 func (s *stores) setState(ctx context.Context, e *Env, st State) error {

@@ -9,8 +9,12 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
-	"sort"
+	"runtime"
+	"sync"
+	"sync/atomic"
 	"time"
+
+	"lukechampine.com/blake3"
 
 	"github.com/karapace/karapace/schema"
 )
@@ -145,7 +149,15 @@ func (m Metadata) Encode() ([]byte, error) {
 // (legacy files without a checksum, or with "checksum": null, are accepted). The
 // checksum is recomputed from the parsed fields, as the original does, so unknown keys
 // do not count. A mismatch is an *IntegrityError.
-func DecodeMetadata(b []byte) (Metadata, error) { return decodeMetadata(b, true) }
+func DecodeMetadata(b []byte) (Metadata, error) { return decodeVerified(b, nil) }
+
+// decodeVerified is DecodeMetadata with a hasher to reuse (nil allocates one).
+func decodeVerified(b []byte, h *blake3.Hasher) (Metadata, error) {
+	if m, ok := scanMetadata(b, h); ok {
+		return m, nil
+	}
+	return decodeMetadata(b, true)
+}
 
 // decodeMetadata parses metadata, verifying the checksum only when verify is set (WAL
 // recovery resets states of records it cannot vouch for, as the original does).
@@ -285,14 +297,7 @@ func (s *Envs) get(ctx context.Context, id schema.EnvID) (Metadata, error) {
 	if err != nil {
 		return Metadata{}, err
 	}
-	m, err := DecodeMetadata(b)
-	if err != nil {
-		return m, err
-	}
-	if m.EnvID != id {
-		return Metadata{}, fmt.Errorf("%w: file %s holds env_id %s", ErrCorrupt, id, m.EnvID)
-	}
-	return m, nil
+	return verifyRecord(b, id, nil)
 }
 
 // Exists reports whether env id has a metadata file.
@@ -316,53 +321,107 @@ type Entry struct {
 // ListWithErrors reads every metadata file (regular, non-dot files), sorted by file
 // name, reporting unreadable, corrupt or misnamed ones instead of skipping them.
 func (s *Envs) ListWithErrors(ctx context.Context) ([]Entry, error) {
-	if err := ctx.Err(); err != nil {
-		return nil, err
-	}
-	des, err := os.ReadDir(s.dir)
-	if errors.Is(err, fs.ErrNotExist) {
-		return nil, nil
-	}
-	if err != nil {
-		return nil, wrap("list metadata", err)
-	}
 	var out []Entry
-	for _, de := range des {
-		if err := ctx.Err(); err != nil {
-			return nil, err
-		}
-		name := de.Name()
-		if name == "" || name[0] == '.' || !de.Type().IsRegular() {
-			continue
-		}
-		id, err := schema.ParseDigest(name)
-		if err != nil {
-			out = append(out, Entry{Name: name, Err: wrap("metadata "+name, fmt.Errorf("%w: file name is not an environment id", ErrCorrupt))})
-			continue
-		}
-		m, err := s.Get(ctx, id)
-		out = append(out, Entry{Name: name, Meta: m, Err: err})
-	}
-	return out, nil
+	err := s.Walk(ctx, func(e Entry) error {
+		out = append(out, e)
+		return nil
+	})
+	return out, err
 }
 
 // List returns every readable record sorted by env id; corrupt records are logged and
 // skipped (use ListWithErrors to see them).
 func (s *Envs) List(ctx context.Context) ([]Metadata, error) {
-	entries, err := s.ListWithErrors(ctx)
-	if err != nil {
-		return nil, err
-	}
 	var out []Metadata
-	for _, e := range entries {
+	err := s.Each(ctx, func(m Metadata) error {
+		out = append(out, m)
+		return nil
+	})
+	return out, err
+}
+
+// Each calls fn with every readable record in env id order, as List would return
+// them, without holding them all; corrupt records are logged and skipped. An error
+// from fn stops the walk and is returned.
+func (s *Envs) Each(ctx context.Context, fn func(Metadata) error) error {
+	return s.Walk(ctx, func(e Entry) error {
 		if e.Err != nil {
 			s.log.Warn(fmt.Sprintf("skipping corrupted metadata entry '%s': %v", e.Name, e.Err))
-			continue
+			return nil
 		}
-		out = append(out, e.Meta)
+		return fn(e.Meta)
+	})
+}
+
+// walkBatch is how many records Walk reads ahead of fn: enough to keep every core
+// busy, few enough that a store of any size costs little memory.
+const walkBatch = 256
+
+// Walk calls fn with every metadata file (regular, non-dot files) in file name order,
+// as ListWithErrors reports them: a file that cannot be read, parsed or verified, or
+// whose name is not the env id it holds, comes with Err set. File names of valid
+// records are their env ids in lowercase hex, so this is env id order too. Files are
+// read and verified in parallel, a batch at a time; fn runs on the caller's goroutine,
+// and an error from it stops the walk and is returned.
+func (s *Envs) Walk(ctx context.Context, fn func(Entry) error) error {
+	if err := ctx.Err(); err != nil {
+		return err
 	}
-	sort.Slice(out, func(i, j int) bool { return out[i].EnvID.String() < out[j].EnvID.String() })
-	return out, nil
+	des, err := os.ReadDir(s.dir)
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil
+	}
+	if err != nil {
+		return wrap("list metadata", err)
+	}
+	names := make([]string, 0, len(des))
+	for _, de := range des {
+		if name := de.Name(); name != "" && name[0] != '.' && de.Type().IsRegular() {
+			names = append(names, name)
+		}
+	}
+	des = nil
+	if len(names) == 0 {
+		return nil
+	}
+	dir, err := openDir(s.dir)
+	if err != nil {
+		return wrap("list metadata", err)
+	}
+	defer dir.close()
+	workers := min(runtime.GOMAXPROCS(0), 8, (len(names)+63)/64)
+	readers := make([]metaReader, workers)
+	batch := make([]Entry, walkBatch)
+	for start := 0; start < len(names); start += walkBatch {
+		if err := ctx.Err(); err != nil {
+			return err
+		}
+		chunk := names[start:min(start+walkBatch, len(names))]
+		out := batch[:len(chunk)]
+		if workers == 1 {
+			for i, name := range chunk {
+				out[i] = readers[0].read(dir, name)
+			}
+		} else {
+			var next atomic.Int64
+			var wg sync.WaitGroup
+			for w := range readers {
+				wg.Go(func() {
+					for i := int(next.Add(1) - 1); i < len(chunk); i = int(next.Add(1) - 1) {
+						out[i] = readers[w].read(dir, chunk[i])
+					}
+				})
+			}
+			wg.Wait()
+		}
+		for i := range out {
+			if err := fn(out[i]); err != nil {
+				return err
+			}
+			out[i] = Entry{}
+		}
+	}
+	return nil
 }
 
 // update applies fn to the verified record of id, stamps updated_at and writes it back.
