@@ -51,7 +51,8 @@ func (e *Engine) Commit(ctx context.Context, id schema.EnvID) (schema.Digest, er
 		if err != nil {
 			return classify(ErrStore, err)
 		}
-		tar, err := e.st.packObject(ctx, upper)
+		// PutTree reads an unchanged tree once and rewrites nothing.
+		tar, err := e.st.objects.PutTree(ctx, upper, e.st.log)
 		if err != nil {
 			return e.rollback(op, classify(ErrStore, err))
 		}

@@ -9,8 +9,8 @@ import (
 	"os"
 	"path/filepath"
 	"sort"
-
-	"lukechampine.com/blake3"
+	"sync"
+	"sync/atomic"
 
 	"github.com/karapace/karapace/schema"
 )
@@ -64,15 +64,20 @@ func NewObjects(l Layout) *Objects { return &Objects{dir: l.ObjectsDir()} }
 func (o *Objects) Path(d schema.Digest) string { return filepath.Join(o.dir, d.String()) }
 
 // Put streams r into a temp file in the objects directory while hashing it, then
-// renames the file to its digest. Memory use is one 1 MiB buffer whatever the size.
+// renames the file to its digest. Reading, hashing and writing run on separate
+// goroutines over a few 1 MiB chunks, so memory stays bounded whatever the size.
 // When the object already exists with the same size it is kept and the temp file
 // dropped; an existing file of another size (a torn or truncated copy) is replaced.
 func (o *Objects) Put(ctx context.Context, r io.Reader) (schema.Digest, error) {
-	d, err := o.put(ctx, r)
+	d, err := o.put(ctx, func(w *chunkPipe) error {
+		_, err := w.ReadFrom(ctxReader{ctx, r})
+		return err
+	})
 	return d, wrap("put object", err)
 }
 
-func (o *Objects) put(ctx context.Context, r io.Reader) (schema.Digest, error) {
+// put stores what produce writes into the pipe it is given.
+func (o *Objects) put(ctx context.Context, produce func(*chunkPipe) error) (schema.Digest, error) {
 	if err := os.MkdirAll(o.dir, 0o755); err != nil {
 		return schema.Digest{}, err
 	}
@@ -80,27 +85,64 @@ func (o *Objects) put(ctx context.Context, r io.Reader) (schema.Digest, error) {
 	if err != nil {
 		return schema.Digest{}, err
 	}
-	h := schema.Hasher()
-	n, err := io.CopyBuffer(io.MultiWriter(f, h), ctxReader{ctx, r}, make([]byte, copyBufSize))
+	h := schema.NewHash()
+	p := newChunkPipe(ctx, h, f)
+	err = produce(p)
+	n, cerr := p.Close()
+	if err == nil {
+		err = cerr
+	}
 	if err != nil {
 		discardTemp(f)
 		return schema.Digest{}, err
 	}
-	d := schema.DigestOf(h)
-	final := o.Path(d)
-	if fi, err := os.Lstat(final); err == nil && fi.Mode().IsRegular() && fi.Size() == n {
+	d := h.Digest()
+	if o.stored(d, n) {
 		discardTemp(f)
 		return d, nil
 	}
-	if err := commitTemp(f, final); err != nil {
+	if err := commitTemp(f, o.Path(d)); err != nil {
 		return schema.Digest{}, err
 	}
 	return d, nil
 }
 
-// PutBytes stores b.
+// stored reports whether object d is present with size n: then a new copy is not
+// written. A file of another size is a torn copy, which a new write replaces.
+func (o *Objects) stored(d schema.Digest, n int64) bool {
+	fi, err := os.Lstat(o.Path(d))
+	return err == nil && fi.Mode().IsRegular() && fi.Size() == n
+}
+
+// PutBytes stores b. It hashes b first and writes nothing when the object is stored.
 func (o *Objects) PutBytes(ctx context.Context, b []byte) (schema.Digest, error) {
-	return o.Put(ctx, bytes.NewReader(b))
+	d, err := o.putBytes(ctx, schema.Sum(b), b)
+	return d, wrap("put object", err)
+}
+
+// putBytes stores b, whose digest is d.
+func (o *Objects) putBytes(ctx context.Context, d schema.Digest, b []byte) (schema.Digest, error) {
+	if err := ctx.Err(); err != nil {
+		return schema.Digest{}, err
+	}
+	if o.stored(d, int64(len(b))) {
+		return d, nil
+	}
+	if err := os.MkdirAll(o.dir, 0o755); err != nil {
+		return schema.Digest{}, err
+	}
+	f, err := createTemp(o.dir)
+	if err != nil {
+		return schema.Digest{}, err
+	}
+	if _, err := f.Write(b); err != nil {
+		discardTemp(f)
+		return schema.Digest{}, err
+	}
+	if err := commitTemp(f, o.Path(d)); err != nil {
+		return schema.Digest{}, err
+	}
+	return d, nil
 }
 
 // Open streams object d, verifying its digest at the end (see ObjectReader).
@@ -129,6 +171,32 @@ func (o *Objects) open(ctx context.Context, d schema.Digest) (*VerifyingReader, 
 		return nil, err
 	}
 	return NewVerifyingReader(ctx, f, fi.Size(), d, "object"), nil
+}
+
+// verify re-hashes object d: nil when its content matches its name, an
+// *IntegrityError when not, a *NotFoundError when it is missing.
+func (o *Objects) verify(ctx context.Context, d schema.Digest) error {
+	f, err := os.Open(o.Path(d))
+	if errors.Is(err, fs.ErrNotExist) {
+		return &NotFoundError{What: "object", Key: d.String()}
+	}
+	if err != nil {
+		return err
+	}
+	defer f.Close()
+	h := schema.NewHash()
+	p := newChunkPipe(ctx, h)
+	_, err = p.ReadFrom(ctxReader{ctx, f})
+	if _, cerr := p.Close(); err == nil {
+		err = cerr
+	}
+	if err != nil {
+		return err
+	}
+	if got := h.Digest(); got != d {
+		return &IntegrityError{What: "object", Name: d.String(), Expected: d.String(), Actual: got.String()}
+	}
+	return nil
 }
 
 // Size returns the stored size of object d.
@@ -270,7 +338,7 @@ type VerifyingReader struct {
 	size int64
 	want schema.Digest
 	what string
-	h    *blake3.Hasher
+	h    *schema.Hash
 	buf  []byte
 	r, w int
 	err  error
@@ -286,7 +354,7 @@ func NewVerifyingReader(ctx context.Context, src io.Reader, size int64, want sch
 	if size >= 0 {
 		n = int(min(max(size+1, 4096), copyBufSize))
 	}
-	return &VerifyingReader{ctx: ctx, src: src, size: size, want: want, what: what, h: schema.Hasher(), buf: make([]byte, n)}
+	return &VerifyingReader{ctx: ctx, src: src, size: size, want: want, what: what, h: schema.NewHash(), buf: make([]byte, n)}
 }
 
 // Size is the size given to NewVerifyingReader (for objects, the file size at Open).
@@ -347,7 +415,7 @@ func (v *VerifyingReader) fill() {
 	v.r, v.w = 0, n
 	switch {
 	case err == io.EOF || err == io.ErrUnexpectedEOF:
-		if got := schema.DigestOf(v.h); got != v.want {
+		if got := v.h.Digest(); got != v.want {
 			v.err = &IntegrityError{What: v.what, Name: v.want.String(), Expected: v.want.String(), Actual: got.String()}
 		} else {
 			v.err = io.EOF
@@ -363,4 +431,193 @@ func (v *VerifyingReader) Close() error {
 		return c.Close()
 	}
 	return nil
+}
+
+// pipeDepth is the number of chunks a chunkPipe may hold: the producer fills one
+// while the sinks work through the others.
+const pipeDepth = 4
+
+// chunkPipe carries a byte stream from one producer to sinks in 1 MiB chunks, each sink
+// on its own goroutine and seeing every chunk in order, so that producing (reading files),
+// hashing and writing overlap on several cores. Memory: at most pipeDepth chunks.
+//
+//	producer -- Write/ReadFrom --> cur chunk --ship--> sink 1 goroutine (hash) --+
+//	                                        \--------> sink 2 goroutine (file) --+--> free
+//
+// A chunk goes back to the free list when the last sink is done with it. The first
+// sink error stops the producer (its next ship fails) and is what Close returns.
+type chunkPipe struct {
+	ctx   context.Context
+	sinks []chan *chunk
+	free  chan *chunk
+	made  int
+	cur   *chunk
+	n     int64
+	wg    sync.WaitGroup
+	fail  chan struct{} // closed at the first sink error
+	once  sync.Once
+	err   error // the first sink error, set before fail is closed
+	shut  bool
+}
+
+type chunk struct {
+	b    []byte
+	refs atomic.Int32
+}
+
+func newChunkPipe(ctx context.Context, sinks ...io.Writer) *chunkPipe {
+	p := &chunkPipe{ctx: ctx, free: make(chan *chunk, pipeDepth), fail: make(chan struct{})}
+	for _, w := range sinks {
+		in := make(chan *chunk, pipeDepth)
+		p.sinks = append(p.sinks, in)
+		p.wg.Add(1)
+		go p.drain(w, in)
+	}
+	return p
+}
+
+// drain feeds one sink. After an error it keeps releasing chunks without writing.
+func (p *chunkPipe) drain(w io.Writer, in <-chan *chunk) {
+	defer p.wg.Done()
+	failed := false
+	for c := range in {
+		if !failed {
+			if _, err := w.Write(c.b); err != nil {
+				failed = true
+				p.once.Do(func() { p.err = err; close(p.fail) })
+			}
+		}
+		if c.refs.Add(-1) == 0 {
+			p.free <- c
+		}
+	}
+}
+
+// next makes p.cur an empty chunk, waiting for a free one when pipeDepth are in use.
+func (p *chunkPipe) next() error {
+	if p.made < pipeDepth {
+		select {
+		case c := <-p.free:
+			p.cur = c
+		default:
+			p.made++
+			p.cur = &chunk{b: make([]byte, 0, copyBufSize)}
+		}
+	} else {
+		select {
+		case c := <-p.free:
+			p.cur = c
+		case <-p.fail:
+			return p.err
+		case <-p.ctx.Done():
+			return p.ctx.Err()
+		}
+	}
+	p.cur.b = p.cur.b[:0]
+	return nil
+}
+
+// ship hands the current chunk to every sink.
+func (p *chunkPipe) ship() error {
+	c := p.cur
+	p.cur = nil
+	if err := p.ctx.Err(); err != nil {
+		return err
+	}
+	select {
+	case <-p.fail:
+		return p.err
+	default:
+	}
+	c.refs.Store(int32(len(p.sinks)))
+	for _, in := range p.sinks {
+		in <- c // never blocks: at most pipeDepth chunks exist
+	}
+	return nil
+}
+
+// Write implements io.Writer.
+func (p *chunkPipe) Write(b []byte) (int, error) {
+	total := 0
+	for len(b) > 0 {
+		if p.cur == nil {
+			if err := p.next(); err != nil {
+				return total, err
+			}
+		}
+		k := copy(p.cur.b[len(p.cur.b):cap(p.cur.b)], b)
+		p.cur.b = p.cur.b[:len(p.cur.b)+k]
+		b = b[k:]
+		total += k
+		p.n += int64(k)
+		if len(p.cur.b) == cap(p.cur.b) {
+			if err := p.ship(); err != nil {
+				return total, err
+			}
+		}
+	}
+	return total, nil
+}
+
+// WriteString implements io.StringWriter.
+func (p *chunkPipe) WriteString(s string) (int, error) {
+	return p.Write([]byte(s))
+}
+
+// WriteByte implements io.ByteWriter.
+func (p *chunkPipe) WriteByte(c byte) error {
+	_, err := p.Write([]byte{c})
+	return err
+}
+
+// ReadFrom reads r to its end straight into chunks (no intermediate buffer).
+func (p *chunkPipe) ReadFrom(r io.Reader) (int64, error) {
+	var total int64
+	for {
+		if p.cur == nil {
+			if err := p.next(); err != nil {
+				return total, err
+			}
+		}
+		n, err := r.Read(p.cur.b[len(p.cur.b):cap(p.cur.b)])
+		p.cur.b = p.cur.b[:len(p.cur.b)+n]
+		total += int64(n)
+		p.n += int64(n)
+		if len(p.cur.b) == cap(p.cur.b) {
+			if serr := p.ship(); serr != nil {
+				return total, serr
+			}
+		}
+		if err == io.EOF {
+			return total, nil
+		}
+		if err != nil {
+			return total, err
+		}
+	}
+}
+
+// Close ships the last partial chunk, waits for the sinks and returns the number of
+// bytes written and the first sink error. It must be called exactly once, also after
+// a failed producer (the pending chunk is then still passed on; callers discard the
+// result of a failed stream).
+func (p *chunkPipe) Close() (int64, error) {
+	if p.shut {
+		return p.n, errors.New("chunk pipe closed twice")
+	}
+	p.shut = true
+	var err error
+	if p.cur != nil && len(p.cur.b) > 0 {
+		err = p.ship()
+	}
+	for _, in := range p.sinks {
+		close(in)
+	}
+	p.wg.Wait()
+	select {
+	case <-p.fail:
+		return p.n, p.err
+	default:
+	}
+	return p.n, err
 }

@@ -16,6 +16,8 @@ import (
 	"unicode/utf8"
 
 	"golang.org/x/sys/unix"
+
+	"github.com/karapace/karapace/schema"
 )
 
 // Whiteout names, the AUFS/OCI image-layer convention. Kernel overlayfs whiteouts (0/0
@@ -61,8 +63,26 @@ func Pack(ctx context.Context, dir string, w io.Writer, log *slog.Logger) error 
 	if err != nil {
 		return wrap("pack "+dir, err)
 	}
-	bw := bufio.NewWriterSize(w, copyBufSize)
-	p := packer{w: bw, buf: make([]byte, copyBufSize)}
+	// Hiding w's own ReadFrom keeps file contents flowing through the 1 MiB buffer.
+	bw := bufio.NewWriterSize(struct{ io.Writer }{w}, copyBufSize)
+	if err := packEntries(ctx, dir, entries, bw, log); err != nil {
+		return err
+	}
+	return wrap("pack "+dir, bw.Flush())
+}
+
+// packWriter is what the packer writes to: a *bufio.Writer or a *chunkPipe. ReadFrom
+// moves file contents into the writer's buffer with no copy in between.
+type packWriter interface {
+	io.Writer
+	io.StringWriter
+	io.ByteWriter
+	io.ReaderFrom
+}
+
+// packEntries writes the archive of the collected entries, end blocks included.
+func packEntries(ctx context.Context, dir string, entries []packEntry, w packWriter, log *slog.Logger) error {
+	p := packer{w: w}
 	for _, e := range entries {
 		if err := ctx.Err(); err != nil {
 			return err
@@ -71,10 +91,78 @@ func Pack(ctx context.Context, dir string, w io.Writer, log *slog.Logger) error 
 			return wrap("pack "+dir, err)
 		}
 	}
-	if _, err := bw.Write(make([]byte, 2*blockSize)); err != nil {
+	if _, err := w.Write(make([]byte, 2*blockSize)); err != nil {
 		return wrap("pack "+dir, err)
 	}
-	return wrap("pack "+dir, bw.Flush())
+	return nil
+}
+
+// PutTree stores the archive Pack writes for dir as an object and returns its digest,
+// reading the tree once when that object is already stored (the common case of a
+// commit with no change since the last one) and writing nothing then.
+//
+// The first pass packs into the hasher alone, keeping the archive in memory if it is
+// at most treeKeep bytes. When no object of that digest and size exists, the kept bytes
+// are written out, or, for a larger archive, the tree is packed a second time into a
+// temp file while hashing (Put). The stored digest is always that of the bytes written:
+// if the tree changed between the passes, the second digest is returned.
+func (o *Objects) PutTree(ctx context.Context, dir string, log *slog.Logger) (schema.Digest, error) {
+	d, err := o.putTree(ctx, dir, log)
+	return d, wrap("pack "+dir, err)
+}
+
+// treeKeep bounds the archive the first pass of PutTree keeps in memory.
+const treeKeep = 8 << 20
+
+func (o *Objects) putTree(ctx context.Context, dir string, log *slog.Logger) (schema.Digest, error) {
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	entries, err := collect(ctx, dir, log)
+	if err != nil {
+		return schema.Digest{}, err
+	}
+	h := schema.NewHash()
+	keep := &prefixBuffer{limit: treeKeep}
+	p := newChunkPipe(ctx, h, keep)
+	err = packEntries(ctx, dir, entries, p, log)
+	n, cerr := p.Close()
+	if err == nil {
+		err = cerr
+	}
+	if err != nil {
+		return schema.Digest{}, err
+	}
+	d := h.Digest()
+	if o.stored(d, n) {
+		return d, nil
+	}
+	if !keep.over {
+		return o.putBytes(ctx, d, keep.b)
+	}
+	keep.b = nil
+	return o.put(ctx, func(w *chunkPipe) error {
+		return packEntries(ctx, dir, entries, w, log)
+	})
+}
+
+// prefixBuffer keeps what is written to it up to limit bytes, and nothing once more
+// than that was written.
+type prefixBuffer struct {
+	b     []byte
+	limit int
+	over  bool
+}
+
+func (k *prefixBuffer) Write(p []byte) (int, error) {
+	if !k.over {
+		if len(k.b)+len(p) > k.limit {
+			k.over, k.b = true, nil
+		} else {
+			k.b = append(k.b, p...)
+		}
+	}
+	return len(p), nil
 }
 
 // collect walks dir without following symlinks and returns every entry sorted bytewise
@@ -151,8 +239,7 @@ func isOpaque(p string) bool {
 }
 
 type packer struct {
-	w   *bufio.Writer
-	buf []byte
+	w packWriter
 }
 
 func (p *packer) entry(ctx context.Context, dir string, e packEntry, log *slog.Logger) error {
@@ -192,7 +279,7 @@ func (p *packer) file(ctx context.Context, full, name string, mode uint32, size 
 	if err := p.header(name, mode, size, '0', ""); err != nil {
 		return err
 	}
-	n, err := io.CopyBuffer(struct{ io.Writer }{p.w}, ctxReader{ctx, io.LimitReader(f, size)}, p.buf)
+	n, err := p.w.ReadFrom(ctxReader{ctx, io.LimitReader(f, size)})
 	if err != nil {
 		return err
 	}
