@@ -224,7 +224,18 @@ func metaOf(e *Env) (store.Metadata, error) {
 
 func (s *stores) metaPath(id schema.EnvID) string { return s.envs.Path(id) }
 
+// metaGet reads an environment's record with its live state (see liveState).
 func (s *stores) metaGet(ctx context.Context, id schema.EnvID) (*Env, error) {
+	e, err := s.metaGetRecorded(ctx, id)
+	if err != nil {
+		return nil, err
+	}
+	e.State = liveState(e.State, s.layout.EnvPath(id))
+	return e, nil
+}
+
+// metaGetRecorded reads an environment's record with the state as written.
+func (s *stores) metaGetRecorded(ctx context.Context, id schema.EnvID) (*Env, error) {
 	m, err := s.envs.Get(ctx, id)
 	if err != nil {
 		return nil, err
@@ -252,7 +263,9 @@ func (s *stores) metaList(ctx context.Context) ([]Env, error) {
 	}
 	out := make([]Env, 0, len(ms))
 	for _, m := range ms {
-		out = append(out, envOf(m))
+		e := envOf(m)
+		e.State = liveState(e.State, s.layout.EnvPath(e.EnvID))
+		out = append(out, e)
 	}
 	return out, nil
 }
