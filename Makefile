@@ -14,8 +14,10 @@ all: build
 
 build: $(BINARIES)
 
+# The CLI is linked statically: its exec fast path (runtime/namespace/fastexec.h) runs
+# before the Go runtime starts, and without the dynamic loader it starts sooner.
 bin/karapace:
-	$(GO) build -trimpath -ldflags '$(LDFLAGS)' -o $@ ./cli/cmd/karapace
+	$(GO) build -trimpath -tags osusergo,netgo -ldflags '$(LDFLAGS) -linkmode external -extldflags -static' -o $@ ./cli/cmd/karapace
 bin/karapace-dbus:
 	$(GO) build -trimpath -ldflags '$(LDFLAGS)' -o $@ ./dbus/cmd/karapace-dbus
 bin/karapace-server:

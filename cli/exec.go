@@ -40,6 +40,7 @@ func runExec(ctx context.Context, g *globals, opts execOptions) error {
 	if err != nil {
 		return err
 	}
+	e.NoteExecRef(ctx, opts.ref, id)
 	code, err := e.Exec(ctx, id, runtime.Stdio{Stdin: g.stdin, Stdout: g.stdout, Stderr: g.stderr}, opts.argv)
 	if err != nil {
 		return err

@@ -85,6 +85,14 @@ func TestCLIRootless(t *testing.T) {
 	if r := w.ok("exec", "ns", "--", "/bin/sh", "-c", "echo rootless > /root/f && cat /root/f"); r.stdout != "rootless\n" {
 		t.Errorf("rootless namespace exec: %s", r)
 	}
+	// The native fast path, rootless: it maps the user's subordinate range through
+	// newuidmap as the engine does, so a file chowned to another id works the same.
+	probe := []string{"exec", "ns", "--", "/bin/sh", "-c", "cat /proc/self/uid_map; touch /root/g && chown 42:42 /root/g && stat -c %u:%g /root/g"}
+	fast := w.withEnv("KARAPACE_FASTEXEC=require").ok(probe...)
+	full := w.withEnv("KARAPACE_FASTEXEC=off").ok(probe...)
+	if fast.stdout != full.stdout || !strings.Contains(fast.stdout, "42:42") {
+		t.Errorf("rootless fast exec:\n--- fast\n%s\n--- full\n%s", fast, full)
+	}
 	w.ok("destroy", "ns")
 
 	// Everything in the store belongs to the user.

@@ -13,13 +13,48 @@ import (
 
 // A session claim is the engine's own record of a live session: the file
 // <env>/claims/<pid>.<n> holding "<pid> <start time>", written under the store lock
-// before the session starts and removed under the lock after it ends. The environment
+// (exclusive for the engine, shared for the native exec fast path) before the session
+// starts and removed by its owner after it ends. The environment
 // is Running while a claim of a live process exists. The start time (field 22 of
 // /proc/<pid>/stat) keeps a recycled pid from passing for a live session, so a claim
 // left by a killed process is recognised as stale and dropped by the next state change
 // or recovery.
 
 const claimsDirName = "claims"
+
+// hasLiveClaim reports whether a live process holds a session claim in envDir. It only
+// reads: stale claims are dropped under the lock, by liveClaims.
+func hasLiveClaim(envDir string) bool {
+	dir := claimsDir(envDir)
+	ents, err := os.ReadDir(dir)
+	if err != nil {
+		return false
+	}
+	for _, ent := range ents {
+		if strings.HasPrefix(ent.Name(), ".") {
+			continue
+		}
+		if claimAlive(filepath.Join(dir, ent.Name()), ent.Name()) {
+			return true
+		}
+	}
+	return false
+}
+
+// liveState is the state a user sees: a Built environment is Running while a session
+// of it is live. Sessions never write Running (so that an exec changes nothing in the
+// store, which the native exec fast path relies on); a record that holds Running
+// (written by an older version, or the original) reads as Built once its sessions are
+// gone.
+func liveState(recorded State, envDir string) State {
+	if recorded != Built && recorded != Running {
+		return recorded
+	}
+	if hasLiveClaim(envDir) {
+		return Running
+	}
+	return Built
+}
 
 // claimSeq tells apart the claims of one process (several goroutines may run sessions).
 var claimSeq atomic.Uint64

@@ -195,7 +195,7 @@ func (e *Engine) recover(ctx context.Context) error {
 		if err != nil || live > 0 {
 			continue
 		}
-		m, err := e.st.metaGet(ctx, id)
+		m, err := e.st.metaGetRecorded(ctx, id)
 		if err != nil || m.State != Running {
 			continue
 		}

@@ -5,10 +5,12 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"path/filepath"
 	"time"
 
 	"github.com/karapace/karapace/runtime"
 	"github.com/karapace/karapace/schema"
+	"github.com/karapace/karapace/store"
 )
 
 // Enter runs an interactive session (argv, or the login shell when empty) and returns
@@ -33,9 +35,10 @@ func (e *Engine) Exec(ctx context.Context, id schema.EnvID, stdio runtime.Stdio,
 	})
 }
 
-// session records a session under the lock, runs it without the lock, then ends it
-// under the lock: the last session to end puts a Running environment back to Built (a
-// Frozen one stays Frozen).
+// session records a session under the lock, runs it without the lock, then drops its
+// claim. The environment is Running while any claim of a live process exists: that is
+// derived when the state is read (liveState), never written, so a session changes
+// nothing in the store but its claim file.
 func (e *Engine) session(ctx context.Context, op string, id schema.EnvID, run func(runtime.Backend, *runtime.Spec) (int, error)) (int, error) {
 	var (
 		claim string
@@ -53,14 +56,11 @@ func (e *Engine) session(ctx context.Context, op string, id schema.EnvID, run fu
 		if spec, b, err = e.envSpec(ctx, m); err != nil {
 			return err
 		}
+		if op == "exec" {
+			spec.FastExec = e.fastExec(m)
+		}
 		if claim, err = addClaim(spec.EnvDir); err != nil {
 			return classify(ErrStore, err)
-		}
-		if m.State != Running {
-			if err := e.st.setState(ctx, m, Running); err != nil {
-				_ = os.Remove(claim)
-				return classify(ErrStore, err)
-			}
 		}
 		return nil
 	})
@@ -76,13 +76,37 @@ func (e *Engine) session(ctx context.Context, op string, id schema.EnvID, run fu
 	return status, endErr
 }
 
-// endSession drops the session's claim (ours alone, so no lock is needed for that),
-// then settles the state under the lock. If the lock cannot be had in time, the next
-// lock holder's recovery settles it: the session is over either way, so that is logged,
-// not returned.
+// fastExec is what the engine vouches for on an exec session (see runtime.FastExec):
+// the record as it is now, and where the store lock, the WAL and the claims live. Nil
+// when the record cannot be read as bytes (the fast path is then simply not offered).
+func (e *Engine) fastExec(m *Env) *runtime.FastExec {
+	path := e.st.metaPath(m.EnvID)
+	raw, err := os.ReadFile(path)
+	if err != nil {
+		return nil
+	}
+	fx := &runtime.FastExec{
+		MetaPath:  path,
+		Meta:      raw,
+		LockFile:  e.layout.LockFile(),
+		WALDir:    e.layout.WALDir(),
+		ClaimsDir: claimsDir(e.layout.EnvPath(m.EnvID)),
+	}
+	if m.Name != nil {
+		fx.Name = *m.Name
+	}
+	return fx
+}
+
+// endSession drops the session's claim (ours alone, so no lock is needed for that). A
+// record that still says Running (written by an older version) is settled under the
+// lock; if the lock cannot be had in time, the next lock holder's recovery settles it.
 func (e *Engine) endSession(ctx context.Context, op string, id schema.EnvID, claim string) error {
 	if err := os.Remove(claim); err != nil && !os.IsNotExist(err) {
 		return classify(ErrStore, err)
+	}
+	if m, err := e.st.metaGetRecorded(ctx, id); err != nil || m.State != Running {
+		return nil
 	}
 	err := e.withLock(ctx, op, func() error { return e.settle(ctx, id) })
 	if errors.Is(err, ErrLockTimeout) {
@@ -92,8 +116,8 @@ func (e *Engine) endSession(ctx context.Context, op string, id schema.EnvID, cla
 	return err
 }
 
-// settle puts a Running environment without live sessions back to Built. The caller
-// holds the lock.
+// settle rewrites a record that says Running as Built once no session is live. The
+// caller holds the lock.
 func (e *Engine) settle(ctx context.Context, id schema.EnvID) error {
 	live, err := liveClaims(e.layout.EnvPath(id))
 	if err != nil {
@@ -102,9 +126,12 @@ func (e *Engine) settle(ctx context.Context, id schema.EnvID) error {
 	if live > 0 {
 		return nil
 	}
-	m, err := e.get(ctx, id)
+	m, err := e.st.metaGetRecorded(ctx, id)
 	if err != nil {
-		return err
+		if errors.Is(err, store.ErrNotFound) {
+			return nil
+		}
+		return classify(ErrStore, err)
 	}
 	if m.State != Running {
 		return nil
@@ -114,13 +141,17 @@ func (e *Engine) settle(ctx context.Context, id schema.EnvID) error {
 
 // Stop ends every live session of an environment: SIGTERM, then SIGKILL after
 // Options.StopGrace. A Frozen environment with live sessions can be stopped too; a
-// Running one whose sessions all died is simply put back to Built. An environment with
+// record that says Running although its sessions all died is simply put back to Built. An environment with
 // no session gives an error wrapping runtime.ErrNotRunning. Stop takes the lock only to
 // settle the state at the end.
 func (e *Engine) Stop(ctx context.Context, id schema.EnvID) error {
 	m, err := e.get(ctx, id)
 	if err != nil {
 		return err
+	}
+	recorded := m.State
+	if rec, err := e.st.metaGetRecorded(ctx, id); err == nil {
+		recorded = rec.State
 	}
 	envDir := e.layout.EnvPath(id)
 	live, err := liveClaims(envDir)
@@ -136,7 +167,7 @@ func (e *Engine) Stop(ctx context.Context, id schema.EnvID) error {
 		}
 		running = st.Running
 	}
-	if m.State != Running && live == 0 && !running {
+	if m.State != Running && recorded != Running && live == 0 && !running {
 		return classify(ErrRuntime, withMsg(runtime.ErrNotRunning, "environment '%s' is not running", id))
 	}
 	if running {
@@ -160,4 +191,52 @@ func (e *Engine) Stop(ctx context.Context, id schema.EnvID) error {
 		}
 	}
 	return e.withLock(ctx, "stop", func() error { return e.settle(ctx, id) })
+}
+
+// refsDir holds, for the native exec fast path, which environment a name or a short id
+// named the last time exec resolved it: <root>/env/.refs/<ref> holds the env_id. The
+// fast path trusts an entry only while the environment's record still carries that
+// name (or the short id is its own), so a stale entry only costs a fall back.
+const refsDir = ".refs"
+
+// NoteExecRef remembers the environment ref resolved to, for the exec fast path. Only a
+// name or a short id is kept: what a shorter prefix means changes as environments come
+// and go. It is a cache, so failures are only logged.
+func (e *Engine) NoteExecRef(ctx context.Context, ref string, id schema.EnvID) {
+	if ref == id.String() {
+		return
+	}
+	if ref != id.Short() {
+		m, err := e.st.metaGetRecorded(ctx, id)
+		if err != nil || m.Name == nil || *m.Name != ref {
+			return
+		}
+	}
+	dir := filepath.Join(e.layout.EnvDir(), refsDir)
+	path := filepath.Join(dir, ref)
+	want := id.String() + "\n"
+	if b, err := os.ReadFile(path); err == nil && string(b) == want {
+		return
+	}
+	err := func() error {
+		if err := os.MkdirAll(dir, 0o755); err != nil {
+			return err
+		}
+		tmp, err := os.CreateTemp(dir, ".tmp-*")
+		if err != nil {
+			return err
+		}
+		defer os.Remove(tmp.Name())
+		if _, err := tmp.WriteString(want); err != nil {
+			tmp.Close()
+			return err
+		}
+		if err := tmp.Close(); err != nil {
+			return err
+		}
+		return os.Rename(tmp.Name(), path)
+	}()
+	if err != nil {
+		e.log.Debug("exec reference not remembered", "ref", ref, "err", err)
+	}
 }

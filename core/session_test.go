@@ -105,21 +105,62 @@ func TestFreezeOutlastsSession(t *testing.T) {
 }
 
 // TestStaleSessionRecovered: a session whose process died without cleaning up (a
-// crashed frontend) does not leave the environment Running for ever.
+// crashed frontend) does not leave the environment Running: with only a dead claim it
+// reads as Built at once, and a record that says Running (written by an older version)
+// is rewritten by recovery and by Stop.
 func TestStaleSessionRecovered(t *testing.T) {
 	ctx := context.Background()
 	e := newEngine(t)
 	id := build(t, e, manifest(t, "git"))
 	forceRunningWithDeadClaim(t, e, id)
-	wantState(t, e, id, Running)
+	wantState(t, e, id, Built)
+	wantRecorded(t, e, id, Running)
 	e2 := newEngineAt(t, e.Root()) // recovery in New
-	wantState(t, e2, id, Built)
+	wantRecorded(t, e2, id, Built)
 	// And Stop on such an environment also settles it.
 	forceRunningWithDeadClaim(t, e, id)
 	if err := e.Stop(ctx, id); err != nil {
 		t.Errorf("stop stale: %v", err)
 	}
+	wantRecorded(t, e, id, Built)
+}
+
+// TestRunningIsDerived: a live session makes the environment read as Running without
+// any write to its record, and the record is untouched when the session ends.
+func TestRunningIsDerived(t *testing.T) {
+	e := newEngine(t)
+	id := build(t, e, manifest(t, "git"))
+	before, err := os.ReadFile(e.st.metaPath(id))
+	if err != nil {
+		t.Fatal(err)
+	}
+	stop := startSession(t, e, id)
+	wantState(t, e, id, Running)
+	wantRecorded(t, e, id, Built)
+	envs, err := e.List(context.Background())
+	if err != nil || len(envs) != 1 || envs[0].State != Running {
+		t.Errorf("list during a session: %+v, %v", envs, err)
+	}
+	stop()
 	wantState(t, e, id, Built)
+	after, err := os.ReadFile(e.st.metaPath(id))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if string(before) != string(after) {
+		t.Errorf("a session rewrote the record:\n%s\n%s", before, after)
+	}
+}
+
+func wantRecorded(t *testing.T, e *Engine, id schema.EnvID, want State) {
+	t.Helper()
+	m, err := e.st.metaGetRecorded(context.Background(), id)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if m.State != want {
+		t.Errorf("recorded state %s, want %s", m.State, want)
+	}
 }
 
 func TestCancelledExec(t *testing.T) {

@@ -224,7 +224,18 @@ func metaOf(e *Env) (store.Metadata, error) {
 
 func (s *stores) metaPath(id schema.EnvID) string { return s.envs.Path(id) }
 
+// metaGet reads an environment's record with its live state (see liveState).
 func (s *stores) metaGet(ctx context.Context, id schema.EnvID) (*Env, error) {
+	e, err := s.metaGetRecorded(ctx, id)
+	if err != nil {
+		return nil, err
+	}
+	e.State = liveState(e.State, s.layout.EnvPath(id))
+	return e, nil
+}
+
+// metaGetRecorded reads an environment's record with the state as written.
+func (s *stores) metaGetRecorded(ctx context.Context, id schema.EnvID) (*Env, error) {
 	m, err := s.envs.Get(ctx, id)
 	if err != nil {
 		return nil, err
@@ -245,11 +256,12 @@ func (s *stores) metaRemove(ctx context.Context, id schema.EnvID) error {
 	return s.envs.Remove(ctx, id)
 }
 
-// metaEach calls fn with every readable record, in env id order; corrupt ones are
-// logged and skipped.
+// metaEach calls fn with every readable record, in env id order, with its live state
+// (see liveState); corrupt ones are logged and skipped.
 func (s *stores) metaEach(ctx context.Context, fn func(*Env) error) error {
 	return s.envs.Each(ctx, func(m store.Metadata) error {
 		e := envOf(m)
+		e.State = liveState(e.State, s.layout.EnvPath(e.EnvID))
 		return fn(&e)
 	})
 }

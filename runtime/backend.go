@@ -42,6 +42,26 @@ type Spec struct {
 	ReadOnly bool
 	// Progress receives human-readable progress lines; nil discards them.
 	Progress func(msg string)
+	// FastExec, set by the engine on exec sessions only, lets a backend that supports
+	// it leave a plan for the binary's native fast path (docs/engine.md, "Fast exec").
+	FastExec *FastExec
+}
+
+// FastExecFile is the name, under Spec.EnvDir, of the plan the native exec fast path
+// reads. It is a cache: deleting it only makes the next exec take the full path.
+const FastExecFile = "fastexec"
+
+// FastExec is what the engine vouches for when an exec session starts, so that a later
+// exec may skip the engine: the plan is valid only while the metadata record at
+// MetaPath holds exactly Meta, and the fast path does what the engine would (the shared
+// store lock, no pending WAL entry, a session claim in ClaimsDir).
+type FastExec struct {
+	MetaPath  string
+	Meta      []byte
+	Name      string // the environment's name, or ""
+	LockFile  string // the store lock (flock)
+	WALDir    string // must hold no entry
+	ClaimsDir string // where a session's claim goes: "<pid>.<n>" holding "<pid> <start time>"
 }
 
 // Stdio is the set of streams a session runs with. When a stream is an *os.File it is

@@ -237,9 +237,23 @@ func (b *Backend) session(ctx context.Context, spec *runtime.Spec, stdio runtime
 		return 125, err
 	}
 	in.Argv, in.TTY = argv, tty
+	var rec *sandbox.RecordingFS
+	if spec.FastExec != nil && !tty {
+		rec = &sandbox.RecordingFS{FS: in.Host.FS}
+		in.Host.FS = rec
+	}
 	plan, err := sandbox.Compute(in)
 	if err != nil {
 		return 125, err
+	}
+	if rec != nil {
+		facts := fastFacts{fs: rec, env: in.Host.Env}
+		if sandbox.UsesCwd(spec.Manifest, spec.ManifestDir) {
+			facts.cwd = in.Host.Cwd
+		}
+		if err := writeFastExec(spec, plan, facts, b.opts.Run); err != nil {
+			b.log.Debug("exec fast path plan not written", "err", err)
+		}
 	}
 	sessions := filepath.Join(spec.EnvDir, sessionsDir)
 	if err := os.MkdirAll(sessions, 0o755); err != nil {

@@ -102,10 +102,9 @@ type SetupError struct {
 	Text  string
 }
 
+// Error is the stage and the text; the C half puts the errno's description into the
+// text itself, so the native exec fast path prints the same message.
 func (e *SetupError) Error() string {
-	if e.Errno != 0 {
-		return fmt.Sprintf("%s: %s: %s", e.Stage, e.Text, e.Errno.Error())
-	}
 	return fmt.Sprintf("%s: %s", e.Stage, e.Text)
 }
 

@@ -125,8 +125,10 @@ __attribute__((noreturn, format(printf, 3, 4))) static void fail(const char *sta
 	char text[472];
 	va_list ap;
 	va_start(ap, fmt);
-	vsnprintf(text, sizeof(text), fmt, ap);
+	int n = vsnprintf(text, sizeof(text), fmt, ap);
 	va_end(ap);
+	if (err != 0 && n >= 0 && (size_t)n < sizeof(text))
+		snprintf(text + n, sizeof(text) - (size_t)n, ": %s", strerror(err));
 	send_msg(MSG_ERROR, err, stage, text);
 	_exit(125);
 }
@@ -774,9 +776,15 @@ static void start_holder(void)
 	if (holder < 0)
 		fail("namespaces", errno, "fork the namespace holder");
 	if (holder == 0) {
-		for (int fd = 0; fd < 1024; fd++)
-			if (fd != p[0] && fd != SLOT_FD)
+		// Keep only the pipe (moved to fd 5) and the slot lock (fd 4).
+		if (p[0] != 5 && dup2(p[0], 5) < 0)
+			_exit(125);
+		for (int fd = 0; fd < 4; fd++)
+			close(fd);
+		if (syscall(SYS_close_range, 6, ~0U, 0) < 0)
+			for (int fd = 6; fd < 1024; fd++)
 				close(fd);
+		p[0] = 5;
 		char c;
 		while (read(p[0], &c, 1) < 0 && errno == EINTR)
 			;
@@ -845,3 +853,5 @@ __attribute__((constructor)) static void karapace_nsinit(int argc, char **argv, 
 		return;
 	stage0();
 }
+
+#include "fastexec.h"

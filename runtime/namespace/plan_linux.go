@@ -37,53 +37,69 @@ type flatMount struct {
 
 const planMagic = "KPNS1"
 
+// planWriter appends the launcher's encoding: NUL-terminated strings, decimal numbers,
+// flags as "0" or "1", lists as a count then the items.
+type planWriter struct{ bytes.Buffer }
+
+func (w *planWriter) str(s string) { w.WriteString(s); w.WriteByte(0) }
+func (w *planWriter) num(n uint64) { w.str(strconv.FormatUint(n, 10)) }
+func (w *planWriter) list(l []string) {
+	w.num(uint64(len(l)))
+	for _, s := range l {
+		w.str(s)
+	}
+}
+
+func (w *planWriter) flag(v bool) {
+	if v {
+		w.str("1")
+	} else {
+		w.str("0")
+	}
+}
+
 func (p *flatPlan) encode() []byte {
-	var b bytes.Buffer
-	str := func(s string) { b.WriteString(s); b.WriteByte(0) }
-	num := func(n uint64) { str(strconv.FormatUint(n, 10)) }
-	flag := func(v bool) {
-		if v {
-			str("1")
-		} else {
-			str("0")
-		}
-	}
-	list := func(l []string) {
-		num(uint64(len(l)))
-		for _, s := range l {
-			str(s)
-		}
-	}
-	str(planMagic)
-	num(p.parentUserNS)
-	num(p.parentMntNS)
-	flag(p.tty)
-	flag(p.netns)
-	flag(p.readonly)
-	flag(p.skipUserNS)
-	flag(p.skipMntNS)
-	str(p.overlayMode)
-	str(p.fusePath)
-	str(p.hostname)
-	str(p.overlayOpts)
-	str(p.merged)
-	str(p.setupLock)
-	num(uint64(len(p.mounts)))
+	var w planWriter
+	w.str(planMagic)
+	w.num(p.parentUserNS)
+	w.num(p.parentMntNS)
+	p.encodeHead(&w)
+	w.str(p.overlayOpts)
+	w.str(p.merged)
+	p.encodeMounts(&w)
+	w.list(p.env)
+	w.list(p.argv)
+	w.str(p.dir)
+	return w.Bytes()
+}
+
+// encodeHead writes the fields from tty to hostname.
+func (p *flatPlan) encodeHead(w *planWriter) {
+	w.flag(p.tty)
+	w.flag(p.netns)
+	w.flag(p.readonly)
+	w.flag(p.skipUserNS)
+	w.flag(p.skipMntNS)
+	w.str(p.overlayMode)
+	w.str(p.fusePath)
+	w.str(p.hostname)
+}
+
+// encodeMounts writes the setup lock and the mounts.
+func (p *flatPlan) encodeMounts(w *planWriter) {
+	w.str(p.setupLock)
+	w.num(uint64(len(p.mounts)))
 	for _, m := range p.mounts {
-		str(m.typ)
-		str(m.source)
-		str(m.dest)
-		str(m.data)
-		num(uint64(m.flags))
-		flag(m.file)
-		flag(m.optional)
-		flag(m.bind)
-		flag(m.recursive)
+		w.str(m.typ)
+		w.str(m.source)
+		w.str(m.dest)
+		w.str(m.data)
+		w.num(uint64(m.flags))
+		w.flag(m.file)
+		w.flag(m.optional)
+		w.flag(m.bind)
+		w.flag(m.recursive)
 	}
-	list(p.env)
-	list(p.argv)
-	str(p.dir)
-	return b.Bytes()
 }
 
 // optionFlags maps OCI mount options to mount(2) flags: set, or cleared when clear.

@@ -1,0 +1,882 @@
+// The native exec fast path, included at the end of nsinit.c (cgo compiles only .c
+// files, so this one is not compiled twice). The plan format and its writer are in
+// fastexec_linux.go.
+//
+// `karapace exec REF -- CMD...` (nothing else on the command line) is caught here,
+// before the Go runtime starts. The constructor reads the plan an earlier exec of the
+// same environment left, checks every fact it was computed from, takes the shared store
+// lock, checks the WAL is empty and the environment's record is byte for byte what the
+// plan was made for, records a session claim, releases the lock and runs the sandbox by
+// forking stage 0 of the launcher directly. Anything it cannot vouch for before the fork
+// makes it undo what it did and return: the Go runtime starts and the full path runs
+// (and writes a fresh plan). KARAPACE_FASTEXEC=off disables it; =require makes a fall
+// back an error (exit 125), which the tests use to prove the fast path ran.
+#include <dirent.h>
+#include <limits.h>
+#include <poll.h>
+#include <sys/signalfd.h>
+#include <sys/uio.h>
+#include <time.h>
+
+#define FX_MAGIC "KPFX1"
+#define FX_MAX_PLAN (16 << 20)
+
+struct fx_reader {
+	char *cur, *end;
+	int bad;
+};
+
+static char *fx_str(struct fx_reader *r)
+{
+	if (r->bad || r->cur >= r->end) {
+		r->bad = 1;
+		return "";
+	}
+	char *s = r->cur;
+	char *z = memchr(r->cur, 0, (size_t)(r->end - r->cur));
+	if (z == NULL) {
+		r->bad = 1;
+		return "";
+	}
+	r->cur = z + 1;
+	return s;
+}
+
+static unsigned long long fx_num(struct fx_reader *r)
+{
+	char *s = fx_str(r);
+	if (r->bad)
+		return 0;
+	char *e;
+	errno = 0;
+	unsigned long long v = strtoull(s, &e, 10);
+	if (errno != 0 || *s == 0 || *e != 0)
+		r->bad = 1;
+	return v;
+}
+
+static char *fx_blob(struct fx_reader *r, size_t *len)
+{
+	unsigned long long n = fx_num(r);
+	if (r->bad || n > (unsigned long long)(r->end - r->cur)) {
+		r->bad = 1;
+		*len = 0;
+		return "";
+	}
+	char *b = r->cur;
+	r->cur += n;
+	*len = (size_t)n;
+	return b;
+}
+
+// fx_list returns the items of a list in place (pointers into the plan).
+static char **fx_list(struct fx_reader *r)
+{
+	unsigned long long n = fx_num(r);
+	if (r->bad || n > 65536) {
+		r->bad = 1;
+		return NULL;
+	}
+	char **l = calloc(n + 1, sizeof(char *));
+	if (l == NULL) {
+		r->bad = 1;
+		return NULL;
+	}
+	for (unsigned long long i = 0; i < n; i++)
+		l[i] = fx_str(r);
+	return l;
+}
+
+// fx_read_file reads a whole small file; -1 when it cannot.
+static int fx_read_file(const char *path, char **out, size_t *len, size_t max)
+{
+	int fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return -1;
+	struct stat st;
+	if (fstat(fd, &st) < 0 || !S_ISREG(st.st_mode) || (size_t)st.st_size > max) {
+		close(fd);
+		return -1;
+	}
+	size_t want = (size_t)st.st_size;
+	char *buf = malloc(want + 1);
+	if (buf == NULL) {
+		close(fd);
+		return -1;
+	}
+	size_t got = 0;
+	while (got < want) {
+		ssize_t n = read(fd, buf + got, want - got);
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n <= 0)
+			break;
+		got += (size_t)n;
+	}
+	close(fd);
+	if (got != want) {
+		free(buf);
+		return -1;
+	}
+	buf[got] = 0;
+	*out = buf;
+	*len = got;
+	return 0;
+}
+
+static int fx_write_file(const char *path, const char *data)
+{
+	int fd = open(path, O_WRONLY | O_CLOEXEC);
+	if (fd < 0)
+		return -1;
+	size_t n = strlen(data);
+	ssize_t w = write(fd, data, n);
+	close(fd);
+	return w == (ssize_t)n ? 0 : -1;
+}
+
+// The kinds of sandbox.Kind.
+static int fx_kind(const char *path)
+{
+	struct stat st;
+	if (stat(path, &st) < 0)
+		return 0;
+	if (S_ISDIR(st.st_mode))
+		return 1;
+	if (S_ISREG(st.st_mode))
+		return 2;
+	if (S_ISSOCK(st.st_mode))
+		return 3;
+	if (S_ISCHR(st.st_mode) || S_ISBLK(st.st_mode))
+		return 4;
+	return 5;
+}
+
+// fx_start_time is field 22 of /proc/<pid>/stat.
+static int fx_start_time(pid_t pid, unsigned long long *start)
+{
+	char path[64], *buf;
+	snprintf(path, sizeof(path), "/proc/%d/stat", (int)pid);
+	// /proc files report size 0: read them with a plain loop.
+	int fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return -1;
+	char tmp[1024];
+	ssize_t n = read(fd, tmp, sizeof(tmp) - 1);
+	close(fd);
+	if (n <= 0)
+		return -1;
+	tmp[n] = 0;
+	buf = strrchr(tmp, ')');
+	if (buf == NULL)
+		return -1;
+	// After ") " come fields 3, 4, ...; the start time is field 22.
+	char *p = buf + 1;
+	for (int field = 3; field <= 22; field++) {
+		while (*p == ' ')
+			p++;
+		if (*p == 0)
+			return -1;
+		if (field == 22) {
+			char *e;
+			errno = 0;
+			*start = strtoull(p, &e, 10);
+			return errno == 0 && e != p ? 0 : -1;
+		}
+		while (*p && *p != ' ')
+			p++;
+	}
+	return -1;
+}
+
+static int fx_valid_key(const char *k, size_t n)
+{
+	if (n == 0)
+		return 0;
+	for (size_t i = 0; i < n; i++) {
+		char c = k[i];
+		if (c == '_' || (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z'))
+			continue;
+		if (c >= '0' && c <= '9' && i > 0)
+			continue;
+		return 0;
+	}
+	return 1;
+}
+
+// fx_match mirrors sandbox.matchPattern: "*x*" contains, "*x" suffix, "x*" prefix.
+static int fx_match(const char *pat, const char *key, size_t klen)
+{
+	size_t pl = strlen(pat);
+	if (pl > 1 && pat[0] == '*' && pat[pl - 1] == '*') {
+		size_t nl = pl - 2;
+		if (nl > klen)
+			return 0;
+		for (size_t i = 0; i + nl <= klen; i++)
+			if (memcmp(key + i, pat + 1, nl) == 0)
+				return 1;
+		return 0;
+	}
+	if (pl > 0 && pat[0] == '*')
+		return pl - 1 <= klen && memcmp(key + klen - (pl - 1), pat + 1, pl - 1) == 0;
+	if (pl > 0 && pat[pl - 1] == '*')
+		return pl - 1 <= klen && memcmp(key, pat, pl - 1) == 0;
+	return pl == klen && memcmp(key, pat, klen) == 0;
+}
+
+static int fx_match_any(char **pats, const char *key, size_t klen)
+{
+	for (; pats && *pats; pats++)
+		if (fx_match(*pats, key, klen))
+			return 1;
+	return 0;
+}
+
+static int fx_envcmp(const void *a, const void *b)
+{
+	const char *x = *(char *const *)a, *y = *(char *const *)b;
+	size_t xl = strcspn(x, "="), yl = strcspn(y, "=");
+	int c = memcmp(x, y, xl < yl ? xl : yl);
+	if (c != 0)
+		return c;
+	return xl < yl ? -1 : xl > yl;
+}
+
+// A growable buffer for the launcher's plan.
+struct fx_buf {
+	char *p;
+	size_t len, cap;
+	int bad;
+};
+
+static void fx_put(struct fx_buf *b, const void *data, size_t n)
+{
+	if (b->bad)
+		return;
+	if (b->len + n > b->cap) {
+		size_t cap = b->cap ? b->cap * 2 : 65536;
+		while (cap < b->len + n)
+			cap *= 2;
+		char *p = realloc(b->p, cap);
+		if (p == NULL) {
+			b->bad = 1;
+			return;
+		}
+		b->p = p;
+		b->cap = cap;
+	}
+	memcpy(b->p + b->len, data, n);
+	b->len += n;
+}
+
+static void fx_put_str(struct fx_buf *b, const char *s) { fx_put(b, s, strlen(s) + 1); }
+
+static void fx_put_num(struct fx_buf *b, unsigned long long v)
+{
+	char n[32];
+	snprintf(n, sizeof(n), "%llu", v);
+	fx_put_str(b, n);
+}
+
+static void fx_put_list(struct fx_buf *b, char **l, int n)
+{
+	fx_put_num(b, (unsigned long long)n);
+	for (int i = 0; i < n; i++)
+		fx_put_str(b, l[i]);
+}
+
+// What the fast path has done so far, to undo on a fall back.
+struct fx_state {
+	int lockfd, slotfd;
+	char claim[PATH_MAX];
+	char record[PATH_MAX];
+};
+
+static void fx_undo(struct fx_state *st)
+{
+	if (st->lockfd >= 0)
+		close(st->lockfd);
+	if (st->slotfd >= 0)
+		close(st->slotfd);
+	if (st->claim[0])
+		unlink(st->claim);
+	if (st->record[0])
+		unlink(st->record);
+	st->lockfd = st->slotfd = -1;
+	st->claim[0] = st->record[0] = 0;
+}
+
+// fx_fallback undoes what was done and returns to the Go path (or, when the fast path
+// is required, says why and exits 125).
+static int fx_required;
+static int fx_fallback(struct fx_state *st, const char *why)
+{
+	fx_undo(st);
+	if (fx_required) {
+		dprintf(2, "karapace: exec fast path not taken: %s\n", why);
+		_exit(125);
+	}
+	return 0;
+}
+
+// fx_store_root mirrors the CLI's storePath; "" when it would need more than that.
+static int fx_store_root(char *out, size_t n)
+{
+	const char *p = getenv("KARAPACE_STORE");
+	const char *home = getenv("HOME");
+	if (p == NULL || *p == 0) {
+		if (home == NULL || *home == 0)
+			return -1;
+		return snprintf(out, n, "%s/.local/share/karapace", home) < (int)n ? 0 : -1;
+	}
+	if (strcmp(p, "~") == 0 || strncmp(p, "~/", 2) == 0) {
+		if (home == NULL || *home == 0)
+			return -1;
+		return snprintf(out, n, "%s%s", home, p + 1) < (int)n ? 0 : -1;
+	}
+	if (p[0] != '/')
+		return -1; // relative: the Go path makes it absolute
+	return snprintf(out, n, "%s", p) < (int)n ? 0 : -1;
+}
+
+static int fx_is_hex(const char *s, size_t n)
+{
+	for (size_t i = 0; i < n; i++)
+		if (!((s[i] >= '0' && s[i] <= '9') || (s[i] >= 'a' && s[i] <= 'f')))
+			return 0;
+	return 1;
+}
+
+static int fx_valid_ref(const char *s)
+{
+	size_t n = strlen(s);
+	if (n == 0 || n > 64)
+		return 0;
+	for (size_t i = 0; i < n; i++) {
+		char c = s[i];
+		if (!((c >= '0' && c <= '9') || (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || c == '_' || c == '-'))
+			return 0;
+	}
+	return 1;
+}
+
+// fx_dir_empty reports whether a directory holds no entry (a missing one is empty).
+static int fx_dir_empty(const char *path)
+{
+	DIR *d = opendir(path);
+	if (d == NULL)
+		return errno == ENOENT;
+	struct dirent *e;
+	int empty = 1;
+	while ((e = readdir(d)) != NULL) {
+		if (strcmp(e->d_name, ".") != 0 && strcmp(e->d_name, "..") != 0) {
+			empty = 0;
+			break;
+		}
+	}
+	closedir(d);
+	return empty;
+}
+
+static int fx_run_tool(const char *tool, pid_t pid, char **map)
+{
+	char *argv[1 + 1 + 3 * 340 + 1];
+	char pidbuf[32];
+	int a = 0;
+	argv[a++] = (char *)tool;
+	snprintf(pidbuf, sizeof(pidbuf), "%d", (int)pid);
+	argv[a++] = pidbuf;
+	// Each map line is "inside outside count": split it into three arguments.
+	static char fields[340][3][24];
+	int line = 0;
+	for (; map && map[line] && line < 340; line++) {
+		if (sscanf(map[line], "%23s %23s %23s", fields[line][0], fields[line][1], fields[line][2]) != 3)
+			return -1;
+		argv[a++] = fields[line][0];
+		argv[a++] = fields[line][1];
+		argv[a++] = fields[line][2];
+	}
+	argv[a] = NULL;
+	pid_t t = fork();
+	if (t < 0)
+		return -1;
+	if (t == 0) {
+		sigset_t none;
+		sigemptyset(&none);
+		sigprocmask(SIG_SETMASK, &none, NULL);
+		char *envp[] = {"PATH=/usr/sbin:/usr/bin:/sbin:/bin", NULL};
+		execve(tool, argv, envp);
+		_exit(127);
+	}
+	int status;
+	while (waitpid(t, &status, 0) < 0)
+		if (errno != EINTR)
+			return -1;
+	return WIFEXITED(status) && WEXITSTATUS(status) == 0 ? 0 : -1;
+}
+
+static int fx_write_maps(pid_t pid, int rootmaps, const char *newgidmap, const char *newuidmap, char **gidmap, char **uidmap)
+{
+	if (rootmaps) {
+		char path[64], data[8192];
+		size_t off;
+		char **maps[2] = {gidmap, uidmap};
+		const char *files[2] = {"gid_map", "uid_map"};
+		for (int i = 0; i < 2; i++) {
+			off = 0;
+			data[0] = 0;
+			for (char **l = maps[i]; l && *l; l++) {
+				int n = snprintf(data + off, sizeof(data) - off, "%s\n", *l);
+				if (n < 0 || (size_t)n >= sizeof(data) - off)
+					return -1;
+				off += (size_t)n;
+			}
+			snprintf(path, sizeof(path), "/proc/%d/%s", (int)pid, files[i]);
+			if (fx_write_file(path, data) < 0)
+				return -1;
+		}
+		return 0;
+	}
+	if (fx_run_tool(newgidmap, pid, gidmap) < 0)
+		return -1;
+	return fx_run_tool(newuidmap, pid, uidmap);
+}
+
+// fx_in_foreground mirrors inForeground: a standard stream is a terminal whose
+// foreground process group is ours (then ^C reaches the sandbox without us).
+static int fx_in_foreground(void)
+{
+	for (int fd = 0; fd < 3; fd++) {
+		pid_t pg;
+		if (ioctl(fd, TIOCGPGRP, &pg) == 0)
+			return pg == getpgrp();
+	}
+	return 0;
+}
+
+__attribute__((noreturn)) static void fx_exit_error(struct fx_state *st, const char *stage, const char *text)
+{
+	fx_undo(st);
+	dprintf(2, "error: runtime error: %s: %s\n", stage, text);
+	_exit(1);
+}
+
+static int fx_try(int argc, char **argv, char **envp)
+{
+	struct fx_state st = {.lockfd = -1, .slotfd = -1};
+	char root[PATH_MAX], path[PATH_MAX], id[65];
+	const char *ref = argv[2];
+	if (fx_store_root(root, sizeof(root)) < 0)
+		return fx_fallback(&st, "store root");
+	size_t rl = strlen(ref);
+	if (rl == 64 && fx_is_hex(ref, 64)) {
+		memcpy(id, ref, 65);
+	} else {
+		if (!fx_valid_ref(ref))
+			return fx_fallback(&st, "reference");
+		char *b;
+		size_t n;
+		if (snprintf(path, sizeof(path), "%s/env/.refs/%s", root, ref) >= (int)sizeof(path) ||
+		    fx_read_file(path, &b, &n, 128) < 0)
+			return fx_fallback(&st, "reference not seen before");
+		if (n < 64 || !fx_is_hex(b, 64) || (n > 64 && b[64] != '\n'))
+			return fx_fallback(&st, "reference file");
+		memcpy(id, b, 64);
+		id[64] = 0;
+		free(b);
+	}
+	char *raw;
+	size_t rawlen;
+	if (snprintf(path, sizeof(path), "%s/env/%s/fastexec", root, id) >= (int)sizeof(path) ||
+	    fx_read_file(path, &raw, &rawlen, FX_MAX_PLAN) < 0)
+		return fx_fallback(&st, "no plan");
+	struct fx_reader r = {.cur = raw, .end = raw + rawlen};
+	if (strcmp(fx_str(&r), FX_MAGIC) != 0 || r.bad)
+		return fx_fallback(&st, "plan format");
+	unsigned long long uid = fx_num(&r), gid = fx_num(&r);
+	if (r.bad || uid != getuid() || gid != getgid())
+		return fx_fallback(&st, "another user");
+	char *metapath = fx_str(&r);
+	size_t metalen;
+	char *meta = fx_blob(&r, &metalen);
+	char *name = fx_str(&r), *lockfile = fx_str(&r), *waldir = fx_str(&r);
+	char *claimsdir = fx_str(&r), *sessionsdir = fx_str(&r), *workdir = fx_str(&r);
+	unsigned want = (unsigned)fx_num(&r);
+	int rootmaps = (int)fx_num(&r);
+	char *newgidmap = fx_str(&r), *newuidmap = fx_str(&r);
+	char **gidmap = fx_list(&r), **uidmap = fx_list(&r);
+	if (r.bad)
+		return fx_fallback(&st, "plan format");
+
+	// The facts the plan was computed from.
+	unsigned long long n = fx_num(&r);
+	for (unsigned long long i = 0; i < n && !r.bad; i++) {
+		char *k = fx_str(&r);
+		int present = (int)fx_num(&r);
+		char *v = fx_str(&r);
+		char *now = getenv(k);
+		if ((now != NULL) != present || (now && strcmp(now, v) != 0))
+			return fx_fallback(&st, "host variables changed");
+	}
+	n = fx_num(&r);
+	for (unsigned long long i = 0; i < n && !r.bad; i++) {
+		char *p = fx_str(&r);
+		int kind = (int)fx_num(&r);
+		if (!r.bad && fx_kind(p) != kind)
+			return fx_fallback(&st, "host files changed");
+	}
+	n = fx_num(&r);
+	for (unsigned long long i = 0; i < n && !r.bad; i++) {
+		char *p = fx_str(&r);
+		int ok = (int)fx_num(&r);
+		char *res = fx_str(&r);
+		char real[PATH_MAX];
+		char *got = realpath(p, real);
+		if ((got != NULL) != ok || (got && strcmp(got, res) != 0))
+			return fx_fallback(&st, "host symlinks changed");
+	}
+	n = fx_num(&r);
+	for (unsigned long long i = 0; i < n && !r.bad; i++) {
+		char *p = fx_str(&r);
+		int present = (int)fx_num(&r);
+		unsigned long long ino = fx_num(&r), size = fx_num(&r), sec = fx_num(&r), nsec = fx_num(&r);
+		struct stat sb;
+		int ok = stat(p, &sb) == 0;
+		if (r.bad)
+			break;
+		if (ok != present || (ok && ((unsigned long long)sb.st_ino != ino || (unsigned long long)sb.st_size != size ||
+					     (unsigned long long)sb.st_mtim.tv_sec != sec || (unsigned long long)sb.st_mtim.tv_nsec != nsec)))
+			return fx_fallback(&st, "id map files changed");
+	}
+	char *cwd = fx_str(&r);
+	if (!r.bad && cwd[0]) {
+		char here[PATH_MAX];
+		if (getcwd(here, sizeof(here)) == NULL || strcmp(here, cwd) != 0)
+			return fx_fallback(&st, "working directory changed");
+	}
+	char **allow = fx_list(&r), **deny = fx_list(&r), **fixed = fx_list(&r);
+	size_t headlen, mountslen;
+	char *head = fx_blob(&r, &headlen);
+	char *ovlprefix = fx_str(&r);
+	int needwork = (int)fx_num(&r);
+	char *mounts = fx_blob(&r, &mountslen);
+	char *dir = fx_str(&r);
+	if (r.bad || r.cur != r.end)
+		return fx_fallback(&st, "plan format");
+
+	// The store: shared lock, nothing to recover, the record unchanged.
+	st.lockfd = open(lockfile, O_RDWR | O_CLOEXEC);
+	if (st.lockfd < 0)
+		return fx_fallback(&st, "store lock");
+	if (flock(st.lockfd, LOCK_SH | LOCK_NB) < 0)
+		return fx_fallback(&st, "store lock busy");
+	if (!fx_dir_empty(waldir))
+		return fx_fallback(&st, "store has operations to recover");
+	char *cur;
+	size_t curlen;
+	if (fx_read_file(metapath, &cur, &curlen, FX_MAX_PLAN) < 0)
+		return fx_fallback(&st, "environment record");
+	if (curlen != metalen || memcmp(cur, meta, metalen) != 0)
+		return fx_fallback(&st, "environment changed since the plan");
+	free(cur);
+	if (!(strcmp(ref, id) == 0 || (rl == 12 && strncmp(ref, id, 12) == 0) || (name[0] && strcmp(ref, name) == 0)))
+		return fx_fallback(&st, "reference does not name the environment");
+
+	// The session claim (see core/claims.go), under the lock.
+	pid_t self = getpid();
+	unsigned long long start;
+	if (fx_start_time(self, &start) < 0)
+		return fx_fallback(&st, "own start time");
+	if (mkdir(claimsdir, 0755) < 0 && errno != EEXIST)
+		return fx_fallback(&st, "claims directory");
+	char tmp[PATH_MAX], line[64];
+	snprintf(tmp, sizeof(tmp), "%s/.%d.1.tmp", claimsdir, (int)self);
+	snprintf(st.claim, sizeof(st.claim), "%s/%d.1", claimsdir, (int)self);
+	snprintf(line, sizeof(line), "%d %llu", (int)self, start);
+	int cfd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+	if (cfd < 0) {
+		st.claim[0] = 0;
+		return fx_fallback(&st, "session claim");
+	}
+	ssize_t w = write(cfd, line, strlen(line));
+	close(cfd);
+	if (w != (ssize_t)strlen(line) || rename(tmp, st.claim) < 0) {
+		unlink(tmp);
+		st.claim[0] = 0;
+		return fx_fallback(&st, "session claim");
+	}
+	close(st.lockfd);
+	st.lockfd = -1;
+
+	// A session slot (see acquireSlot).
+	if (mkdir(workdir, 0700) < 0 && errno != EEXIST)
+		return fx_fallback(&st, "work directory");
+	char slot[PATH_MAX - 32];
+	if (strlen(workdir) > sizeof(slot) - 16)
+		return fx_fallback(&st, "work path too long");
+	for (int i = 0; i < 256 && st.slotfd < 0; i++) {
+		snprintf(slot, sizeof(slot), "%s/s%d", workdir, i);
+		snprintf(path, sizeof(path), "%s.lock", slot);
+		int fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
+		if (fd < 0)
+			return fx_fallback(&st, "session slot");
+		if (flock(fd, LOCK_EX | LOCK_NB) < 0) {
+			close(fd);
+			if (errno == EWOULDBLOCK)
+				continue;
+			return fx_fallback(&st, "session slot lock");
+		}
+		st.slotfd = fd;
+	}
+	if (st.slotfd < 0)
+		return fx_fallback(&st, "no free session slot");
+	char work[PATH_MAX], merged[PATH_MAX];
+	snprintf(work, sizeof(work), "%s/work", slot);
+	snprintf(merged, sizeof(merged), "%s/merged", slot);
+	if ((mkdir(slot, 0700) < 0 && errno != EEXIST) || (mkdir(work, 0700) < 0 && errno != EEXIST) ||
+	    (mkdir(merged, 0700) < 0 && errno != EEXIST))
+		return fx_fallback(&st, "session slot directories");
+
+	// The environment: the host's allow-listed variables, then the plan's own.
+	int nenv = 0, cap = 16;
+	for (char **e = envp; e && *e; e++)
+		cap++;
+	for (char **e = fixed; e && *e; e++)
+		cap++;
+	char **env = calloc((size_t)cap, sizeof(char *));
+	if (env == NULL)
+		return fx_fallback(&st, "out of memory");
+	for (char **e = envp; e && *e; e++) {
+		size_t kl = strcspn(*e, "=");
+		if ((*e)[kl] != '=' || !fx_valid_key(*e, kl) || !fx_match_any(allow, *e, kl) || fx_match_any(deny, *e, kl))
+			continue;
+		int dup = 0;
+		for (int j = 0; j < nenv; j++)
+			if (strncmp(env[j], *e, kl + 1) == 0) {
+				env[j] = *e; // the last one wins, as in HostFromOS
+				dup = 1;
+			}
+		if (!dup)
+			env[nenv++] = *e;
+	}
+	for (char **e = fixed; e && *e; e++)
+		env[nenv++] = *e;
+	qsort(env, (size_t)nenv, sizeof(char *), fx_envcmp);
+
+	// The launcher's plan, as fastexec_linux.go's flatPlan.encode would write it.
+	struct fx_buf b = {0};
+	char ovl[8192];
+	if (needwork)
+		snprintf(ovl, sizeof(ovl), "%s,workdir=%s", ovlprefix, work);
+	else
+		snprintf(ovl, sizeof(ovl), "%s", ovlprefix);
+	if (strpbrk(work, ",:\\") != NULL)
+		return fx_fallback(&st, "work path");
+	fx_put_str(&b, PLAN_MAGIC);
+	fx_put_num(&b, ns_inode("/proc/self/ns/user"));
+	fx_put_num(&b, ns_inode("/proc/self/ns/mnt"));
+	fx_put(&b, head, headlen);
+	fx_put_str(&b, ovl);
+	fx_put_str(&b, merged);
+	fx_put(&b, mounts, mountslen);
+	fx_put_list(&b, env, nenv);
+	fx_put_list(&b, argv + 4, argc - 4);
+	fx_put_str(&b, dir);
+	if (b.bad || b.len > MAX_PLAN)
+		return fx_fallback(&st, "plan too large");
+
+	// Start stage 0: a fork of this very process, still without the Go runtime.
+	int sp[2];
+	if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sp) < 0)
+		return fx_fallback(&st, "sync socket");
+	sigset_t mask, old;
+	sigemptyset(&mask);
+	sigaddset(&mask, SIGINT);
+	sigaddset(&mask, SIGTERM);
+	sigaddset(&mask, SIGCHLD);
+	sigprocmask(SIG_BLOCK, &mask, &old);
+	pid_t parent = getpid();
+	pid_t s0 = fork();
+	if (s0 < 0) {
+		sigprocmask(SIG_SETMASK, &old, NULL);
+		close(sp[0]);
+		close(sp[1]);
+		return fx_fallback(&st, "fork");
+	}
+	if (s0 == 0) {
+		if (prctl(PR_SET_PDEATHSIG, SIGKILL, 0, 0, 0) < 0 || getppid() != parent)
+			_exit(125);
+		int a = fcntl(sp[1], F_DUPFD_CLOEXEC, 10);
+		int c = fcntl(st.slotfd, F_DUPFD_CLOEXEC, 10);
+		if (a < 0 || c < 0 || dup2(a, SYNC_FD) < 0 || dup2(c, SLOT_FD) < 0)
+			_exit(125);
+		close(a);
+		close(c);
+		close(sp[0]);
+		if (sp[1] != SYNC_FD && sp[1] != SLOT_FD)
+			close(sp[1]);
+		if (st.slotfd != SYNC_FD && st.slotfd != SLOT_FD)
+			close(st.slotfd);
+		stage0();
+	}
+	close(sp[1]);
+	int sock = sp[0];
+	// Past this point the session has started: failures are errors, not fall backs.
+	fx_required = 0;
+
+	uint32_t hdr[2] = {want, (uint32_t)b.len};
+	struct iovec iov[2] = {{hdr, sizeof(hdr)}, {b.p, b.len}};
+	ssize_t sent = writev(sock, iov, 2);
+	if (sent != (ssize_t)(sizeof(hdr) + b.len)) {
+		kill(s0, SIGKILL);
+		waitpid(s0, NULL, 0);
+		fx_exit_error(&st, "setup", "send plan: short write");
+	}
+	if (want & WANT_PARENT) {
+		struct kp_msg m;
+		if (read_full(sock, &m, sizeof(m)) < 0) {
+			kill(s0, SIGKILL);
+			waitpid(s0, NULL, 0);
+			fx_exit_error(&st, "setup", "namespace helper did not start");
+		}
+		if (m.type == MSG_ERROR) {
+			waitpid(s0, NULL, 0);
+			m.stage[sizeof(m.stage) - 1] = 0;
+			m.text[sizeof(m.text) - 1] = 0;
+			fx_exit_error(&st, m.stage, m.text);
+		}
+		if (fx_write_maps(s0, rootmaps, newgidmap, newuidmap, gidmap, uidmap) < 0) {
+			kill(s0, SIGKILL);
+			waitpid(s0, NULL, 0);
+			fx_exit_error(&st, "setup", "id maps: writing the user namespace's maps failed");
+		}
+		uint32_t go = 1;
+		if (write(sock, &go, sizeof(go)) != (ssize_t)sizeof(go)) {
+			kill(s0, SIGKILL);
+			waitpid(s0, NULL, 0);
+			fx_exit_error(&st, "setup", "release namespace helper");
+		}
+	}
+	// The backend's session record (see Backend.session): stop signals stage 0.
+	unsigned long long s0start;
+	if (fx_start_time(s0, &s0start) == 0 && (mkdir(sessionsdir, 0755) == 0 || errno == EEXIST)) {
+		snprintf(st.record, sizeof(st.record), "%s/%d", sessionsdir, (int)s0);
+		int fd = open(st.record, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+		if (fd >= 0) {
+			dprintf(fd, "%d %llu\n", (int)s0, s0start);
+			close(fd);
+		} else {
+			st.record[0] = 0;
+		}
+	}
+
+	// Relay signals until stage 0 exits, collecting error reports.
+	int sfd = signalfd(-1, &mask, SFD_CLOEXEC);
+	int forward_int = !fx_in_foreground();
+	int signals = 0, status = 0, exited = 0;
+	struct timespec kill_at = {0};
+	struct kp_msg m, err;
+	size_t got = 0;
+	int have_err = 0, sock_open = 1;
+	while (!exited || sock_open) {
+		struct pollfd pf[2] = {{sock_open ? sock : -1, POLLIN, 0}, {exited ? -1 : sfd, POLLIN, 0}};
+		int timeout = -1;
+		if (!exited && kill_at.tv_sec) {
+			struct timespec now;
+			clock_gettime(CLOCK_MONOTONIC, &now);
+			long long ms = (kill_at.tv_sec - now.tv_sec) * 1000LL + (kill_at.tv_nsec - now.tv_nsec) / 1000000;
+			if (ms <= 0) {
+				kill(s0, SIGKILL);
+				kill_at.tv_sec = 0;
+				ms = -1;
+			}
+			timeout = (int)ms;
+		}
+		int pr = poll(pf, 2, timeout);
+		if (pr < 0 && errno != EINTR)
+			break;
+		if (pr <= 0)
+			continue;
+		if (sock_open && (pf[0].revents & (POLLIN | POLLHUP | POLLERR))) {
+			ssize_t k = read(sock, (char *)&m + got, sizeof(m) - got);
+			if (k < 0 && errno == EINTR)
+				continue;
+			if (k <= 0) {
+				sock_open = 0;
+			} else {
+				got += (size_t)k;
+				if (got == sizeof(m)) {
+					got = 0;
+					if (m.type == MSG_ERROR && !have_err) {
+						err = m;
+						have_err = 1;
+					}
+				}
+			}
+		}
+		if (!exited && sfd >= 0 && (pf[1].revents & POLLIN)) {
+			struct signalfd_siginfo si;
+			if (read(sfd, &si, sizeof(si)) != (ssize_t)sizeof(si))
+				continue;
+			if (si.ssi_signo == SIGCHLD) {
+				int ws;
+				pid_t r2 = waitpid(s0, &ws, WNOHANG);
+				if (r2 == s0) {
+					status = ws;
+					exited = 1;
+				}
+				continue;
+			}
+			signals++;
+			if (signals >= 2) {
+				// As the Go path: a second signal quits at once.
+				dprintf(2, "\nkarapace: interrupted again, quitting now; the next karapace command rolls back what was left unfinished\n");
+				kill(s0, SIGKILL);
+				fx_undo(&st);
+				_exit(130);
+			}
+			if (si.ssi_signo == SIGINT && forward_int)
+				kill(s0, SIGINT);
+			kill(s0, SIGTERM);
+			clock_gettime(CLOCK_MONOTONIC, &kill_at);
+			kill_at.tv_sec += 5;
+		}
+		if (sfd < 0 && !exited) {
+			int ws;
+			if (waitpid(s0, &ws, 0) == s0) {
+				status = ws;
+				exited = 1;
+			}
+		}
+	}
+	fx_undo(&st);
+	if (have_err) {
+		err.stage[sizeof(err.stage) - 1] = 0;
+		err.text[sizeof(err.text) - 1] = 0;
+		dprintf(2, "error: runtime error: %s: %s\n", err.stage, err.text);
+		_exit(1);
+	}
+	int code = exit_code(status);
+	_exit(code);
+}
+
+__attribute__((constructor)) static void karapace_fastexec(int argc, char **argv, char **envp)
+{
+	if (argc < 5 || argv == NULL || argv[1] == NULL || strcmp(argv[1], "exec") != 0 || strcmp(argv[3], "--") != 0)
+		return;
+	const char *base = strrchr(argv[0], '/');
+	base = base ? base + 1 : argv[0];
+	if (strcmp(base, "karapace") != 0)
+		return;
+	const char *mode = getenv("KARAPACE_FASTEXEC");
+	if (mode && strcmp(mode, "off") == 0)
+		return;
+	fx_required = mode && strcmp(mode, "require") == 0;
+	// The Go path logs when asked to; so does it alone.
+	const char *log = getenv("KARAPACE_LOG");
+	if (log && *log && !fx_required)
+		return;
+	if (argv[2][0] == '-' || argv[2][0] == 0)
+		return;
+	(void)fx_try(argc, argv, envp);
+}
