@@ -155,3 +155,22 @@ func TestCLIFastExec(t *testing.T) {
 func decodeState(s string, e *core.Env) bool {
 	return json.Unmarshal([]byte(s), e) == nil
 }
+
+// TestCLIRelativeMountFromElsewhere: a relative mount resolves against the manifest's
+// directory however the session is started: exec from another directory, through the
+// engine and through the fast path, still binds the project's directory.
+func TestCLIRelativeMountFromElsewhere(t *testing.T) {
+	w := busyboxWorld(t, "namespace")
+	w.write("karapace.toml", "manifest_version = 1\n\n[base]\nimage = \"debian/bookworm\"\n\n[runtime]\nbackend = \"namespace\"\n\n[mounts]\nproject = \"./data:/data\"\n")
+	w.write("data/hello", "from the project\n")
+	w.buildNamed("karapace.toml", "rel")
+	elsewhere := *w
+	elsewhere.dir = t.TempDir()
+	if r := elsewhere.ok("exec", "rel", "--", "/bin/cat", "/data/hello"); r.stdout != "from the project\n" {
+		t.Errorf("exec from another directory: %s", r)
+	}
+	fast := elsewhere.withEnv("KARAPACE_FASTEXEC=require")
+	if r := fast.ok("exec", "rel", "--", "/bin/cat", "/data/hello"); r.stdout != "from the project\n" {
+		t.Errorf("fast exec from another directory: %s", r)
+	}
+}

@@ -3,9 +3,11 @@ package core
 import (
 	"context"
 	"errors"
+	"fmt"
 	"io/fs"
 	"os"
 	"path/filepath"
+	"strings"
 
 	"github.com/karapace/karapace/runtime"
 	"github.com/karapace/karapace/runtime/sandbox"
@@ -240,6 +242,9 @@ func (e *Engine) build(ctx context.Context, manifestPath string, opts BuildOptio
 				return e.rollback(op, classify(ErrLockFile, err))
 			}
 		}
+		if err := writeManifestDir(envDir, manifestDir); err != nil {
+			return e.rollback(op, classify(ErrStore, err))
+		}
 		if old == nil {
 			if err := e.st.walRemoveFile(ctx, op, e.st.metaPath(id)); err != nil {
 				return e.rollback(op, classify(ErrStore, err))
@@ -334,4 +339,38 @@ func (e *Engine) Rebuild(ctx context.Context, manifestPath string, opts BuildOpt
 		}
 	}
 	return res, nil
+}
+
+// manifestDirFile, in an environment's directory, records the directory of the manifest
+// it was last built from. Relative mount host paths resolve against it in every session
+// (not against wherever the session is started); an environment without it (pulled, or
+// built by an older version) resolves them against the current directory.
+const manifestDirFile = "manifest-dir"
+
+func writeManifestDir(envDir, dir string) error {
+	if dir == "" {
+		return nil
+	}
+	tmp := filepath.Join(envDir, "."+manifestDirFile+".tmp")
+	if err := os.WriteFile(tmp, []byte(dir+"\n"), 0o644); err != nil {
+		return fmt.Errorf("record the manifest directory: %w", err)
+	}
+	if err := os.Rename(tmp, filepath.Join(envDir, manifestDirFile)); err != nil {
+		_ = os.Remove(tmp)
+		return fmt.Errorf("record the manifest directory: %w", err)
+	}
+	return nil
+}
+
+// readManifestDir returns the recorded manifest directory, or "".
+func readManifestDir(envDir string) string {
+	b, err := os.ReadFile(filepath.Join(envDir, manifestDirFile))
+	if err != nil {
+		return ""
+	}
+	dir := strings.TrimSuffix(string(b), "\n")
+	if !filepath.IsAbs(dir) || strings.ContainsAny(dir, "\n\x00") {
+		return ""
+	}
+	return dir
 }

@@ -243,12 +243,14 @@ func (e *Engine) envSpec(ctx context.Context, m *Env) (*runtime.Spec, runtime.Ba
 	if err != nil {
 		return nil, nil, err
 	}
+	envDir := e.layout.EnvPath(m.EnvID)
 	return &runtime.Spec{
-		EnvID:     m.EnvID,
-		StoreRoot: e.layout.Root(),
-		EnvDir:    e.layout.EnvPath(m.EnvID),
-		Manifest:  *n,
-		ReadOnly:  m.State == Frozen,
+		EnvID:       m.EnvID,
+		StoreRoot:   e.layout.Root(),
+		EnvDir:      envDir,
+		Manifest:    *n,
+		ManifestDir: readManifestDir(envDir),
+		ReadOnly:    m.State == Frozen,
 	}, b, nil
 }
 
