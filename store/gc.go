@@ -134,20 +134,21 @@ type GCReport struct {
 // or verified is an error: GC must not delete what it might reference.
 func (s *Store) Graph(ctx context.Context) (Graph, error) {
 	g := Graph{Layers: map[schema.Digest]GraphLayer{}}
-	entries, err := s.Envs.ListWithErrors(ctx)
-	if err != nil {
-		return g, err
-	}
-	for _, e := range entries {
+	err := s.Envs.Walk(ctx, func(e Entry) error {
 		if e.Err != nil {
-			return g, wrap("gc", fmt.Errorf("unreadable metadata %s stops GC (fix or remove it; see verify-store): %w", e.Name, e.Err))
+			return wrap("gc", fmt.Errorf("unreadable metadata %s stops GC (fix or remove it; see verify-store): %w", e.Name, e.Err))
 		}
-		m := e.Meta
+		m := &e.Meta
 		ge := GraphEnv{ID: m.EnvID, State: m.State, RefCount: m.RefCount, Manifest: m.ManifestHash}
+		ge.Layers = make([]schema.Digest, 0, len(m.DependencyLayers)+2)
 		ge.Layers = append(ge.Layers, m.BaseLayer)
 		ge.Layers = append(ge.Layers, m.DependencyLayers...)
 		ge.Layers = append(ge.Layers, m.PolicyLayer)
 		g.Envs = append(g.Envs, ge)
+		return nil
+	})
+	if err != nil {
+		return g, err
 	}
 	// Files in layers/ not named by a digest cannot be referenced; Verify reports them.
 	lds, err := s.Layers.List(ctx)
@@ -267,13 +268,18 @@ func (s *Store) leftovers(ctx context.Context, age time.Duration) ([]string, err
 	var out []string
 	l := s.Layout
 	for _, dir := range []string{l.StoreDir(), l.ObjectsDir(), l.LayersDir(), l.MetadataDir(), l.WALDir()} {
-		des, err := readDirUnsorted(dir)
+		// Names only: these directories hold a file per object or environment, and
+		// only the few temp names need a closer look.
+		names, err := readNames(dir)
 		if err != nil && !errors.Is(err, fs.ErrNotExist) {
 			return nil, wrap("gc: scan leftovers", err)
 		}
-		for _, de := range des {
-			p := filepath.Join(dir, de.Name())
-			if isTempName(de.Name()) && de.Type().IsRegular() && old(p) {
+		for _, name := range names {
+			if !isTempName(name) {
+				continue
+			}
+			p := filepath.Join(dir, name)
+			if fi, err := os.Lstat(p); err == nil && fi.Mode().IsRegular() && fi.ModTime().Before(cutoff) {
 				out = append(out, p)
 			}
 		}
@@ -309,4 +315,14 @@ func (s *Store) leftovers(ctx context.Context, age time.Duration) ([]string, err
 	}
 	sort.Strings(out)
 	return out, nil
+}
+
+// readNames lists the names in dir, unsorted.
+func readNames(dir string) ([]string, error) {
+	f, err := os.Open(dir)
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	return f.Readdirnames(-1)
 }

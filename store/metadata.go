@@ -14,8 +14,6 @@ import (
 	"sync/atomic"
 	"time"
 
-	"lukechampine.com/blake3"
-
 	"github.com/karapace/karapace/schema"
 )
 
@@ -152,7 +150,7 @@ func (m Metadata) Encode() ([]byte, error) {
 func DecodeMetadata(b []byte) (Metadata, error) { return decodeVerified(b, nil) }
 
 // decodeVerified is DecodeMetadata with a hasher to reuse (nil allocates one).
-func decodeVerified(b []byte, h *blake3.Hasher) (Metadata, error) {
+func decodeVerified(b []byte, h *schema.Hash) (Metadata, error) {
 	if m, ok := scanMetadata(b, h); ok {
 		return m, nil
 	}
@@ -389,39 +387,74 @@ func (s *Envs) Walk(ctx context.Context, fn func(Entry) error) error {
 		return wrap("list metadata", err)
 	}
 	defer dir.close()
+	// Batch k+1 is read while fn sees batch k; each of the two batches in flight has
+	// its own entries and readers.
 	workers := min(runtime.GOMAXPROCS(0), 8, (len(names)+63)/64)
-	readers := make([]metaReader, workers)
-	batch := make([]Entry, walkBatch)
-	for start := 0; start < len(names); start += walkBatch {
+	var slots [2]walkSlot
+	for i := range slots {
+		slots[i] = walkSlot{out: make([]Entry, walkBatch), readers: make([]metaReader, workers)}
+	}
+	nbatch := (len(names) + walkBatch - 1) / walkBatch
+	startBatch := func(k int) chan struct{} {
+		chunk := names[k*walkBatch : min((k+1)*walkBatch, len(names))]
+		done := make(chan struct{})
+		go func() {
+			slots[k%2].read(dir, chunk)
+			close(done)
+		}()
+		return done
+	}
+	pending := startBatch(0)
+	defer func() {
+		if pending != nil {
+			<-pending // never leave a reader running on the closed directory
+		}
+	}()
+	for k := range nbatch {
+		var next chan struct{}
+		if ctx.Err() == nil && k+1 < nbatch {
+			next = startBatch(k + 1)
+		}
+		<-pending
+		pending = next
 		if err := ctx.Err(); err != nil {
 			return err
 		}
-		chunk := names[start:min(start+walkBatch, len(names))]
-		out := batch[:len(chunk)]
-		if workers == 1 {
-			for i, name := range chunk {
-				out[i] = readers[0].read(dir, name)
-			}
-		} else {
-			var next atomic.Int64
-			var wg sync.WaitGroup
-			for w := range readers {
-				wg.Go(func() {
-					for i := int(next.Add(1) - 1); i < len(chunk); i = int(next.Add(1) - 1) {
-						out[i] = readers[w].read(dir, chunk[i])
-					}
-				})
-			}
-			wg.Wait()
-		}
-		for i := range out {
-			if err := fn(out[i]); err != nil {
+		slot := &slots[k%2]
+		for i := range min(walkBatch, len(names)-k*walkBatch) {
+			if err := fn(slot.out[i]); err != nil {
 				return err
 			}
-			out[i] = Entry{}
+			slot.out[i] = Entry{}
 		}
 	}
 	return nil
+}
+
+// walkSlot holds one batch of Walk: its entries and a reader per goroutine.
+type walkSlot struct {
+	out     []Entry
+	readers []metaReader
+}
+
+// read fills out[i] with the entry of names[i], on one goroutine per reader.
+func (w *walkSlot) read(dir metaDir, names []string) {
+	if len(w.readers) == 1 {
+		for i, name := range names {
+			w.out[i] = w.readers[0].read(dir, name)
+		}
+		return
+	}
+	var next atomic.Int64
+	var wg sync.WaitGroup
+	for r := range w.readers {
+		wg.Go(func() {
+			for i := int(next.Add(1) - 1); i < len(names); i = int(next.Add(1) - 1) {
+				w.out[i] = w.readers[r].read(dir, names[i])
+			}
+		})
+	}
+	wg.Wait()
 }
 
 // update applies fn to the verified record of id, stamps updated_at and writes it back.

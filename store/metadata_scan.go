@@ -8,7 +8,6 @@ import (
 	"path/filepath"
 
 	"golang.org/x/sys/unix"
-	"lukechampine.com/blake3"
 
 	"github.com/karapace/karapace/schema"
 )
@@ -157,7 +156,7 @@ func parseStateBytes(b []byte) (State, bool) {
 // scanMetadata decodes and verifies a record in Encode's exact layout. ok is false
 // when b is in any other form or does not verify; the caller then takes the general
 // path. h hashes (it is reset first); nil allocates one.
-func scanMetadata(b []byte, h *blake3.Hasher) (m Metadata, ok bool) {
+func scanMetadata(b []byte, h *schema.Hash) (m Metadata, ok bool) {
 	s := metaScanner{b: b}
 	s.lit(scanOpen)
 	m.EnvID = s.digest()
@@ -223,12 +222,12 @@ func scanMetadata(b []byte, h *blake3.Hasher) (m Metadata, ok bool) {
 	}
 
 	if h == nil {
-		h = schema.Hasher()
+		h = schema.NewHash()
 	}
 	h.Reset()
 	_, _ = h.Write(b[:end])
 	_, _ = h.Write([]byte(scanClose))
-	if schema.DigestOf(h) != m.Checksum {
+	if h.Digest() != m.Checksum {
 		return Metadata{}, false
 	}
 	// The general path gives an empty, non-nil list for [] (parseDigests).
@@ -266,7 +265,7 @@ func (d metaDir) close() { _ = unix.Close(d.fd) }
 // hasher from one record to the next.
 type metaReader struct {
 	buf []byte
-	h   *blake3.Hasher
+	h   *schema.Hash
 }
 
 // read returns the Entry of one file of the metadata directory, as ListWithErrors
@@ -277,7 +276,7 @@ func (r *metaReader) read(d metaDir, name string) Entry {
 		return Entry{Name: name, Err: wrap("metadata "+name, fmt.Errorf("%w: file name is not an environment id", ErrCorrupt))}
 	}
 	if r.h == nil {
-		r.h = schema.Hasher()
+		r.h = schema.NewHash()
 	}
 	var m Metadata
 	b, err := r.readFile(d, name)
@@ -331,7 +330,7 @@ func (r *metaReader) readFile(d metaDir, name string) ([]byte, error) {
 }
 
 // verifyRecord decodes and verifies the record of the file named id.
-func verifyRecord(b []byte, id schema.EnvID, h *blake3.Hasher) (Metadata, error) {
+func verifyRecord(b []byte, id schema.EnvID, h *schema.Hash) (Metadata, error) {
 	m, err := decodeVerified(b, h)
 	if err != nil {
 		return Metadata{}, err
