@@ -30,6 +30,14 @@ func listSample(n int) []core.Env {
 			env.PolicyLayer = &p
 			env.Checksum = schema.SumString(fmt.Sprint("c", i)).String()
 		}
+		if i%4 == 3 {
+			// Every string field with what needs escaping, and a nil list (null).
+			env.ShortID = "\x01\t\n\x7f"
+			env.ManifestHash, env.BaseLayer = "\xff\xfe", "<>&"
+			env.CreatedAt, env.UpdatedAt = "\u2029\\", "\x00"
+			env.DependencyLayers = nil
+			env.Checksum = "ok\"\""
+		}
 		envs = append(envs, env)
 	}
 	return envs
@@ -52,7 +60,7 @@ func printList(t *testing.T, p listPrinter, w *bufio.Writer, envs []core.Env) {
 
 // The streamed JSON array is byte for byte the document writeJSON prints for the slice.
 func TestListJSONStreamsTheWholeDocument(t *testing.T) {
-	for _, n := range []int{0, 1, 2, 7} {
+	for _, n := range []int{0, 1, 2, 9} {
 		envs := listSample(n)
 		var want, got bytes.Buffer
 		whole := envs
@@ -67,6 +75,18 @@ func TestListJSONStreamsTheWholeDocument(t *testing.T) {
 		if got.String() != want.String() {
 			t.Fatalf("%d envs: streamed\n%s\nwhole\n%s", n, got.String(), want.String())
 		}
+	}
+}
+
+func TestListJSONInvalidStateIsAnError(t *testing.T) {
+	env := listSample(1)[0]
+	env.State = core.State(42)
+	var out bytes.Buffer
+	if err := writeJSON(&out, []core.Env{env}); err == nil {
+		t.Fatal("writeJSON took an invalid state")
+	}
+	if err := newJSONListPrinter(bufio.NewWriter(&out)).env(&env); err == nil {
+		t.Fatal("the streamed printer took an invalid state")
 	}
 }
 
