@@ -2,6 +2,7 @@ package cli
 
 import (
 	"encoding/json"
+	"math/rand/v2"
 	"os"
 	"path/filepath"
 	"strings"
@@ -172,5 +173,69 @@ func TestCLIRelativeMountFromElsewhere(t *testing.T) {
 	fast := elsewhere.withEnv("KARAPACE_FASTEXEC=require")
 	if r := fast.ok("exec", "rel", "--", "/bin/cat", "/data/hello"); r.stdout != "from the project\n" {
 		t.Errorf("fast exec from another directory: %s", r)
+	}
+}
+
+// TestCLIFastExecCorruptPlan: a damaged plan (truncated, or bytes flipped anywhere) never
+// crashes or hangs the fast path: it falls back, or runs what the bytes say (the plan is
+// the user's own file, trusted as much as the rest of the store); and without
+// KARAPACE_FASTEXEC the command still works, through the engine, which rewrites it.
+func TestCLIFastExecCorruptPlan(t *testing.T) {
+	w := busyboxWorld(t, "namespace")
+	mountsBefore := mounts(t)
+	id := w.buildNamed("karapace.toml", "bb")
+	w.ok("exec", "bb", "--", "/bin/true")
+	planPath := filepath.Join(w.store, "env", id, "fastexec")
+	good, err := os.ReadFile(planPath)
+	if err != nil {
+		t.Fatal(err)
+	}
+	fast := w.withEnv("KARAPACE_FASTEXEC=require")
+	rnd := rand.New(rand.NewPCG(1, uint64(len(good))))
+	for i := 0; i < 60; i++ {
+		bad := append([]byte(nil), good...)
+		switch i % 3 {
+		case 0:
+			bad = bad[:rnd.IntN(len(bad))]
+		case 1:
+			bad[rnd.IntN(len(bad))] ^= byte(1 + rnd.IntN(255))
+		case 2:
+			for j := 0; j < 8; j++ {
+				bad[rnd.IntN(len(bad))] = byte(rnd.IntN(256))
+			}
+		}
+		if err := os.WriteFile(planPath, bad, 0o600); err != nil {
+			t.Fatal(err)
+		}
+		c := fast.cmd("exec", "bb", "--", "/bin/true")
+		var errb strings.Builder
+		c.Stderr = &errb
+		if err := c.Start(); err != nil {
+			t.Fatal(err)
+		}
+		done := make(chan error, 1)
+		go func() { done <- c.Wait() }()
+		select {
+		case err := <-done:
+			ws, _ := c.ProcessState.Sys().(syscall.WaitStatus)
+			if ws.Signaled() {
+				t.Errorf("corruption %d: the fast path died of %v: %s", i, ws.Signal(), errb.String())
+			}
+			_ = err
+		case <-time.After(20 * time.Second):
+			_ = c.Process.Kill()
+			<-done
+			t.Fatalf("corruption %d: the fast path hung", i)
+		}
+	}
+	if r := w.ok("exec", "bb", "--", "/bin/echo", "still works"); r.stdout != "still works\n" {
+		t.Errorf("after corruption: %s", r)
+	}
+	if r := fast.ok("exec", "bb", "--", "/bin/echo", "fast again"); r.stdout != "fast again\n" {
+		t.Errorf("the engine did not rewrite the plan: %s", r)
+	}
+	w.ok("destroy", "bb")
+	if after := mounts(t); after != mountsBefore {
+		t.Errorf("mounts changed:\nbefore:\n%s\nafter:\n%s", mountsBefore, after)
 	}
 }

@@ -490,6 +490,19 @@ static int fx_try(int argc, char **argv, char **envp)
 	if (snprintf(path, sizeof(path), "%s/env/%s/fastexec", root, id) >= (int)sizeof(path) ||
 	    fx_read_file(path, &raw, &rawlen, FX_MAX_PLAN) < 0)
 		return fx_fallback(&st, "no plan");
+	// The trailer: FNV-1a 64 of everything before it, as 16 hex digits and a NUL.
+	if (rawlen < 17 || raw[rawlen - 1] != 0)
+		return fx_fallback(&st, "plan checksum");
+	unsigned long long sum = 0xcbf29ce484222325ULL;
+	for (size_t i = 0; i < rawlen - 17; i++) {
+		sum ^= (unsigned char)raw[i];
+		sum *= 0x100000001b3ULL;
+	}
+	char want_sum[17];
+	snprintf(want_sum, sizeof(want_sum), "%016llx", sum);
+	if (memcmp(want_sum, raw + rawlen - 17, 16) != 0)
+		return fx_fallback(&st, "plan checksum");
+	rawlen -= 17;
 	struct fx_reader r = {.cur = raw, .end = raw + rawlen};
 	if (strcmp(fx_str(&r), FX_MAGIC) != 0 || r.bad)
 		return fx_fallback(&st, "plan format");

@@ -3,6 +3,7 @@ package namespace
 import (
 	"errors"
 	"fmt"
+	"hash/fnv"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -32,6 +33,7 @@ import (
 //	cwd                                      "" unless relative mounts depend on it
 //	allow(list) deny(list) fixed(list)       the variable policy and the plan's own vars
 //	head(blob) ovlprefix needwork mounts(blob) dir   pieces of the launcher's plan
+//	sum                                      FNV-1a 64 of all the bytes before it, in hex
 //
 // A blob is its length in decimal, NUL, then the bytes.
 const fastMagic = "KPFX1"
@@ -211,5 +213,9 @@ func encodeFast(spec *runtime.Spec, plan *sandbox.Plan, facts fastFacts, opts Op
 	w.flag(needWork)
 	blob(mounts.Bytes())
 	w.str(fp.dir)
+	// A trailer against accidental damage: FNV-1a 64 of everything before it.
+	h := fnv.New64a()
+	h.Write(w.Bytes())
+	w.str(fmt.Sprintf("%016x", h.Sum64()))
 	return w.Bytes(), nil
 }
