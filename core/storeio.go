@@ -258,12 +258,14 @@ func (s *stores) metaRemove(ctx context.Context, id schema.EnvID) error {
 
 // metaEach calls fn with every readable record, in env id order, with its live state
 // (see liveState); corrupt ones are logged and skipped.
+// The conversion and the look at the sessions run on the store's reading goroutines,
+// in parallel; fn sees the environments in order on the caller's.
 func (s *stores) metaEach(ctx context.Context, fn func(*Env) error) error {
-	return s.envs.Each(ctx, func(m store.Metadata) error {
+	return store.EachMapped(ctx, s.envs, func(m store.Metadata) Env {
 		e := envOf(m)
 		e.State = liveState(e.State, s.layout.EnvPath(e.EnvID))
-		return fn(&e)
-	})
+		return e
+	}, func(e Env) error { return fn(&e) })
 }
 
 func (s *stores) setState(ctx context.Context, e *Env, st State) error {

@@ -351,6 +351,30 @@ func (s *Envs) Each(ctx context.Context, fn func(Metadata) error) error {
 	})
 }
 
+// EachMapped is Each with a conversion done off the caller's goroutine: conv turns
+// each readable record into a T on the goroutines that read the records, in parallel
+// (so it must be safe for concurrent use; it may do I/O of its own), and fn receives
+// the Ts in env id order. Corrupt records are logged and skipped.
+func EachMapped[T any](ctx context.Context, s *Envs, conv func(Metadata) T, fn func(T) error) error {
+	type item struct {
+		v    T
+		name string
+		err  error
+	}
+	return walkMapped(ctx, s, func(e Entry) item {
+		if e.Err != nil {
+			return item{name: e.Name, err: e.Err}
+		}
+		return item{v: conv(e.Meta)}
+	}, func(it item) error {
+		if it.err != nil {
+			s.log.Warn(fmt.Sprintf("skipping corrupted metadata entry '%s': %v", it.name, it.err))
+			return nil
+		}
+		return fn(it.v)
+	})
+}
+
 // walkBatch is how many records Walk reads ahead of fn: enough to keep every core
 // busy, few enough that a store of any size costs little memory.
 const walkBatch = 256
@@ -362,6 +386,11 @@ const walkBatch = 256
 // read and verified in parallel, a batch at a time; fn runs on the caller's goroutine,
 // and an error from it stops the walk and is returned.
 func (s *Envs) Walk(ctx context.Context, fn func(Entry) error) error {
+	return walkMapped(ctx, s, func(e Entry) Entry { return e }, fn)
+}
+
+// walkMapped is Walk with conv applied to each entry on the reading goroutines.
+func walkMapped[T any](ctx context.Context, s *Envs, conv func(Entry) T, fn func(T) error) error {
 	if err := ctx.Err(); err != nil {
 		return err
 	}
@@ -390,9 +419,9 @@ func (s *Envs) Walk(ctx context.Context, fn func(Entry) error) error {
 	// Batch k+1 is read while fn sees batch k; each of the two batches in flight has
 	// its own entries and readers.
 	workers := min(runtime.GOMAXPROCS(0), 8, (len(names)+63)/64)
-	var slots [2]walkSlot
+	var slots [2]walkSlot[T]
 	for i := range slots {
-		slots[i] = walkSlot{out: make([]Entry, walkBatch), readers: make([]metaReader, workers)}
+		slots[i] = walkSlot[T]{out: make([]T, walkBatch), readers: make([]metaReader, workers), conv: conv}
 	}
 	nbatch := (len(names) + walkBatch - 1) / walkBatch
 	startBatch := func(k int) chan struct{} {
@@ -425,23 +454,25 @@ func (s *Envs) Walk(ctx context.Context, fn func(Entry) error) error {
 			if err := fn(slot.out[i]); err != nil {
 				return err
 			}
-			slot.out[i] = Entry{}
+			var zero T
+			slot.out[i] = zero
 		}
 	}
 	return nil
 }
 
-// walkSlot holds one batch of Walk: its entries and a reader per goroutine.
-type walkSlot struct {
-	out     []Entry
+// walkSlot holds one batch of Walk: its results and a reader per goroutine.
+type walkSlot[T any] struct {
+	out     []T
 	readers []metaReader
+	conv    func(Entry) T
 }
 
-// read fills out[i] with the entry of names[i], on one goroutine per reader.
-func (w *walkSlot) read(dir metaDir, names []string) {
+// read fills out[i] with the converted entry of names[i], on one goroutine per reader.
+func (w *walkSlot[T]) read(dir metaDir, names []string) {
 	if len(w.readers) == 1 {
 		for i, name := range names {
-			w.out[i] = w.readers[0].read(dir, name)
+			w.out[i] = w.conv(w.readers[0].read(dir, name))
 		}
 		return
 	}
@@ -450,7 +481,7 @@ func (w *walkSlot) read(dir metaDir, names []string) {
 	for r := range w.readers {
 		wg.Go(func() {
 			for i := int(next.Add(1) - 1); i < len(names); i = int(next.Add(1) - 1) {
-				w.out[i] = w.readers[r].read(dir, names[i])
+				w.out[i] = w.conv(w.readers[r].read(dir, names[i]))
 			}
 		})
 	}

@@ -180,3 +180,26 @@ func TestMetadataWalkMissingDir(t *testing.T) {
 		t.Fatal(err)
 	}
 }
+
+// EachMapped gives fn what conv made of each readable record, in List's order.
+func TestMetadataEachMapped(t *testing.T) {
+	ctx := context.Background()
+	envs, _ := synthEnvs(t, 600)
+	corrupt := schema.SumString("corrupt")
+	_ = os.WriteFile(envs.Path(corrupt), []byte("{not json"), 0o644)
+	all, err := envs.List(ctx)
+	if err != nil || len(all) != 600 {
+		t.Fatalf("List = %d, %v", len(all), err)
+	}
+	var got []string
+	err = store.EachMapped(ctx, envs, func(m store.Metadata) string { return m.EnvID.String() + " " + m.Name },
+		func(s string) error { got = append(got, s); return nil })
+	if err != nil || len(got) != len(all) {
+		t.Fatalf("EachMapped = %d items, %v", len(got), err)
+	}
+	for i, m := range all {
+		if got[i] != m.EnvID.String()+" "+m.Name {
+			t.Fatalf("item %d = %q, want %s %s", i, got[i], m.EnvID, m.Name)
+		}
+	}
+}
