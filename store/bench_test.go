@@ -170,6 +170,63 @@ func BenchmarkPack(b *testing.B) {
 	b.ReportMetric(float64(b.Elapsed())/float64(b.N)/float64(gnu), "x_gnutar_b3sum")
 }
 
+// BenchmarkPutTreeStored: what a commit with no change does, PutTree of a tree whose
+// archive is already stored (one read of the tree, nothing written), against
+// tar -c | b3sum.
+func BenchmarkPutTreeStored(b *testing.B) {
+	needTool(b, "tar")
+	needTool(b, "b3sum")
+	ctx := context.Background()
+	tree := benchTree(b)
+	objs := store.NewObjects(store.NewLayout(b.TempDir()))
+	d, err := objs.PutTree(ctx, tree, nil)
+	if err != nil {
+		b.Fatal(err)
+	}
+	size, err := objs.Size(ctx, d)
+	if err != nil {
+		b.Fatal(err)
+	}
+	gnu := timeCmd(b, 5, "tar -C "+tree+" -cf - . | b3sum >/dev/null")
+	b.SetBytes(size)
+	b.ResetTimer()
+	for range b.N {
+		if got, err := objs.PutTree(ctx, tree, nil); err != nil || got != d {
+			b.Fatal(got, err)
+		}
+	}
+	b.ReportMetric(float64(b.Elapsed())/float64(b.N)/float64(gnu), "x_gnutar_b3sum")
+}
+
+// BenchmarkVerifyLargeObject: Verify of a store holding one 256 MiB object, against
+// b3sum of the same file (which hashes one file on every core, from mmap).
+func BenchmarkVerifyLargeObject(b *testing.B) {
+	needTool(b, "b3sum")
+	ctx := context.Background()
+	s := store.New(b.TempDir(), store.Options{})
+	if err := s.Layout.Initialize(ctx); err != nil {
+		b.Fatal(err)
+	}
+	f, err := os.Open(randomFile(b, b.TempDir(), 256<<20))
+	if err != nil {
+		b.Fatal(err)
+	}
+	d, err := s.Objects.Put(ctx, f)
+	f.Close()
+	if err != nil {
+		b.Fatal(err)
+	}
+	peer := timeCmd(b, 5, "b3sum "+s.Objects.Path(d)+" >/dev/null")
+	b.SetBytes(256 << 20)
+	b.ResetTimer()
+	for range b.N {
+		if rep, err := s.Verify(ctx); err != nil || !rep.OK() {
+			b.Fatal(rep, err)
+		}
+	}
+	b.ReportMetric(float64(b.Elapsed())/float64(b.N)/float64(peer), "x_b3sum")
+}
+
 func BenchmarkUnpack(b *testing.B) {
 	needTool(b, "tar")
 	ctx := context.Background()

@@ -156,6 +156,11 @@ type prefixBuffer struct {
 
 func (k *prefixBuffer) Write(p []byte) (int, error) {
 	if !k.over {
+		if k.b == nil {
+			// Full capacity at once: no regrowth copies, and untouched pages of a
+			// fresh allocation cost no memory.
+			k.b = make([]byte, 0, k.limit)
+		}
 		if len(k.b)+len(p) > k.limit {
 			k.over, k.b = true, nil
 		} else {
