@@ -570,9 +570,11 @@ func (p *chunkPipe) WriteByte(c byte) error {
 	return err
 }
 
-// ReadFrom reads r to its end straight into chunks (no intermediate buffer).
+// ReadFrom reads r to its end straight into chunks (no intermediate buffer). Like
+// bufio, it gives up with io.ErrNoProgress on a reader that keeps returning nothing.
 func (p *chunkPipe) ReadFrom(r io.Reader) (int64, error) {
 	var total int64
+	empty := 0
 	for {
 		if p.cur == nil {
 			if err := p.next(); err != nil {
@@ -580,6 +582,13 @@ func (p *chunkPipe) ReadFrom(r io.Reader) (int64, error) {
 			}
 		}
 		n, err := r.Read(p.cur.b[len(p.cur.b):cap(p.cur.b)])
+		if n == 0 && err == nil {
+			if empty++; empty >= 100 {
+				return total, io.ErrNoProgress
+			}
+			continue
+		}
+		empty = 0
 		p.cur.b = p.cur.b[:len(p.cur.b)+n]
 		total += int64(n)
 		p.n += int64(n)

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"io"
 	"math/rand/v2"
 	"testing"
 	"testing/iotest"
@@ -101,3 +102,18 @@ func TestChunkPipeCancel(t *testing.T) {
 type writerFunc func([]byte) (int, error)
 
 func (f writerFunc) Write(b []byte) (int, error) { return f(b) }
+
+// TestChunkPipeNoProgress: a reader that returns nothing forever is an error, not a hang.
+func TestChunkPipeNoProgress(t *testing.T) {
+	var sink bytes.Buffer
+	p := newChunkPipe(context.Background(), &sink)
+	_, err := p.ReadFrom(readerFunc(func([]byte) (int, error) { return 0, nil }))
+	p.Close()
+	if !errors.Is(err, io.ErrNoProgress) {
+		t.Fatalf("ReadFrom = %v, want io.ErrNoProgress", err)
+	}
+}
+
+type readerFunc func([]byte) (int, error)
+
+func (f readerFunc) Read(b []byte) (int, error) { return f(b) }
