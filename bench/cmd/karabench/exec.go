@@ -5,7 +5,6 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
-	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
@@ -114,18 +113,12 @@ func (h *harness) execSection() error {
 			args := append([]string{"run", "--rm", "--network", "none"}, podmanFlags...)
 			return exec.CommandContext(h.ctx, p, append(args, podmanImage, truePath)...)
 		}})
-		if c, err := h.distrobox(p); err != nil {
-			h.skip("exec / distrobox enter: " + err.Error())
-		} else {
-			peers = append(peers, c.Name)
-			cs = append(cs, c)
-		}
-		if c, err := h.toolbox(); err != nil {
-			h.skip("exec / toolbox run: " + err.Error())
-		} else {
-			peers = append(peers, c.Name)
-			cs = append(cs, c)
-		}
+	}
+	// distrobox and toolbox run as an unprivileged user, on rootless podman and a
+	// Debian image (see peerUser).
+	for _, c := range h.userPeers() {
+		peers = append(peers, c.Name)
+		cs = append(cs, c)
 	}
 	med := h.compare("exec -- true", h.rounds(21, 7), "floor: unshare+chroot", 0, cs)
 	floor, ours := med["floor: unshare+chroot"], med["karapace namespace"]
@@ -151,56 +144,92 @@ func (h *harness) execSection() error {
 	return nil
 }
 
-// distrobox creates a distrobox container on the busybox image and returns the
-// contender entering it; busybox is no distribution, so its init may refuse.
-func (h *harness) distrobox(podman string) (bench.Contender, error) {
+// userPeers sets up distrobox and toolbox as the unprivileged peer user and returns a
+// contender for each that works; for each that does not, it reports exactly why.
+func (h *harness) userPeers() []bench.Contender {
+	var tools []string
+	for _, t := range []string{"distrobox", "toolbox"} {
+		if _, err := exec.LookPath(t); err != nil {
+			h.skip(fmt.Sprintf("exec / %s: not installed", t))
+			continue
+		}
+		tools = append(tools, t)
+	}
+	if len(tools) == 0 {
+		return nil
+	}
+	fail := func(err error) []bench.Contender {
+		for _, t := range tools {
+			h.skip(fmt.Sprintf("exec / %s: %v", t, err))
+		}
+		return nil
+	}
+	if _, err := exec.LookPath("podman"); err != nil {
+		return fail(fmt.Errorf("podman is not installed"))
+	}
+	u, err := h.newPeerUser()
+	if err != nil {
+		return fail(err)
+	}
+	ctx, cancel := context.WithTimeout(h.ctx, 10*time.Minute)
+	defer cancel()
+	if err := u.image(ctx); err != nil {
+		return fail(err)
+	}
+	var cs []bench.Contender
+	for _, t := range tools {
+		setup := h.distrobox
+		if t == "toolbox" {
+			setup = h.toolbox
+		}
+		c, err := setup(ctx, u)
+		if err != nil {
+			h.skip(fmt.Sprintf("exec / %s: %v", t, err))
+			continue
+		}
+		cs = append(cs, c)
+	}
+	return cs
+}
+
+// distrobox creates a distrobox container on the Debian image as the peer user (it
+// refuses uid 0) and returns the contender entering it.
+func (h *harness) distrobox(ctx context.Context, u *peerUser) (bench.Contender, error) {
 	p, err := exec.LookPath("distrobox")
 	if err != nil {
 		return bench.Contender{}, fmt.Errorf("not installed")
 	}
-	if os.Geteuid() == 0 {
-		// distrobox-create: "Running distrobox-create as sudo is not supported" for uid 0,
-		// --root included (it means "use sudo for a rootful podman").
-		return bench.Contender{}, fmt.Errorf("installed, but distrobox %s refuses to run as uid 0 and this harness runs as root", distroboxVersion(p))
+	if err := u.run(ctx, p, "create", "--yes", "--name", distroboxName, "--image", peerImage); err != nil {
+		return bench.Contender{}, fmt.Errorf("distrobox %s as %s: %w", distroboxVersion(p), u.name, err)
 	}
-	ctx, cancel := context.WithTimeout(h.ctx, 3*time.Minute)
-	defer cancel()
-	h.cleanups = append(h.cleanups, func() { _ = exec.Command(p, "rm", "--force", distroboxName).Run() })
-	add := strings.Join(podmanFlags, " ")
-	c := exec.CommandContext(ctx, p, "create", "--yes", "--name", distroboxName, "--image", podmanImage, "--additional-flags", add)
-	c.Env = append(os.Environ(), "DBX_CONTAINER_MANAGER=podman")
-	if out, err := c.CombinedOutput(); err != nil {
-		return bench.Contender{}, fmt.Errorf("distrobox create on the busybox image failed: %v: %s", err, lastLines(out))
-	}
-	// The first enter runs distrobox's init inside the container (it sets up users and
-	// packages); only later enters are what a user waits for.
+	// The first enter runs distrobox's init inside the container (it sets up the user,
+	// mounts and hooks); only later enters are what a user waits for.
 	enter := []string{"enter", distroboxName, "--", "true"}
-	c = exec.CommandContext(ctx, p, enter...)
-	if out, err := c.CombinedOutput(); err != nil {
-		return bench.Contender{}, fmt.Errorf("distrobox enter on the busybox image failed (its init needs a full distribution): %v: %s", err, lastLines(out))
+	if err := u.run(ctx, p, enter...); err != nil {
+		return bench.Contender{}, fmt.Errorf("distrobox %s as %s: first enter: %w", distroboxVersion(p), u.name, err)
 	}
-	return bench.Contender{Name: "distrobox enter", Cmd: func() *exec.Cmd {
-		return exec.CommandContext(h.ctx, p, enter...)
-	}}, nil
+	return bench.Contender{Name: "distrobox enter", Cmd: func() *exec.Cmd { return u.command(h.ctx, p, enter...) }}, nil
 }
 
-func (h *harness) toolbox() (bench.Contender, error) {
+// toolbox creates a toolbox container on the Debian image as the peer user, with a
+// private D-Bus system bus (toolbox refuses to create a container without one), and
+// returns the contender running true in it.
+func (h *harness) toolbox(ctx context.Context, u *peerUser) (bench.Contender, error) {
 	p, err := exec.LookPath("toolbox")
 	if err != nil {
 		return bench.Contender{}, fmt.Errorf("not installed")
 	}
-	ctx, cancel := context.WithTimeout(h.ctx, 3*time.Minute)
-	defer cancel()
-	h.cleanups = append(h.cleanups, func() { _ = exec.Command(p, "rm", "--force", toolboxName).Run() })
-	if out, err := exec.CommandContext(ctx, p, "create", "--assumeyes", "--image", podmanImage, toolboxName).CombinedOutput(); err != nil {
-		return bench.Contender{}, fmt.Errorf("toolbox create on the busybox image failed: %v: %s", err, lastLines(out))
+	if err := u.systemBus(ctx); err != nil {
+		return bench.Contender{}, err
 	}
-	if out, err := exec.CommandContext(ctx, p, "run", "--container", toolboxName, "true").CombinedOutput(); err != nil {
-		return bench.Contender{}, fmt.Errorf("toolbox run on the busybox image failed: %v: %s", err, lastLines(out))
+	if err := u.run(ctx, p, "create", "--assumeyes", "--image", peerImage, toolboxName); err != nil {
+		return bench.Contender{}, fmt.Errorf("as %s: %w", u.name, err)
 	}
-	return bench.Contender{Name: "toolbox run", Cmd: func() *exec.Cmd {
-		return exec.CommandContext(h.ctx, p, "run", "--container", toolboxName, "true")
-	}}, nil
+	run := []string{"run", "--container", toolboxName, "true"}
+	if err := u.run(ctx, p, run...); err != nil {
+		return bench.Contender{}, fmt.Errorf("as %s: first run: %w", u.name, err)
+	}
+	return bench.Contender{Name: "toolbox run", Cmd: func() *exec.Cmd { return u.command(h.ctx, p, run...) }}, nil
 }
 
 // buildSection: a warm build (image cached, no packages) against podman create.
