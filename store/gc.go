@@ -59,9 +59,7 @@ func Mark(g Graph) Marks {
 	var m Marks
 	liveLayers := map[schema.Digest]bool{}
 	liveObjects := map[schema.Digest]bool{}
-	envs := append([]GraphEnv(nil), g.Envs...)
-	sort.Slice(envs, func(i, j int) bool { return less(envs[i].ID, envs[j].ID) })
-	for _, e := range envs {
+	for _, e := range g.Envs {
 		if e.RefCount == 0 && e.State != StateRunning && e.State != StateArchived {
 			m.OrphanEnvs = append(m.OrphanEnvs, e.ID)
 			continue
@@ -75,6 +73,7 @@ func Mark(g Graph) Marks {
 			liveObjects[e.Manifest] = true
 		}
 	}
+	sort.Slice(m.OrphanEnvs, func(i, j int) bool { return less(m.OrphanEnvs[i], m.OrphanEnvs[j]) })
 	for changed := true; changed; {
 		changed = false
 		for d, l := range g.Layers {
@@ -140,10 +139,17 @@ func (s *Store) Graph(ctx context.Context) (Graph, error) {
 		}
 		m := &e.Meta
 		ge := GraphEnv{ID: m.EnvID, State: m.State, RefCount: m.RefCount, Manifest: m.ManifestHash}
-		ge.Layers = make([]schema.Digest, 0, len(m.DependencyLayers)+2)
-		ge.Layers = append(ge.Layers, m.BaseLayer)
-		ge.Layers = append(ge.Layers, m.DependencyLayers...)
-		ge.Layers = append(ge.Layers, m.PolicyLayer)
+		// Zero digests (no base layer, no policy) name nothing; Mark would skip them.
+		for _, l := range m.DependencyLayers {
+			if !l.IsZero() {
+				ge.Layers = append(ge.Layers, l)
+			}
+		}
+		for _, l := range []schema.Digest{m.BaseLayer, m.PolicyLayer} {
+			if !l.IsZero() {
+				ge.Layers = append(ge.Layers, l)
+			}
+		}
 		g.Envs = append(g.Envs, ge)
 		return nil
 	})

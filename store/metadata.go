@@ -5,11 +5,13 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"io/fs"
 	"log/slog"
 	"os"
 	"path/filepath"
 	"runtime"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -394,20 +396,13 @@ func walkMapped[T any](ctx context.Context, s *Envs, conv func(Entry) T, fn func
 	if err := ctx.Err(); err != nil {
 		return err
 	}
-	des, err := os.ReadDir(s.dir)
+	names, err := recordNames(s.dir)
 	if errors.Is(err, fs.ErrNotExist) {
 		return nil
 	}
 	if err != nil {
 		return wrap("list metadata", err)
 	}
-	names := make([]string, 0, len(des))
-	for _, de := range des {
-		if name := de.Name(); name != "" && name[0] != '.' && de.Type().IsRegular() {
-			names = append(names, name)
-		}
-	}
-	des = nil
 	if len(names) == 0 {
 		return nil
 	}
@@ -459,6 +454,34 @@ func walkMapped[T any](ctx context.Context, s *Envs, conv func(Entry) T, fn func
 		}
 	}
 	return nil
+}
+
+// recordNames returns the sorted names of the regular, non-dot files in dir. It reads
+// the directory a slice at a time and keeps only the names: for a large store the
+// entries os.ReadDir would hold all at once cost more than the names.
+func recordNames(dir string) ([]string, error) {
+	f, err := os.Open(dir)
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	var names []string
+	for {
+		des, err := f.ReadDir(4096)
+		for _, de := range des {
+			if name := de.Name(); name != "" && name[0] != '.' && de.Type().IsRegular() {
+				names = append(names, name)
+			}
+		}
+		if errors.Is(err, io.EOF) {
+			break
+		}
+		if err != nil {
+			return nil, err
+		}
+	}
+	slices.Sort(names)
+	return names, nil
 }
 
 // walkSlot holds one batch of Walk: its results and a reader per goroutine.
