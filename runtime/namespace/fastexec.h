@@ -862,6 +862,10 @@ static int fx_try(int argc, char **argv, char **envp)
 			}
 		}
 	}
+	if (!exited) {
+		while (waitpid(s0, &status, 0) < 0 && errno == EINTR)
+			;
+	}
 	fx_undo(&st);
 	if (have_err) {
 		err.stage[sizeof(err.stage) - 1] = 0;

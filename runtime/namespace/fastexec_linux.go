@@ -185,7 +185,8 @@ func encodeFast(spec *runtime.Spec, plan *sandbox.Plan, facts fastFacts, opts Op
 	}
 	// The id maps come from these files, and the user's name and home from the password
 	// database when HOME or USER is unset.
-	stats := []string{"/etc/subuid", "/etc/subgid"}
+	// The store's format version file too: a migration makes every plan stale.
+	stats := []string{"/etc/subuid", "/etc/subgid", filepath.Join(spec.StoreRoot, "store", "version")}
 	if facts.env["HOME"] == "" || facts.env["USER"] == "" {
 		stats = append(stats, "/etc/passwd")
 	}
