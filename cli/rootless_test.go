@@ -4,9 +4,7 @@ import (
 	"encoding/json"
 	"os"
 	"os/exec"
-	"os/user"
 	"path/filepath"
-	"strconv"
 	"strings"
 	"syscall"
 	"testing"
@@ -18,22 +16,8 @@ import (
 // TestCLIRootless runs a whole session of the binary as the unprivileged CI user
 // (.ci/test-user): Karapace needs no root, and the store it writes belongs to the user.
 func TestCLIRootless(t *testing.T) {
-	if os.Getuid() != 0 {
-		t.Skip("already unprivileged: the other end-to-end tests cover this user")
-	}
-	name := os.Getenv("KARAPACE_TEST_USER")
-	if name == "" {
-		name = "karapace-test"
-	}
-	u, err := user.Lookup(name)
-	if err != nil {
-		if os.Getenv("CI") == "true" {
-			t.Fatalf("the test user %s (created by .ci/test-user) is missing: %v", name, err)
-		}
-		t.Skipf("SKIPPED LOUDLY: no test user %s (run .ci/test-user as root to create it): %v", name, err)
-	}
-	uid, _ := strconv.Atoi(u.Uid)
-	gid, _ := strconv.Atoi(u.Gid)
+	u := testrootfs.RootlessUser(t)
+	name, uid, gid := u.Name, u.UID, u.GID
 
 	root, err := os.MkdirTemp("", "karapace-cli-rootless-")
 	if err != nil {
@@ -41,7 +25,7 @@ func TestCLIRootless(t *testing.T) {
 	}
 	t.Cleanup(func() { os.RemoveAll(root) })
 	w := &world{t: t, store: filepath.Join(root, "store"), dir: filepath.Join(root, "project"),
-		cred: &syscall.Credential{Uid: uint32(uid), Gid: uint32(gid)}}
+		cred: u.Credential()}
 	home := filepath.Join(root, "home")
 	for _, d := range []string{root, w.dir, home} {
 		if err := os.MkdirAll(d, 0o755); err != nil {

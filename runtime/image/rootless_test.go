@@ -4,13 +4,8 @@ import (
 	"archive/tar"
 	"bytes"
 	"context"
-	"io"
 	"os"
-	"os/exec"
-	"os/user"
 	"path/filepath"
-	"strconv"
-	"syscall"
 	"testing"
 
 	"github.com/karapace/karapace/runtime/testrootfs"
@@ -34,61 +29,24 @@ func rootlessTree() []tentry {
 	)
 }
 
-// TestEnsureRootless runs Ensure, Verify and Remove as the unprivileged CI user
-// (.ci/test-user): root re-runs this test binary as that user.
+// TestEnsureRootless runs Ensure, Verify and Remove as the unprivileged test user (see
+// testrootfs.RootlessUser): root re-runs this test binary as that user.
 func TestEnsureRootless(t *testing.T) {
-	if os.Getuid() != 0 {
-		t.Skip("already unprivileged: the other tests run as this user")
-	}
-	name := os.Getenv("KARAPACE_TEST_USER")
-	if name == "" {
-		name = "karapace-test"
-	}
-	u, err := user.Lookup(name)
-	if err != nil {
-		if os.Getenv("CI") == "true" {
-			t.Fatalf("REQUIRED COMPONENT MISSING (CI=true): the test user %s (created by .ci/test-user): %v", name, err)
-		}
-		t.Skipf("SKIPPING: no test user %s (run .ci/test-user as root to create it); this test fails under CI=true", name)
-	}
-	uid, _ := strconv.Atoi(u.Uid)
-	gid, _ := strconv.Atoi(u.Gid)
-
+	u := testrootfs.RootlessUser(t)
 	data := compressAs(t, makeTar(t, rootlessTree()...), CompressionZstd)
 	tarball := filepath.Join(t.TempDir(), "rootfs.tar.zst")
 	if err := os.WriteFile(tarball, data, 0o644); err != nil {
 		t.Fatal(err)
 	}
 	srv := testrootfs.LXCServer(t, testrootfs.LXCImage{Distro: "debian", Release: "bookworm", Tarball: tarball})
-
-	// The go test binary lives in a 0700 build directory: copy it where the user can run it.
-	dir, err := os.MkdirTemp("", "karapace-image-rootless-")
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { os.RemoveAll(dir) })
-	os.Chmod(dir, 0o755)
-	exe, err := os.Executable()
-	if err != nil {
-		t.Fatal(err)
-	}
-	bin := filepath.Join(dir, "image.test")
-	if err := copyExecutable(exe, bin); err != nil {
-		t.Fatal(err)
-	}
-	cmd := exec.Command(bin, "-test.run=^TestEnsureRootlessChild$", "-test.v", "-test.count=1")
-	cmd.Dir = dir
-	cmd.Env = []string{rootlessEnv + "=1", rootlessDigestEnv + "=" + schema.Sum(data).String(), ServerEnv + "=" + srv.URL,
-		"PATH=" + os.Getenv("PATH"), "HOME=" + u.HomeDir, "USER=" + name, "CI=" + os.Getenv("CI")}
-	cmd.SysProcAttr = &syscall.SysProcAttr{Credential: &syscall.Credential{Uid: uint32(uid), Gid: uint32(gid)}}
-	var out bytes.Buffer
-	cmd.Stdout, cmd.Stderr = &out, &out
-	err = cmd.Run()
-	t.Logf("as %s (uid %d):\n%s", name, uid, out.String())
+	cmd := u.TestBinary(t, "-test.run=^TestEnsureRootlessChild$", "-test.v", "-test.count=1")
+	cmd.Env = append(cmd.Env, rootlessEnv+"=1", rootlessDigestEnv+"="+schema.Sum(data).String(), ServerEnv+"="+srv.URL)
+	out, err := cmd.CombinedOutput()
+	t.Logf("as %s (uid %d):\n%s", u.Name, u.UID, out)
 	if err != nil {
 		t.Fatalf("rootless Ensure: %v", err)
 	}
-	if !bytes.Contains(out.Bytes(), []byte("--- PASS: TestEnsureRootlessChild")) {
+	if !bytes.Contains(out, []byte("--- PASS: TestEnsureRootlessChild")) {
 		t.Fatal("the child test did not run")
 	}
 }
@@ -127,21 +85,4 @@ func TestEnsureRootlessChild(t *testing.T) {
 	if _, err := os.Stat(img.Dir); !os.IsNotExist(err) {
 		t.Errorf("image directory survived Remove: %v", err)
 	}
-}
-
-func copyExecutable(src, dst string) error {
-	in, err := os.Open(src)
-	if err != nil {
-		return err
-	}
-	defer in.Close()
-	out, err := os.OpenFile(dst, os.O_WRONLY|os.O_CREATE|os.O_TRUNC, 0o755)
-	if err != nil {
-		return err
-	}
-	if _, err := io.Copy(out, in); err != nil {
-		out.Close()
-		return err
-	}
-	return out.Close()
 }

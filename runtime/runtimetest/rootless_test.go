@@ -1,88 +1,24 @@
 package runtimetest
 
 import (
-	"io"
-	"os"
-	"os/exec"
-	"os/user"
-	"path/filepath"
-	"strconv"
-	"syscall"
 	"testing"
 
 	"github.com/karapace/karapace/runtime/testrootfs"
 )
 
-// rootlessUser runs the suite unprivileged; .ci/test-user creates it with a subordinate
-// id range.
-const rootlessUser = "karapace-test"
-
-// TestRootless re-runs the conformance suite as an unprivileged user: the test binary is
-// copied where that user can execute it and started with its credentials.
+// TestRootless re-runs the conformance suite as the unprivileged test user (see
+// testrootfs.RootlessUser).
 func TestRootless(t *testing.T) {
 	requireNamespaces(t)
-	if os.Geteuid() != 0 {
-		t.Skip("already unprivileged: the suite itself is the rootless run")
-	}
-	u, err := user.Lookup(rootlessUser)
-	if err != nil {
-		missing(t, "user "+rootlessUser+" does not exist (create it with .ci/test-user)")
-	}
-	uid, _ := strconv.Atoi(u.Uid)
-	gid, _ := strconv.Atoi(u.Gid)
+	u := testrootfs.RootlessUser(t)
 	testrootfs.Busybox(t) // build the shared fixture as root first
-
-	dir, err := os.MkdirTemp("", "karapace-rootless-")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer os.RemoveAll(dir)
-	if err := os.Chmod(dir, 0o755); err != nil {
-		t.Fatal(err)
-	}
-	bin := filepath.Join(dir, "runtimetest.test")
-	if err := copyFile(os.Args[0], bin, 0o755); err != nil {
-		t.Fatal(err)
-	}
-	home := filepath.Join(dir, "home")
-	if err := os.Mkdir(home, 0o700); err != nil {
-		t.Fatal(err)
-	}
-	if err := os.Chown(home, uid, gid); err != nil {
-		t.Fatal(err)
-	}
 	args := []string{"-test.run", "^TestConformanceBusybox$", "-test.count=1"}
 	if testing.Verbose() {
 		args = append(args, "-test.v")
 	}
-	cmd := exec.Command(bin, args...)
-	cmd.Dir = home
-	cmd.Env = []string{
-		"HOME=" + home, "USER=" + rootlessUser, "TMPDIR=" + home,
-		"PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin",
-		"KARAPACE_TEST_CACHE=" + testrootfs.CacheDir(), "CI=" + os.Getenv("CI"),
-	}
-	cmd.SysProcAttr = &syscall.SysProcAttr{Credential: &syscall.Credential{Uid: uint32(uid), Gid: uint32(gid), Groups: []uint32{}}}
-	out, err := cmd.CombinedOutput()
-	t.Logf("rootless run as %s (uid %d):\n%s", rootlessUser, uid, out)
+	out, err := u.TestBinary(t, args...).CombinedOutput()
+	t.Logf("rootless run as %s (uid %d):\n%s", u.Name, u.UID, out)
 	if err != nil {
-		t.Fatalf("the conformance suite failed as %s: %v", rootlessUser, err)
+		t.Fatalf("the conformance suite failed as %s: %v", u.Name, err)
 	}
-}
-
-func copyFile(src, dst string, mode os.FileMode) error {
-	in, err := os.Open(src)
-	if err != nil {
-		return err
-	}
-	defer in.Close()
-	out, err := os.OpenFile(dst, os.O_CREATE|os.O_WRONLY|os.O_EXCL, mode)
-	if err != nil {
-		return err
-	}
-	if _, err := io.Copy(out, in); err != nil {
-		out.Close()
-		return err
-	}
-	return out.Close()
 }
