@@ -4,9 +4,10 @@
 // The protocol with the Go parent is documented in launch_linux.go; the message layout
 // is mirrored there (msgSize, msgError, msgUserns, msgPTY).
 //
-// Every function that mounts, pivots or unmounts calls guard() first: it proves the
-// process is in a user namespace that is not the initial one and not the parent's, and
-// in a mount namespace that is not the parent's. It never trusts a flag.
+// Every function that mounts, pivots or unmounts calls guard() first (do_mount's only
+// caller, mount_all, once before its loop): it proves the process is in a user namespace
+// that is not the initial one and not the parent's, and in a mount namespace that is not
+// the parent's. It never trusts a flag.
 #define _GNU_SOURCE
 #include <errno.h>
 #include <fcntl.h>
@@ -392,9 +393,10 @@ static int set_recursive_ro(int fd)
 
 static int dev_tmpfs_mounted;
 
+// do_mount performs one mount of the plan. Its only caller, mount_all, has run guard()
+// just before its loop, and nothing between can change the process's namespaces.
 static void do_mount(int rootfd, struct kp_mount *m)
 {
-	guard("mount");
 	struct stat st;
 	int is_file = m->file;
 	const char *type = m->type;
@@ -448,6 +450,14 @@ static void do_mount(int rootfd, struct kp_mount *m)
 	}
 	if (!bind && strcmp(m->dest, "/dev") == 0 && strcmp(type, "tmpfs") == 0)
 		dev_tmpfs_mounted = 1;
+}
+
+// mount_all proves it is in new namespaces, then performs every mount of the plan.
+static void mount_all(int rootfd)
+{
+	guard("mount");
+	for (int i = 0; i < plan.nmounts; i++)
+		do_mount(rootfd, &plan.mounts[i]);
 }
 
 static void dev_links(int rootfd)
@@ -693,8 +703,7 @@ __attribute__((noreturn)) static void pid1(sigset_t *all)
 	int rootfd = open(plan.merged, O_PATH | O_DIRECTORY | O_CLOEXEC);
 	if (rootfd < 0)
 		fail("setup", errno, "open the merged root");
-	for (int i = 0; i < plan.nmounts; i++)
-		do_mount(rootfd, &plan.mounts[i]);
+	mount_all(rootfd);
 	if (dev_tmpfs_mounted)
 		dev_links(rootfd);
 	close(lock);
