@@ -123,7 +123,7 @@ func hexDigest[T string | []byte](b T) (schema.Digest, bool) {
 		return d, false
 	}
 	for i := range d {
-		hi, lo := unhex(b[2*i]), unhex(b[2*i+1])
+		hi, lo := hexValues[b[2*i]], hexValues[b[2*i+1]]
 		if hi|lo > 0x0f {
 			return d, false
 		}
@@ -132,16 +132,23 @@ func hexDigest[T string | []byte](b T) (schema.Digest, bool) {
 	return d, true
 }
 
-// unhex is the value of a lowercase hex digit, 0xff for any other byte.
-func unhex(c byte) byte {
-	switch {
-	case '0' <= c && c <= '9':
-		return c - '0'
-	case 'a' <= c && c <= 'f':
-		return c - 'a' + 10
-	}
-	return 0xff
-}
+// hexValues maps a byte to its value as a lowercase hex digit, 0xff when it is none.
+const hexValues = "\xff\xff\xff\xff\xff\xff\xff\xff\xff\xff\xff\xff\xff\xff\xff\xff" +
+	"\xff\xff\xff\xff\xff\xff\xff\xff\xff\xff\xff\xff\xff\xff\xff\xff" +
+	"\xff\xff\xff\xff\xff\xff\xff\xff\xff\xff\xff\xff\xff\xff\xff\xff" +
+	"\x00\x01\x02\x03\x04\x05\x06\x07\x08\x09\xff\xff\xff\xff\xff\xff" +
+	"\xff\xff\xff\xff\xff\xff\xff\xff\xff\xff\xff\xff\xff\xff\xff\xff" +
+	"\xff\xff\xff\xff\xff\xff\xff\xff\xff\xff\xff\xff\xff\xff\xff\xff" +
+	"\xff\x0a\x0b\x0c\x0d\x0e\x0f\xff\xff\xff\xff\xff\xff\xff\xff\xff" +
+	"\xff\xff\xff\xff\xff\xff\xff\xff\xff\xff\xff\xff\xff\xff\xff\xff" +
+	"\xff\xff\xff\xff\xff\xff\xff\xff\xff\xff\xff\xff\xff\xff\xff\xff" +
+	"\xff\xff\xff\xff\xff\xff\xff\xff\xff\xff\xff\xff\xff\xff\xff\xff" +
+	"\xff\xff\xff\xff\xff\xff\xff\xff\xff\xff\xff\xff\xff\xff\xff\xff" +
+	"\xff\xff\xff\xff\xff\xff\xff\xff\xff\xff\xff\xff\xff\xff\xff\xff" +
+	"\xff\xff\xff\xff\xff\xff\xff\xff\xff\xff\xff\xff\xff\xff\xff\xff" +
+	"\xff\xff\xff\xff\xff\xff\xff\xff\xff\xff\xff\xff\xff\xff\xff\xff" +
+	"\xff\xff\xff\xff\xff\xff\xff\xff\xff\xff\xff\xff\xff\xff\xff\xff" +
+	"\xff\xff\xff\xff\xff\xff\xff\xff\xff\xff\xff\xff\xff\xff\xff\xff"
 
 // parseStateBytes returns the state a PascalCase name stands for.
 func parseStateBytes(b []byte) (State, bool) {
@@ -235,7 +242,11 @@ func scanMetadata(b []byte, h *schema.Hash) (m Metadata, ok bool) {
 		deps = []schema.Digest{}
 	}
 	m.DependencyLayers = deps
-	m.ShortID, m.Name, m.CreatedAt, m.UpdatedAt = string(short), string(name), string(created), string(updated)
+	// One allocation for the four strings.
+	var tmp [192]byte
+	all := string(append(append(append(append(tmp[:0], short...), name...), created...), updated...))
+	a, b2, c := len(short), len(short)+len(name), len(short)+len(name)+len(created)
+	m.ShortID, m.Name, m.CreatedAt, m.UpdatedAt = all[:a], all[a:b2], all[b2:c], all[c:]
 	return m, true
 }
 
