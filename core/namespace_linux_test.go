@@ -100,14 +100,16 @@ func TestEngineOnNamespaceBackend(t *testing.T) {
 	done := make(chan int, 2)
 	for i := 0; i < 2; i++ {
 		go func() {
-			code, err := e.Exec(ctx, id, runtime.Stdio{Stdin: strings.NewReader("")}, []string{"sleep", "60"})
+			code, err := e.Exec(ctx, id, runtime.Stdio{Stdin: strings.NewReader("")}, []string{"sleep", "300"})
 			if err != nil {
 				t.Errorf("session: %v", err)
 			}
 			done <- code
 		}()
 	}
-	deadline := time.Now().Add(20 * time.Second)
+	// Generous: on a loaded machine, two launches of a race-instrumented binary with
+	// newuidmap can take many seconds.
+	deadline := time.Now().Add(90 * time.Second)
 	for {
 		st, err := backend.Status(ctx, &runtime.Spec{EnvID: id, EnvDir: e.layout.EnvPath(id)})
 		if err == nil && len(st.PIDs) == 2 {
