@@ -93,8 +93,9 @@ func (s *Store) Verify(ctx context.Context) (IntegrityReport, error) {
 }
 
 // verifyObjects re-hashes objects on up to GOMAXPROCS workers and returns, for each,
-// why it failed ("" when it passed). Each worker reads on one goroutine and hashes on
-// another (chunkPipe), so a single large object also keeps two cores busy.
+// why it failed ("" when it passed). A worker hashes a small object from its own 1 MiB
+// buffer, and reads a large one on one goroutine while another hashes it (chunkPipe),
+// so a single large object also keeps two cores busy.
 func (s *Store) verifyObjects(ctx context.Context, objs []schema.Digest) ([]string, error) {
 	reasons := make([]string, len(objs))
 	var next atomic.Int64
@@ -103,12 +104,13 @@ func (s *Store) verifyObjects(ctx context.Context, objs []schema.Digest) ([]stri
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
+			buf := make([]byte, copyBufSize)
 			for {
 				i := int(next.Add(1)) - 1
 				if i >= len(objs) || ctx.Err() != nil {
 					return
 				}
-				if err := s.Objects.verify(ctx, objs[i]); err != nil {
+				if err := s.Objects.verify(ctx, objs[i], buf); err != nil {
 					reasons[i] = reason("object", err)
 				}
 			}

@@ -174,8 +174,13 @@ func (o *Objects) open(ctx context.Context, d schema.Digest) (*VerifyingReader, 
 }
 
 // verify re-hashes object d: nil when its content matches its name, an
-// *IntegrityError when not, a *NotFoundError when it is missing.
-func (o *Objects) verify(ctx context.Context, d schema.Digest) error {
+// *IntegrityError when not, a *NotFoundError when it is missing. An object that fits
+// in buf is read into it and hashed on this goroutine; a larger one is read on this
+// goroutine and hashed on another, chunk by chunk.
+func (o *Objects) verify(ctx context.Context, d schema.Digest, buf []byte) error {
+	if err := ctx.Err(); err != nil {
+		return err
+	}
 	f, err := os.Open(o.Path(d))
 	if errors.Is(err, fs.ErrNotExist) {
 		return &NotFoundError{What: "object", Key: d.String()}
@@ -184,9 +189,34 @@ func (o *Objects) verify(ctx context.Context, d schema.Digest) error {
 		return err
 	}
 	defer f.Close()
+	fi, err := f.Stat()
+	if err != nil {
+		return err
+	}
+	var got schema.Digest
+	if fi.Size() < int64(len(buf)) {
+		// One byte of room more than the size shows a file that grew.
+		n, err := io.ReadFull(f, buf)
+		if err != nil && err != io.ErrUnexpectedEOF && err != io.EOF {
+			return err
+		}
+		if n == len(buf) {
+			return o.verifyStream(ctx, d, io.MultiReader(bytes.NewReader(buf), f))
+		}
+		got = schema.Sum(buf[:n])
+	} else {
+		return o.verifyStream(ctx, d, f)
+	}
+	if got != d {
+		return &IntegrityError{What: "object", Name: d.String(), Expected: d.String(), Actual: got.String()}
+	}
+	return nil
+}
+
+func (o *Objects) verifyStream(ctx context.Context, d schema.Digest, r io.Reader) error {
 	h := schema.NewHash()
 	p := newChunkPipe(ctx, h)
-	_, err = p.ReadFrom(ctxReader{ctx, f})
+	_, err := p.ReadFrom(ctxReader{ctx, r})
 	if _, cerr := p.Close(); err == nil {
 		err = cerr
 	}
