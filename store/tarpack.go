@@ -66,7 +66,7 @@ func Pack(ctx context.Context, dir string, w io.Writer, log *slog.Logger) error 
 	// Hiding w's own ReadFrom keeps file contents flowing through the 1 MiB buffer.
 	bw := bufio.NewWriterSize(struct{ io.Writer }{w}, copyBufSize)
 	if err := packEntries(ctx, dir, entries, bw, log); err != nil {
-		return err
+		return wrap("pack "+dir, err)
 	}
 	return wrap("pack "+dir, bw.Flush())
 }
@@ -88,13 +88,11 @@ func packEntries(ctx context.Context, dir string, entries []packEntry, w packWri
 			return err
 		}
 		if err := p.entry(ctx, dir, e, log); err != nil {
-			return wrap("pack "+dir, err)
+			return err
 		}
 	}
-	if _, err := w.Write(make([]byte, 2*blockSize)); err != nil {
-		return wrap("pack "+dir, err)
-	}
-	return nil
+	_, err := w.Write(make([]byte, 2*blockSize))
+	return err
 }
 
 // PutTree stores the archive Pack writes for dir as an object and returns its digest,
@@ -157,9 +155,7 @@ type prefixBuffer struct {
 func (k *prefixBuffer) Write(p []byte) (int, error) {
 	if !k.over {
 		if k.b == nil {
-			// Full capacity at once: no regrowth copies, and untouched pages of a
-			// fresh allocation cost no memory.
-			k.b = make([]byte, 0, k.limit)
+			k.b = make([]byte, 0, k.limit) // at once: no copies as it grows
 		}
 		if len(k.b)+len(p) > k.limit {
 			k.over, k.b = true, nil
