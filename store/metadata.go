@@ -346,7 +346,7 @@ func (s *Envs) List(ctx context.Context) ([]Metadata, error) {
 func (s *Envs) Each(ctx context.Context, fn func(Metadata) error) error {
 	return s.Walk(ctx, func(e Entry) error {
 		if e.Err != nil {
-			s.log.Warn(fmt.Sprintf("skipping corrupted metadata entry '%s': %v", e.Name, e.Err))
+			s.skip(e.Name, e.Err)
 			return nil
 		}
 		return fn(e.Meta)
@@ -370,11 +370,21 @@ func EachMapped[T any](ctx context.Context, s *Envs, conv func(Metadata) T, fn f
 		return item{v: conv(e.Meta)}
 	}, func(it item) error {
 		if it.err != nil {
-			s.log.Warn(fmt.Sprintf("skipping corrupted metadata entry '%s': %v", it.name, it.err))
+			s.skip(it.name, it.err)
 			return nil
 		}
 		return fn(it.v)
 	})
+}
+
+// skip reports a record Each leaves out. One removed since the directory was read (a
+// destroy that ran meanwhile) is no corruption: it is left out without a warning.
+func (s *Envs) skip(name string, err error) {
+	if errors.Is(err, ErrNotFound) {
+		s.log.Debug("metadata entry removed while listing", "env", name)
+		return
+	}
+	s.log.Warn(fmt.Sprintf("skipping corrupted metadata entry '%s': %v", name, err))
 }
 
 // walkBatch is how many records Walk reads ahead of fn: enough to keep every core

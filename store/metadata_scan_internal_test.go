@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"errors"
 	"fmt"
+	"log/slog"
 	"math/rand/v2"
 	"reflect"
 	"testing"
@@ -210,4 +211,18 @@ func FuzzDecodeMetadata(f *testing.F) {
 			}
 		}
 	})
+}
+
+// A record removed while a listing runs is left out quietly; a corrupt one is warned of.
+func TestEachSkipWarnsOnlyOfCorruption(t *testing.T) {
+	var logs bytes.Buffer
+	s := &Envs{log: slog.New(slog.NewTextHandler(&logs, &slog.HandlerOptions{Level: slog.LevelWarn}))}
+	s.skip("gone", &NotFoundError{What: "environment", Key: "gone"})
+	if logs.Len() != 0 {
+		t.Fatalf("warned of a removed record: %s", logs.String())
+	}
+	s.skip("bad", fmt.Errorf("%w: not json", ErrCorrupt))
+	if !bytes.Contains(logs.Bytes(), []byte("skipping corrupted metadata entry 'bad'")) {
+		t.Fatalf("no warning for a corrupt record: %q", logs.String())
+	}
 }
