@@ -292,8 +292,8 @@ func (e *Engine) List(ctx context.Context) ([]Env, error) {
 func (e *Engine) Each(ctx context.Context, fn func(env *Env) error) error {
 	var fnErr error
 	err := e.st.metaEach(ctx, func(env *Env) error {
-		// Anything an environment's listing needs beyond its record (a look at its
-		// directory, such as its live sessions) belongs here: one call per environment.
+		// What a listing needs beyond the record (the live-session look at its
+		// directory) is done in metaEach, on the store's reading goroutines, in parallel.
 		if err := fn(env); err != nil {
 			fnErr = err
 			return err
