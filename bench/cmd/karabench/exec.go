@@ -199,7 +199,8 @@ func (h *harness) distrobox(ctx context.Context, u *peerUser) (bench.Contender, 
 	if err != nil {
 		return bench.Contender{}, fmt.Errorf("not installed")
 	}
-	if err := u.run(ctx, p, "create", "--yes", "--name", distroboxName, "--image", peerImage); err != nil {
+	// --no-entry: no desktop entry (its icon download needs the internet).
+	if err := u.run(ctx, p, "create", "--yes", "--no-entry", "--name", distroboxName, "--image", peerImage); err != nil {
 		return bench.Contender{}, fmt.Errorf("distrobox %s as %s: %w", distroboxVersion(p), u.name, err)
 	}
 	// The first enter runs distrobox's init inside the container (it sets up the user,
