@@ -1,13 +1,16 @@
 package core
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
 	"io/fs"
+	"log/slog"
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
 	"testing"
 
 	"github.com/karapace/karapace/remote"
@@ -93,6 +96,54 @@ func TestPullMaterializes(t *testing.T) {
 		t.Error("a second pull replaced the local writable layer")
 	}
 	checkClean(t, dst)
+}
+
+// TestPullLogsPhases: a pull says at debug level how long its transfer and its
+// materialization took (karabench reads these from `karapace -v pull`).
+func TestPullLogsPhases(t *testing.T) {
+	ctx := context.Background()
+	rb := remote.NewMemory()
+	src := newEngine(t)
+	id := build(t, src, manifest(t, "git"))
+	if _, err := src.Push(ctx, id, rb, PushOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	var logs safeBuffer
+	dst := newEngine(t, func(o *Options) {
+		o.Logger = slog.New(slog.NewTextHandler(&logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
+	})
+	if _, err := dst.Pull(ctx, id.String(), rb); err != nil {
+		t.Fatal(err)
+	}
+	for _, msg := range []string{`msg="pull: blobs transferred"`, `msg="pull: environment materialized"`} {
+		found := false
+		for _, l := range strings.Split(logs.String(), "\n") {
+			if strings.Contains(l, msg) && strings.Contains(l, " took=") && strings.Contains(l, "env="+id.Short()) {
+				found = true
+			}
+		}
+		if !found {
+			t.Errorf("no %s line with took= in:\n%s", msg, logs.String())
+		}
+	}
+}
+
+// safeBuffer is a bytes.Buffer for a logger that may be called from several goroutines.
+type safeBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *safeBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *safeBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
 }
 
 // TestPullFailureLeavesNothing: a pull whose materialization fails (the backend is not
