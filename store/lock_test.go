@@ -42,13 +42,15 @@ func TestLockSharedAndExclusive(t *testing.T) {
 		t.Fatalf("lock file must stay empty (the original's): %v %v", fi.Size(), err)
 	}
 	// A blocking caller waits, and gives up when its context ends.
+	// start is taken before the deadline is set, so it is at least 100 ms before the
+	// deadline however the scheduler delays this goroutine.
+	start := time.Now()
 	ctx, cancel := context.WithTimeout(context.Background(), 100*time.Millisecond)
 	defer cancel()
-	start := time.Now()
 	if _, err := l.Lock(ctx, store.Exclusive); !errors.Is(err, context.DeadlineExceeded) {
 		t.Fatalf("blocked Lock = %v", err)
 	}
-	if time.Since(start) < 90*time.Millisecond {
+	if time.Since(start) < 100*time.Millisecond {
 		t.Fatal("Lock gave up before its deadline")
 	}
 	// And gets the lock once it is released.
