@@ -268,7 +268,7 @@ func (b *Backend) session(ctx context.Context, spec *runtime.Spec, stdio runtime
 			return
 		}
 		record = filepath.Join(sessions, strconv.Itoa(pid))
-		if err := os.WriteFile(record, []byte(fmt.Sprintf("%d %d\n", pid, start)), 0o644); err != nil {
+		if err := writeRecord(record, fmt.Sprintf("%d %d\n", pid, start)); err != nil {
 			b.log.Warn("session record", "err", err)
 			record = ""
 		}
@@ -278,6 +278,21 @@ func (b *Backend) session(ctx context.Context, spec *runtime.Spec, stdio runtime
 		_ = os.Remove(record)
 	}
 	return code, err
+}
+
+// writeRecord writes a session record through a dot-named temp file and a rename, so
+// liveSessions never reads a half-written record (which it would drop as corrupt, losing
+// a live session).
+func writeRecord(path, text string) error {
+	tmp := filepath.Join(filepath.Dir(path), "."+filepath.Base(path)+".tmp")
+	if err := os.WriteFile(tmp, []byte(text), 0o644); err != nil {
+		return err
+	}
+	if err := os.Rename(tmp, path); err != nil {
+		_ = os.Remove(tmp)
+		return err
+	}
+	return nil
 }
 
 // startTime is field 22 of /proc/<pid>/stat: the process start time in clock ticks since
@@ -312,6 +327,9 @@ func (b *Backend) liveSessions(spec *runtime.Spec) ([]int, error) {
 	}
 	var pids []int
 	for _, e := range ents {
+		if strings.HasPrefix(e.Name(), ".") {
+			continue // a record being written (writeRecord)
+		}
 		p := filepath.Join(dir, e.Name())
 		data, err := os.ReadFile(p)
 		if err != nil {

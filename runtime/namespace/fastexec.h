@@ -773,12 +773,16 @@ static int fx_try(int argc, char **argv, char **envp)
 	// The backend's session record (see Backend.session): stop signals stage 0.
 	unsigned long long s0start;
 	if (fx_start_time(s0, &s0start) == 0 && (mkdir(sessionsdir, 0755) == 0 || errno == EEXIST)) {
+		// Through a dot-named temp file and a rename, as writeRecord.
+		char rtmp[PATH_MAX];
 		snprintf(st.record, sizeof(st.record), "%s/%d", sessionsdir, (int)s0);
-		int fd = open(st.record, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
-		if (fd >= 0) {
-			dprintf(fd, "%d %llu\n", (int)s0, s0start);
+		snprintf(rtmp, sizeof(rtmp), "%s/.%d.tmp", sessionsdir, (int)s0);
+		int fd = open(rtmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+		int ok = fd >= 0 && dprintf(fd, "%d %llu\n", (int)s0, s0start) > 0;
+		if (fd >= 0)
 			close(fd);
-		} else {
+		if (!ok || rename(rtmp, st.record) < 0) {
+			unlink(rtmp);
 			st.record[0] = 0;
 		}
 	}
