@@ -514,7 +514,7 @@ static int fx_try(int argc, char **argv, char **envp)
 	char *meta = fx_blob(&r, &metalen);
 	char *name = fx_str(&r), *lockfile = fx_str(&r), *waldir = fx_str(&r);
 	char *claimsdir = fx_str(&r), *sessionsdir = fx_str(&r), *workdir = fx_str(&r);
-	unsigned want = (unsigned)fx_num(&r);
+	uint32_t want = (uint32_t)fx_num(&r);
 	int rootmaps = (int)fx_num(&r);
 	char *newgidmap = fx_str(&r), *newuidmap = fx_str(&r);
 	char **gidmap = fx_list(&r), **uidmap = fx_list(&r);
@@ -730,21 +730,14 @@ static int fx_try(int argc, char **argv, char **envp)
 			close(sp[1]);
 		if (st.slotfd != SYNC_FD && st.slotfd != SLOT_FD)
 			close(st.slotfd);
-		stage0();
+		stage0(want, b.p, (uint32_t)b.len);
 	}
 	close(sp[1]);
 	int sock = sp[0];
 	// Past this point the session has started: failures are errors, not fall backs.
 	fx_required = 0;
 
-	uint32_t hdr[2] = {want, (uint32_t)b.len};
-	struct iovec iov[2] = {{hdr, sizeof(hdr)}, {b.p, b.len}};
-	ssize_t sent = writev(sock, iov, 2);
-	if (sent != (ssize_t)(sizeof(hdr) + b.len)) {
-		kill(s0, SIGKILL);
-		waitpid(s0, NULL, 0);
-		fx_exit_error(&st, "setup", "send plan: short write");
-	}
+	// Stage 0 has the plan already (it is a fork of this process).
 	if (want & WANT_PARENT) {
 		struct kp_msg m;
 		if (read_full(sock, &m, sizeof(m)) < 0) {

@@ -225,18 +225,22 @@ static char **next_list(void)
 	return l;
 }
 
-static void read_plan(void)
+// read_plan reads the plan from the sync socket, unless the exec fast path, which forked
+// this process, already holds it in memory (mem, len).
+static void read_plan(char *mem, uint32_t len)
 {
-	uint32_t len;
-	if (read_full(SYNC_FD, &len, sizeof(len)) < 0)
-		fail("plan", EIO, "parent closed the sync socket before sending the plan");
-	if (len == 0 || len > MAX_PLAN)
-		fail("plan", EINVAL, "bad plan length %u", len);
-	char *buf = malloc(len);
-	if (buf == NULL)
-		fail("plan", ENOMEM, "out of memory");
-	if (read_full(SYNC_FD, buf, len) < 0)
-		fail("plan", EIO, "short plan");
+	char *buf = mem;
+	if (buf == NULL) {
+		if (read_full(SYNC_FD, &len, sizeof(len)) < 0)
+			fail("plan", EIO, "parent closed the sync socket before sending the plan");
+		if (len == 0 || len > MAX_PLAN)
+			fail("plan", EINVAL, "bad plan length %u", len);
+		buf = malloc(len);
+		if (buf == NULL)
+			fail("plan", ENOMEM, "out of memory");
+		if (read_full(SYNC_FD, buf, len) < 0)
+			fail("plan", EIO, "short plan");
+	}
 	cur = buf;
 	end = buf + len;
 	if (strcmp(next_str(), PLAN_MAGIC) != 0)
@@ -804,9 +808,10 @@ static void start_holder(void)
 	(void)fcntl(SLOT_FD, F_SETFD, FD_CLOEXEC);
 }
 
-// stage0 is the process the Go parent started: it creates the user namespace, lets the
-// parent write the id maps, creates the other namespaces and forks the PID 1.
-__attribute__((noreturn)) static void stage0(void)
+// stage0 is the process the Go parent started (or the exec fast path forked, with the
+// first word and the plan in memory: mem != NULL): it creates the user namespace, lets
+// the parent write the id maps, creates the other namespaces and forks the PID 1.
+__attribute__((noreturn)) static void stage0(uint32_t mem_want, char *mem, uint32_t mem_len)
 {
 	if (fcntl(SYNC_FD, F_SETFD, FD_CLOEXEC) < 0)
 		_exit(125);
@@ -818,8 +823,8 @@ __attribute__((noreturn)) static void stage0(void)
 	// The user namespace first, so the other namespaces belong to it.
 	uid_t euid = geteuid();
 	gid_t egid = getegid();
-	uint32_t want;
-	if (read_full(SYNC_FD, &want, sizeof(want)) < 0)
+	uint32_t want = mem_want;
+	if (mem == NULL && read_full(SYNC_FD, &want, sizeof(want)) < 0)
 		_exit(125);
 	if (want & WANT_USERNS) {
 		if (unshare(CLONE_NEWUSER) < 0)
@@ -827,7 +832,7 @@ __attribute__((noreturn)) static void stage0(void)
 	}
 	if (want & WANT_SELFMAP)
 		self_map(euid, egid);
-	read_plan();
+	read_plan(mem, mem_len);
 	int flags = CLONE_NEWUTS | CLONE_NEWIPC;
 	if (!plan.skip_mntns)
 		flags |= CLONE_NEWNS;
@@ -860,7 +865,7 @@ __attribute__((constructor)) static void karapace_nsinit(int argc, char **argv, 
 	(void)envp;
 	if (argc < 2 || argv == NULL || argv[1] == NULL || strcmp(argv[1], NSINIT_ARG) != 0)
 		return;
-	stage0();
+	stage0(0, NULL, 0);
 }
 
 #include "fastexec.h"
