@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"math/rand/v2"
 	"os/exec"
 	"slices"
 	"strings"
@@ -84,14 +85,23 @@ func Throughput(bytes int64, d time.Duration) float64 {
 }
 
 // Interleave runs each contender once per round, rounds times, in turn (so machine load
-// hits every contender alike), after one untimed warm-up round. It returns the samples
-// per contender and the first error of each; a failing contender is dropped from later
-// rounds.
+// hits every contender alike), after one untimed warm-up round. Each round runs them in
+// a new order (a fixed pseudo-random sequence): a heavy contender leaves work behind it
+// (podman's cleanup of a --rm container, an overlay's teardown) that would otherwise
+// land on the same neighbour every round. It returns the samples per contender and the
+// first error of each; a failing contender is dropped from later rounds.
 func Interleave(ctx context.Context, rounds int, contenders []Contender) ([][]Sample, []error) {
 	samples := make([][]Sample, len(contenders))
 	errs := make([]error, len(contenders))
+	order := make([]int, len(contenders))
+	for i := range order {
+		order[i] = i
+	}
+	rnd := rand.New(rand.NewPCG(uint64(len(contenders)), uint64(rounds)))
 	for round := -1; round < rounds; round++ {
-		for i, c := range contenders {
+		rnd.Shuffle(len(order), func(a, b int) { order[a], order[b] = order[b], order[a] })
+		for _, i := range order {
+			c := contenders[i]
 			if errs[i] != nil {
 				continue
 			}
