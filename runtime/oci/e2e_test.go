@@ -313,7 +313,8 @@ func TestCrashCleanup(t *testing.T) {
 				t.Fatal(err)
 			}
 			cmd := exec.Command(os.Args[0], "-test.run", "^TestHelperCrashSession$", "-test.count=1")
-			cmd.Env = append(os.Environ(), "KARAPACE_OCI_CRASH_STORE="+store, "KARAPACE_OCI_CRASH_RUNTIME="+name)
+			// The helper is killed before its own cleanup runs: its temp dirs go under ours.
+			cmd.Env = append(os.Environ(), "KARAPACE_OCI_CRASH_STORE="+store, "KARAPACE_OCI_CRASH_RUNTIME="+name, "TMPDIR="+t.TempDir())
 			stdout, err := cmd.StdoutPipe()
 			if err != nil {
 				t.Fatal(err)
