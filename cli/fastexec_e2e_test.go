@@ -40,6 +40,14 @@ func TestCLIFastExec(t *testing.T) {
 			t.Errorf("fast exec %s: %s", ref, r)
 		}
 	}
+	// The store named by --store (the form exported app launchers use) wins over
+	// $KARAPACE_STORE, as on the Go path.
+	elsewhere := fast.withEnv("KARAPACE_STORE=" + filepath.Join(t.TempDir(), "other"))
+	for _, args := range [][]string{{"--store", w.store}, {"--store=" + w.store}} {
+		if r := elsewhere.ok(append(args, "exec", "bb", "--", "/bin/echo", "flag")...); r.stdout != "flag\n" {
+			t.Errorf("fast exec with %v: %s", args, r)
+		}
+	}
 
 	// The same sandbox either way: variables (the policy applied to this caller's),
 	// hostname, ids, pid, devices, mounts, working directory.

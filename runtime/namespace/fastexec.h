@@ -319,10 +319,11 @@ static int fx_fallback(struct fx_state *st, const char *why)
 	return 0;
 }
 
-// fx_store_root mirrors the CLI's storePath; "" when it would need more than that.
-static int fx_store_root(char *out, size_t n)
+// fx_store_root mirrors the CLI's storePath (flag, else $KARAPACE_STORE, else the
+// default); -1 when it would need more than that.
+static int fx_store_root(const char *flag, char *out, size_t n)
 {
-	const char *p = getenv("KARAPACE_STORE");
+	const char *p = flag && *flag ? flag : getenv("KARAPACE_STORE");
 	const char *home = getenv("HOME");
 	if (p == NULL || *p == 0) {
 		if (home == NULL || *home == 0)
@@ -461,12 +462,13 @@ __attribute__((noreturn)) static void fx_exit_error(struct fx_state *st, const c
 	_exit(1);
 }
 
-static int fx_try(int argc, char **argv, char **envp)
+// fx_try runs `exec ref -- cmd...` (ncmd arguments) on the store named by store_flag
+// (or the environment), or returns to let the Go path run it.
+static int fx_try(const char *store_flag, const char *ref, int ncmd, char **cmd, char **envp)
 {
 	struct fx_state st = {.lockfd = -1, .slotfd = -1};
 	char root[PATH_MAX], path[PATH_MAX], id[65];
-	const char *ref = argv[2];
-	if (fx_store_root(root, sizeof(root)) < 0)
+	if (fx_store_root(store_flag, root, sizeof(root)) < 0)
 		return fx_fallback(&st, "store root");
 	size_t rl = strlen(ref);
 	if (rl == 64 && fx_is_hex(ref, 64)) {
@@ -693,7 +695,7 @@ static int fx_try(int argc, char **argv, char **envp)
 	fx_put_str(&b, merged);
 	fx_put(&b, mounts, mountslen);
 	fx_put_list(&b, env, nenv);
-	fx_put_list(&b, argv + 4, argc - 4);
+	fx_put_list(&b, cmd, ncmd);
 	fx_put_str(&b, dir);
 	if (b.bad || b.len > MAX_PLAN)
 		return fx_fallback(&st, "plan too large");
@@ -874,9 +876,22 @@ static int fx_try(int argc, char **argv, char **envp)
 	_exit(code);
 }
 
+// The command lines served: `karapace [--store DIR | --store=DIR] exec REF -- CMD...`
+// (the form exported app launchers use); anything else is the Go path's.
 __attribute__((constructor)) static void karapace_fastexec(int argc, char **argv, char **envp)
 {
-	if (argc < 5 || argv == NULL || argv[1] == NULL || strcmp(argv[1], "exec") != 0 || strcmp(argv[3], "--") != 0)
+	if (argc < 5 || argv == NULL || argv[0] == NULL || argv[1] == NULL)
+		return;
+	const char *store = NULL;
+	int i = 1;
+	if (strcmp(argv[1], "--store") == 0) {
+		store = argv[2];
+		i = 3;
+	} else if (strncmp(argv[1], "--store=", 8) == 0) {
+		store = argv[1] + 8;
+		i = 2;
+	}
+	if (argc < i + 4 || strcmp(argv[i], "exec") != 0 || strcmp(argv[i + 2], "--") != 0)
 		return;
 	const char *base = strrchr(argv[0], '/');
 	base = base ? base + 1 : argv[0];
@@ -890,7 +905,8 @@ __attribute__((constructor)) static void karapace_fastexec(int argc, char **argv
 	const char *log = getenv("KARAPACE_LOG");
 	if (log && *log && !fx_required)
 		return;
-	if (argv[2][0] == '-' || argv[2][0] == 0)
+	const char *ref = argv[i + 1];
+	if (ref[0] == '-' || ref[0] == 0 || (store && (store[0] == '-' || store[0] == 0)))
 		return;
-	(void)fx_try(argc, argv, envp);
+	(void)fx_try(store, ref, argc - i - 3, argv + i + 3, envp);
 }
