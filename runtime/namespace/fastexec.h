@@ -721,17 +721,19 @@ static int fx_try(const char *store_flag, const char *ref, int ncmd, char **cmd,
 	if (s0 == 0) {
 		if (prctl(PR_SET_PDEATHSIG, SIGKILL, 0, 0, 0) < 0 || getppid() != parent)
 			_exit(125);
+		// Move the socket to fd 3 and the slot lock to fd 4 through copies above both,
+		// closing the originals first: any of them may itself be 3 or 4.
 		int a = fcntl(sp[1], F_DUPFD_CLOEXEC, 10);
 		int c = fcntl(st.slotfd, F_DUPFD_CLOEXEC, 10);
-		if (a < 0 || c < 0 || dup2(a, SYNC_FD) < 0 || dup2(c, SLOT_FD) < 0)
+		if (a < 0 || c < 0)
+			_exit(125);
+		close(sp[0]);
+		close(sp[1]);
+		close(st.slotfd);
+		if (dup2(a, SYNC_FD) < 0 || dup2(c, SLOT_FD) < 0)
 			_exit(125);
 		close(a);
 		close(c);
-		close(sp[0]);
-		if (sp[1] != SYNC_FD && sp[1] != SLOT_FD)
-			close(sp[1]);
-		if (st.slotfd != SYNC_FD && st.slotfd != SLOT_FD)
-			close(st.slotfd);
 		stage0(want, b.p, (uint32_t)b.len);
 	}
 	close(sp[1]);
