@@ -290,6 +290,10 @@ struct fx_state {
 	int lockfd, slotfd;
 	char claim[PATH_MAX];
 	char record[PATH_MAX];
+	// In direct mode the claim and the record are named relative to directories opened
+	// before the namespaces: PID 1's pivot_root changes this process's root too.
+	int claimsfd, sessionsfd;
+	char claim_name[64], record_name[64];
 };
 
 static void fx_undo(struct fx_state *st)
@@ -302,8 +306,12 @@ static void fx_undo(struct fx_state *st)
 		unlink(st->claim);
 	if (st->record[0])
 		unlink(st->record);
+	if (st->claimsfd >= 0 && st->claim_name[0])
+		unlinkat(st->claimsfd, st->claim_name, 0);
+	if (st->sessionsfd >= 0 && st->record_name[0])
+		unlinkat(st->sessionsfd, st->record_name, 0);
 	st->lockfd = st->slotfd = -1;
-	st->claim[0] = st->record[0] = 0;
+	st->claim[0] = st->record[0] = st->claim_name[0] = st->record_name[0] = 0;
 }
 
 // fx_fallback undoes what was done and returns to the Go path (or, when the fast path
@@ -462,11 +470,80 @@ __attribute__((noreturn)) static void fx_exit_error(struct fx_state *st, const c
 	_exit(1);
 }
 
+// The state fx_direct_fail cleans up (this process's own, in direct mode).
+static struct fx_state *fx_direct_state;
+
+__attribute__((noreturn)) static void fx_direct_fail(const char *stage, const char *text)
+{
+	fx_exit_error(fx_direct_state, stage, text);
+}
+
+// fx_direct prepares direct mode, where this process is stage 0 itself (no fork, no
+// hand-off): possible when stage 0 needs nothing from a parent (it maps its own ids). It
+// records the session under this process's pid, moves the socket's child end to fd 3 and
+// the slot lock to fd 4, and returns the socket's parent end; -1 when it cannot (then
+// nothing was changed and stage 0 is forked as usual).
+static int fx_direct(struct fx_state *st, const char *sessionsdir, unsigned long long start)
+{
+	int sp[2];
+	if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sp) < 0)
+		return -1;
+	int sock = fcntl(sp[0], F_DUPFD_CLOEXEC, 10);
+	int a = fcntl(sp[1], F_DUPFD_CLOEXEC, 10);
+	int c = fcntl(st->slotfd, F_DUPFD_CLOEXEC, 10);
+	close(sp[0]);
+	close(sp[1]);
+	if (sock < 0 || a < 0 || c < 0) {
+		if (sock >= 0)
+			close(sock);
+		if (a >= 0)
+			close(a);
+		if (c >= 0)
+			close(c);
+		return -1;
+	}
+	close(st->slotfd);
+	if (dup2(a, SYNC_FD) < 0 || dup2(c, SLOT_FD) < 0)
+		_exit(125); // cannot happen with valid descriptors
+	close(a);
+	close(c);
+	st->slotfd = SLOT_FD;
+	const char *slash = strrchr(st->claim, '/');
+	if (mkdir(sessionsdir, 0755) < 0 && errno != EEXIST)
+		return sock;
+	st->sessionsfd = open(sessionsdir, O_PATH | O_DIRECTORY | O_CLOEXEC);
+	if (slash != NULL) {
+		char dir[PATH_MAX];
+		snprintf(dir, sizeof(dir), "%.*s", (int)(slash - st->claim), st->claim);
+		st->claimsfd = open(dir, O_PATH | O_DIRECTORY | O_CLOEXEC);
+		if (st->claimsfd >= 0) {
+			snprintf(st->claim_name, sizeof(st->claim_name), "%s", slash + 1);
+			st->claim[0] = 0;
+		}
+	}
+	if (st->sessionsfd >= 0) {
+		char tmp[64], line[64];
+		pid_t self = getpid();
+		snprintf(tmp, sizeof(tmp), ".%d.tmp", (int)self);
+		snprintf(st->record_name, sizeof(st->record_name), "%d", (int)self);
+		snprintf(line, sizeof(line), "%d %llu\n", (int)self, start);
+		int fd = openat(st->sessionsfd, tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+		int ok = fd >= 0 && write(fd, line, strlen(line)) == (ssize_t)strlen(line);
+		if (fd >= 0)
+			close(fd);
+		if (!ok || renameat(st->sessionsfd, tmp, st->sessionsfd, st->record_name) < 0) {
+			unlinkat(st->sessionsfd, tmp, 0);
+			st->record_name[0] = 0;
+		}
+	}
+	return sock;
+}
+
 // fx_try runs `exec ref -- cmd...` (ncmd arguments) on the store named by store_flag
 // (or the environment), or returns to let the Go path run it.
 static int fx_try(const char *store_flag, const char *ref, int ncmd, char **cmd, char **envp)
 {
-	struct fx_state st = {.lockfd = -1, .slotfd = -1};
+	struct fx_state st = {.lockfd = -1, .slotfd = -1, .claimsfd = -1, .sessionsfd = -1};
 	char root[PATH_MAX], path[PATH_MAX], id[65];
 	if (fx_store_root(store_flag, root, sizeof(root)) < 0)
 		return fx_fallback(&st, "store root");
@@ -700,18 +777,38 @@ static int fx_try(const char *store_flag, const char *ref, int ncmd, char **cmd,
 	if (b.bad || b.len > MAX_PLAN)
 		return fx_fallback(&st, "plan too large");
 
-	// Start stage 0: a fork of this very process, still without the Go runtime.
-	int sp[2];
-	if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sp) < 0)
-		return fx_fallback(&st, "sync socket");
 	sigset_t mask, old;
 	sigemptyset(&mask);
 	sigaddset(&mask, SIGINT);
 	sigaddset(&mask, SIGTERM);
 	sigaddset(&mask, SIGCHLD);
-	sigprocmask(SIG_BLOCK, &mask, &old);
+	int direct = 0, sock = -1;
+	pid_t s0 = -1;
+	if (!(want & WANT_PARENT) && (sock = fx_direct(&st, sessionsdir, start)) >= 0) {
+		// Direct mode: this process becomes stage 0; s0 is then the PID 1, which
+		// reports its status and its errors as stage 0 would.
+		direct = 1;
+		fx_required = 0;
+		fx_direct_state = &st;
+		fail_hook_pid = getpid();
+		fail_hook = fx_direct_fail;
+		sigprocmask(SIG_BLOCK, &mask, &old);
+		s0 = stage0_setup(want, b.p, (uint32_t)b.len);
+		fail_hook = NULL;
+		close(SYNC_FD); // the PID 1 keeps its copy
+		// stage0_setup blocked every signal: keep only what the relay below reads.
+		sigprocmask(SIG_SETMASK, &old, NULL);
+		sigprocmask(SIG_BLOCK, &mask, NULL);
+	}
+	// Start stage 0: a fork of this very process, still without the Go runtime.
+	int sp[2] = {-1, -1};
+	if (!direct && socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sp) < 0)
+		return fx_fallback(&st, "sync socket");
+	if (!direct)
+		sigprocmask(SIG_BLOCK, &mask, &old);
 	pid_t parent = getpid();
-	pid_t s0 = fork();
+	if (!direct)
+		s0 = fork();
 	if (s0 < 0) {
 		sigprocmask(SIG_SETMASK, &old, NULL);
 		close(sp[0]);
@@ -736,8 +833,10 @@ static int fx_try(const char *store_flag, const char *ref, int ncmd, char **cmd,
 		close(c);
 		stage0(want, b.p, (uint32_t)b.len);
 	}
-	close(sp[1]);
-	int sock = sp[0];
+	if (!direct) {
+		close(sp[1]);
+		sock = sp[0];
+	}
 	// Past this point the session has started: failures are errors, not fall backs.
 	fx_required = 0;
 
@@ -767,9 +866,10 @@ static int fx_try(const char *store_flag, const char *ref, int ncmd, char **cmd,
 			fx_exit_error(&st, "setup", "release namespace helper");
 		}
 	}
-	// The backend's session record (see Backend.session): stop signals stage 0.
+	// The backend's session record (see Backend.session): stop signals stage 0 (in
+	// direct mode, fx_direct recorded this process).
 	unsigned long long s0start;
-	if (fx_start_time(s0, &s0start) == 0 && (mkdir(sessionsdir, 0755) == 0 || errno == EEXIST)) {
+	if (!direct && fx_start_time(s0, &s0start) == 0 && (mkdir(sessionsdir, 0755) == 0 || errno == EEXIST)) {
 		// Through a dot-named temp file and a rename, as writeRecord.
 		char rtmp[PATH_MAX];
 		snprintf(st.record, sizeof(st.record), "%s/%d", sessionsdir, (int)s0);

@@ -121,6 +121,12 @@ static void send_msg(uint32_t type, int err, const char *stage, const char *text
 
 // fail reports a typed error to the Go parent and exits. Exit code 125 marks a launcher
 // failure; the parent turns the message into the error it returns.
+// In the exec fast path's direct mode the process that set up the namespaces is the
+// caller itself, with nobody to report to: its failures go to fail_hook (in that process
+// only; its children report over the socket as usual).
+static pid_t fail_hook_pid;
+static void (*fail_hook)(const char *stage, const char *text);
+
 __attribute__((noreturn, format(printf, 3, 4))) static void fail(const char *stage, int err, const char *fmt, ...)
 {
 	char text[472];
@@ -130,6 +136,8 @@ __attribute__((noreturn, format(printf, 3, 4))) static void fail(const char *sta
 	va_end(ap);
 	if (err != 0 && n >= 0 && (size_t)n < sizeof(text))
 		snprintf(text + n, sizeof(text) - (size_t)n, ": %s", strerror(err));
+	if (fail_hook != NULL && fail_hook_pid == getpid())
+		fail_hook(stage, text);
 	send_msg(MSG_ERROR, err, stage, text);
 	_exit(125);
 }
@@ -808,10 +816,12 @@ static void start_holder(void)
 	(void)fcntl(SLOT_FD, F_SETFD, FD_CLOEXEC);
 }
 
-// stage0 is the process the Go parent started (or the exec fast path forked, with the
-// first word and the plan in memory: mem != NULL): it creates the user namespace, lets
-// the parent write the id maps, creates the other namespaces and forks the PID 1.
-__attribute__((noreturn)) static void stage0(uint32_t mem_want, char *mem, uint32_t mem_len)
+// stage0_setup is the first half of stage 0, in the process the Go parent started (or
+// the exec fast path forked, or the fast path itself: the first word and the plan in
+// memory, mem != NULL): it creates the user namespace, lets the parent write the id maps,
+// creates the other namespaces and forks the PID 1, whose pid it returns. Every signal is
+// blocked when it returns.
+static pid_t stage0_setup(uint32_t mem_want, char *mem, uint32_t mem_len)
 {
 	if (fcntl(SYNC_FD, F_SETFD, FD_CLOEXEC) < 0)
 		_exit(125);
@@ -856,6 +866,16 @@ __attribute__((noreturn)) static void stage0(uint32_t mem_want, char *mem, uint3
 		fail("namespaces", errno, "fork the namespace init");
 	if (child == 0)
 		pid1(&all);
+	return child;
+}
+
+// stage0 is the process the Go parent started (or the fast path forked): it sets up the
+// namespaces, then relays signals to the PID 1 and exits with its status.
+__attribute__((noreturn)) static void stage0(uint32_t mem_want, char *mem, uint32_t mem_len)
+{
+	pid_t child = stage0_setup(mem_want, mem, mem_len);
+	sigset_t all;
+	sigfillset(&all);
 	close(SYNC_FD);
 	supervise(child, &all, 0);
 }
