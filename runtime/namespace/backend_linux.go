@@ -89,22 +89,6 @@ func (b *Backend) Mapping() (sandbox.IDMapping, error) {
 	return sandbox.IDMaps(sandbox.IDSource{User: h.User, UID: h.UID, GID: h.GID})
 }
 
-func (b *Backend) image(ctx context.Context, spec *runtime.Spec) (image.Image, error) {
-	ref, err := image.Resolve(spec.Manifest.BaseImage)
-	if err != nil {
-		return image.Image{}, err
-	}
-	progress := func(image.Event) {}
-	if spec.Progress != nil {
-		progress = func(e image.Event) {
-			if e.Message != "" {
-				spec.Progress(e.Message)
-			}
-		}
-	}
-	return b.opts.Images(spec.StoreRoot).Ensure(ctx, ref, image.EnsureOptions{Offline: spec.Offline, Progress: progress})
-}
-
 // inputs are the sandbox inputs shared by builds and sessions of spec.
 func (b *Backend) inputs(spec *runtime.Spec, lower, upper, work string) (sandbox.Inputs, error) {
 	h := b.opts.Host()
@@ -164,7 +148,7 @@ func (r buildRunner) Run(ctx context.Context, argv []string, o pkgmgr.RunOptions
 // package as the image's own package manager would install it (asked in a throwaway
 // overlay that is removed afterwards).
 func (b *Backend) Resolve(ctx context.Context, spec *runtime.Spec) (schema.Resolution, error) {
-	img, err := b.image(ctx, spec)
+	img, err := provision.Image(ctx, spec, b.opts.Images(spec.StoreRoot))
 	if err != nil {
 		return schema.Resolution{}, err
 	}
@@ -174,7 +158,7 @@ func (b *Backend) Resolve(ctx context.Context, spec *runtime.Spec) (schema.Resol
 // Build implements runtime.Builder: the image, the environment's layers, and the exact
 // package versions installed into the upper layer.
 func (b *Backend) Build(ctx context.Context, spec *runtime.Spec) error {
-	img, err := b.image(ctx, spec)
+	img, err := provision.Image(ctx, spec, b.opts.Images(spec.StoreRoot))
 	if err != nil {
 		return err
 	}

@@ -124,22 +124,6 @@ func (b *Backend) inputs(spec *runtime.Spec, lower, upper, work string) (sandbox
 	return in, nil
 }
 
-func (b *Backend) image(ctx context.Context, spec *runtime.Spec) (image.Image, error) {
-	ref, err := image.Resolve(spec.Manifest.BaseImage)
-	if err != nil {
-		return image.Image{}, err
-	}
-	progress := func(image.Event) {}
-	if spec.Progress != nil {
-		progress = func(e image.Event) {
-			if e.Message != "" {
-				spec.Progress(e.Message)
-			}
-		}
-	}
-	return b.opts.Images(spec.StoreRoot).Ensure(ctx, ref, image.EnsureOptions{Offline: spec.Offline, Progress: progress})
-}
-
 // pkgRunner runs package manager commands under the OCI runtime, in a build sandbox
 // over the environment (pkgmgr.Runner).
 type pkgRunner struct {
@@ -175,7 +159,7 @@ func (r pkgRunner) Run(ctx context.Context, argv []string, o pkgmgr.RunOptions) 
 // package, asked of the image's package manager under the OCI runtime in a throwaway
 // overlay.
 func (b *Backend) Resolve(ctx context.Context, spec *runtime.Spec) (schema.Resolution, error) {
-	img, err := b.image(ctx, spec)
+	img, err := provision.Image(ctx, spec, b.opts.Images(spec.StoreRoot))
 	if err != nil {
 		return schema.Resolution{}, err
 	}
@@ -185,7 +169,7 @@ func (b *Backend) Resolve(ctx context.Context, spec *runtime.Spec) (schema.Resol
 // Build implements runtime.Builder: the image, the environment's layers and the exact
 // package versions, installed into the upper layer under the OCI runtime.
 func (b *Backend) Build(ctx context.Context, spec *runtime.Spec) error {
-	img, err := b.image(ctx, spec)
+	img, err := provision.Image(ctx, spec, b.opts.Images(spec.StoreRoot))
 	if err != nil {
 		return err
 	}

@@ -150,6 +150,24 @@ func (p progressWriter) Write(b []byte) (int, error) {
 	return len(b), nil
 }
 
+// Image makes the environment's base image available in the cache (downloading it
+// unless spec.Offline), passing its progress messages to spec.Progress.
+func Image(ctx context.Context, spec *runtime.Spec, images *image.Cache) (image.Image, error) {
+	ref, err := image.Resolve(spec.Manifest.BaseImage)
+	if err != nil {
+		return image.Image{}, err
+	}
+	progress := func(image.Event) {}
+	if spec.Progress != nil {
+		progress = func(e image.Event) {
+			if e.Message != "" {
+				spec.Progress(e.Message)
+			}
+		}
+	}
+	return images.Ensure(ctx, ref, image.EnsureOptions{Offline: spec.Offline, Progress: progress})
+}
+
 // Lower returns the image rootfs a built environment runs on: the target of its lower
 // link, or (for an environment built before the link existed) the image cache's rootfs
 // of its base image. It fails with runtime.ErrNotBuilt when the environment has no upper
