@@ -252,7 +252,7 @@ func (b *Backend) session(ctx context.Context, spec *runtime.Spec, stdio runtime
 			return
 		}
 		record = filepath.Join(sessions, strconv.Itoa(pid))
-		if err := writeRecord(record, fmt.Sprintf("%d %d\n", pid, start)); err != nil {
+		if err := replaceFile(record, fmt.Appendf(nil, "%d %d\n", pid, start), 0o644); err != nil {
 			b.log.Warn("session record", "err", err)
 			record = ""
 		}
@@ -264,19 +264,26 @@ func (b *Backend) session(ctx context.Context, spec *runtime.Spec, stdio runtime
 	return code, err
 }
 
-// writeRecord writes a session record through a dot-named temp file and a rename, so
-// liveSessions never reads a half-written record (which it would drop as corrupt, losing
-// a live session).
-func writeRecord(path, text string) error {
-	tmp := filepath.Join(filepath.Dir(path), "."+filepath.Base(path)+".tmp")
-	if err := os.WriteFile(tmp, []byte(text), 0o644); err != nil {
+// replaceFile replaces path with data through a dot-named temp file and a rename, so a
+// reader never sees a half-written file: liveSessions would drop a half-written record
+// as corrupt, losing a live session. Dot names are never records.
+func replaceFile(path string, data []byte, perm os.FileMode) error {
+	tmp, err := os.CreateTemp(filepath.Dir(path), "."+filepath.Base(path)+".*")
+	if err != nil {
 		return err
 	}
-	if err := os.Rename(tmp, path); err != nil {
-		_ = os.Remove(tmp)
+	defer os.Remove(tmp.Name())
+	_, err = tmp.Write(data)
+	if err == nil {
+		err = tmp.Chmod(perm)
+	}
+	if cerr := tmp.Close(); err == nil {
+		err = cerr
+	}
+	if err != nil {
 		return err
 	}
-	return nil
+	return os.Rename(tmp.Name(), path)
 }
 
 // startTime is field 22 of /proc/<pid>/stat: the process start time in clock ticks since
@@ -312,7 +319,7 @@ func (b *Backend) liveSessions(spec *runtime.Spec) ([]int, error) {
 	var pids []int
 	for _, e := range ents {
 		if strings.HasPrefix(e.Name(), ".") {
-			continue // a record being written (writeRecord)
+			continue // a record being written (replaceFile)
 		}
 		p := filepath.Join(dir, e.Name())
 		data, err := os.ReadFile(p)

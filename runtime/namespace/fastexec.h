@@ -870,7 +870,7 @@ static int fx_try(const char *store_flag, const char *ref, int ncmd, char **cmd,
 	// direct mode, fx_direct recorded this process).
 	unsigned long long s0start;
 	if (!direct && fx_start_time(s0, &s0start) == 0 && (mkdir(sessionsdir, 0755) == 0 || errno == EEXIST)) {
-		// Through a dot-named temp file and a rename, as writeRecord.
+		// Through a dot-named temp file and a rename, as replaceFile.
 		char rtmp[PATH_MAX];
 		snprintf(st.record, sizeof(st.record), "%s/%d", sessionsdir, (int)s0);
 		snprintf(rtmp, sizeof(rtmp), "%s/.%d.tmp", sessionsdir, (int)s0);

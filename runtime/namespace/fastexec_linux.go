@@ -1,6 +1,7 @@
 package namespace
 
 import (
+	"bytes"
 	"errors"
 	"fmt"
 	"hash/fnv"
@@ -62,19 +63,12 @@ func writeFastExec(spec *runtime.Spec, plan *sandbox.Plan, facts fastFacts, opts
 		_ = os.Remove(target)
 		return err
 	}
-	tmp, err := os.CreateTemp(spec.EnvDir, "."+runtime.FastExecFile+".*")
-	if err != nil {
-		return err
+	// An unchanged plan is not written again: the Go path runs it at every exec the fast
+	// path declines.
+	if old, err := os.ReadFile(target); err == nil && bytes.Equal(old, body) {
+		return nil
 	}
-	defer os.Remove(tmp.Name())
-	if _, err := tmp.Write(body); err != nil {
-		tmp.Close()
-		return err
-	}
-	if err := tmp.Close(); err != nil {
-		return err
-	}
-	return os.Rename(tmp.Name(), target)
+	return replaceFile(target, body, 0o600)
 }
 
 func encodeFast(spec *runtime.Spec, plan *sandbox.Plan, facts fastFacts, opts Options) ([]byte, error) {
