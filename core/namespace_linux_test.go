@@ -27,27 +27,7 @@ import (
 // sessions with stop, destroy. It needs user namespaces and busybox-static; under
 // CI=true a missing component fails the test.
 func TestEngineOnNamespaceBackend(t *testing.T) {
-	if testing.Short() {
-		t.Skip("SKIPPING: namespace end-to-end test in -short mode")
-	}
-	if b, err := os.ReadFile("/proc/sys/user/max_user_namespaces"); err == nil && strings.TrimSpace(string(b)) == "0" {
-		if os.Getenv("CI") == "true" {
-			t.Fatal("REQUIRED COMPONENT MISSING (CI=true): user namespaces are disabled")
-		}
-		t.Skip("SKIPPING: user namespaces are disabled (this test fails under CI=true)")
-	}
-	rootfs := testrootfs.Busybox(t)
-	tarball := filepath.Join(t.TempDir(), "busybox.tar")
-	if out, err := exec.Command("tar", "-C", rootfs, "-cf", tarball, ".").CombinedOutput(); err != nil {
-		t.Fatalf("tar: %v: %s", err, out)
-	}
-	home := t.TempDir()
-	backend := namespace.New(namespace.BackendOptions{Host: func() sandbox.Host {
-		h := sandbox.HostFromOS()
-		h.Home = home
-		h.Env["HOME"] = home
-		return h
-	}})
+	tarball, backend := namespaceFixture(t)
 	root := t.TempDir()
 	e := newEngineAt(t, root, func(o *Options) {
 		o.Backends = map[string]func() runtime.Backend{"namespace": func() runtime.Backend { return backend }}
@@ -155,4 +135,33 @@ func checkNoMountsUnder(t *testing.T, dir string) {
 	if bytes.Contains(b, []byte(dir)) {
 		t.Errorf("mounts left under %s:\n%s", dir, b)
 	}
+}
+
+// namespaceFixture is what the namespace end-to-end tests share: user namespaces (a
+// failure under CI=true when missing), a busybox image tarball, and the real namespace
+// backend with a home directory of the test's own.
+func namespaceFixture(t *testing.T) (string, *namespace.Backend) {
+	t.Helper()
+	if testing.Short() {
+		t.Skip("SKIPPING: namespace end-to-end test in -short mode")
+	}
+	if b, err := os.ReadFile("/proc/sys/user/max_user_namespaces"); err == nil && strings.TrimSpace(string(b)) == "0" {
+		if os.Getenv("CI") == "true" {
+			t.Fatal("REQUIRED COMPONENT MISSING (CI=true): user namespaces are disabled")
+		}
+		t.Skip("SKIPPING: user namespaces are disabled (this test fails under CI=true)")
+	}
+	rootfs := testrootfs.Busybox(t)
+	tarball := filepath.Join(t.TempDir(), "busybox.tar")
+	if out, err := exec.Command("tar", "-C", rootfs, "-cf", tarball, ".").CombinedOutput(); err != nil {
+		t.Fatalf("tar: %v: %s", err, out)
+	}
+	home := t.TempDir()
+	backend := namespace.New(namespace.BackendOptions{Host: func() sandbox.Host {
+		h := sandbox.HostFromOS()
+		h.Home = home
+		h.Env["HOME"] = home
+		return h
+	}})
+	return tarball, backend
 }

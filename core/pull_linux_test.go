@@ -6,18 +6,12 @@ import (
 	"bytes"
 	"context"
 	"fmt"
-	"os"
-	"os/exec"
-	"path/filepath"
 	"slices"
 	"strings"
 	"testing"
 
 	"github.com/karapace/karapace/remote"
 	"github.com/karapace/karapace/runtime"
-	"github.com/karapace/karapace/runtime/namespace"
-	"github.com/karapace/karapace/runtime/sandbox"
-	"github.com/karapace/karapace/runtime/testrootfs"
 )
 
 // TestPullOnNamespaceBackend: an environment pushed from one store and pulled into a
@@ -26,27 +20,7 @@ import (
 // deleted. Needs user namespaces and busybox-static; under CI=true a missing component
 // fails the test.
 func TestPullOnNamespaceBackend(t *testing.T) {
-	if testing.Short() {
-		t.Skip("SKIPPING: namespace end-to-end test in -short mode")
-	}
-	if b, err := os.ReadFile("/proc/sys/user/max_user_namespaces"); err == nil && strings.TrimSpace(string(b)) == "0" {
-		if os.Getenv("CI") == "true" {
-			t.Fatal("REQUIRED COMPONENT MISSING (CI=true): user namespaces are disabled")
-		}
-		t.Skip("SKIPPING: user namespaces are disabled (this test fails under CI=true)")
-	}
-	rootfs := testrootfs.Busybox(t)
-	tarball := filepath.Join(t.TempDir(), "busybox.tar")
-	if out, err := exec.Command("tar", "-C", rootfs, "-cf", tarball, ".").CombinedOutput(); err != nil {
-		t.Fatalf("tar: %v: %s", err, out)
-	}
-	home := t.TempDir()
-	backend := namespace.New(namespace.BackendOptions{Host: func() sandbox.Host {
-		h := sandbox.HostFromOS()
-		h.Home = home
-		h.Env["HOME"] = home
-		return h
-	}})
+	tarball, backend := namespaceFixture(t)
 	engine := func(root string) *Engine {
 		return newEngineAt(t, root, func(o *Options) {
 			o.Backends = map[string]func() runtime.Backend{"namespace": func() runtime.Backend { return backend }}
