@@ -1,0 +1,196 @@
+package treehash
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"runtime"
+	"sync"
+	"sync/atomic"
+
+	"github.com/karapace/karapace/schema"
+)
+
+// ErrSizeChanged is wrapped by the error of a hash whose input ended before the size it
+// was given: a file truncated while being hashed.
+var ErrSizeChanged = errors.New("content ended before its size")
+
+// MinSize is the size from which SumReaderAt hashes on several cores. Below it, starting
+// workers costs more than it saves.
+const MinSize = 4 << 20
+
+const (
+	// spanSize is what one worker reads and hashes at a time: a whole aligned subtree of
+	// BLAKE3 (a power of two of chunks).
+	spanSize = 1 << 20
+	// windowSpans bounds the CVs held at once; workers synchronize once per window.
+	windowSpans = 1024
+)
+
+// config is SumReaderAt's parameters; tests vary them.
+type config struct {
+	span    int    // bytes per span: a power of two, at least 1 KiB
+	workers int    // goroutines hashing spans
+	kern    kernel // computes a span's CV
+	min     int64  // smaller inputs are hashed on the calling goroutine
+}
+
+func defaultConfig() config {
+	return config{span: spanSize, workers: runtime.GOMAXPROCS(0), kern: defaultKernel(), min: MinSize}
+}
+
+// SumFile hashes the first size bytes of f (see SumReaderAt).
+func SumFile(ctx context.Context, f *os.File, size int64) (schema.Digest, error) {
+	return SumReaderAt(ctx, f, size)
+}
+
+// SumReaderAt returns the BLAKE3-256 digest of the first size bytes of r. From MinSize
+// on, it hashes on up to GOMAXPROCS goroutines, all of which have returned when it does.
+// Content shorter than size gives an error matching ErrSizeChanged; a cancelled ctx
+// stops the hash with ctx's error.
+func SumReaderAt(ctx context.Context, r io.ReaderAt, size int64) (schema.Digest, error) {
+	return sum(ctx, r, size, defaultConfig())
+}
+
+func sum(ctx context.Context, r io.ReaderAt, size int64, c config) (schema.Digest, error) {
+	if err := ctx.Err(); err != nil {
+		return schema.Digest{}, err
+	}
+	if size < 0 {
+		return schema.Digest{}, fmt.Errorf("hash: negative size %d", size)
+	}
+	span := int64(c.span)
+	if size <= span || size < c.min || c.workers < 2 && c.min > 0 {
+		return sumSerial(ctx, r, size)
+	}
+	// Every span but the last is a complete subtree pushed on the CV stack; the last
+	// (1 to span bytes) stays out of the stack so that it is never merged with a left
+	// neighbour as an equal: it belongs to the root's right spine.
+	spans := (size + span - 1) / span
+	ws := make([]worker, min(int64(max(c.workers, 1)), spans))
+	for i := range ws {
+		ws[i] = worker{buf: make([]byte, span), scratch: make([]byte, scratchSize(c.span))}
+	}
+	cvs := make([][8]uint32, min(spans, windowSpans))
+	var stack [][8]uint32
+	var last [8]uint32
+	for w0 := int64(0); w0 < spans; w0 += windowSpans {
+		w1 := min(w0+windowSpans, spans)
+		if err := hashWindow(ctx, r, size, c, w0, w1, cvs, ws); err != nil {
+			return schema.Digest{}, err
+		}
+		for i := w0; i < w1; i++ {
+			if i == spans-1 {
+				last = cvs[i-w0]
+				break
+			}
+			stack = push(stack, cvs[i-w0], uint64(i+1))
+		}
+	}
+	right := last
+	for j := len(stack) - 1; j >= 1; j-- {
+		right = parentCV(stack[j], right)
+	}
+	return schema.Digest(rootDigest(stack[0], right)), nil
+}
+
+// push adds the CV of the n-th complete span (counting from 1) to the stack, first
+// merging it with as many left neighbours as n has trailing zero bits: those are the
+// complete subtrees of equal size that it closes.
+func push(stack [][8]uint32, cv [8]uint32, n uint64) [][8]uint32 {
+	for ; n&1 == 0; n >>= 1 {
+		cv = parentCV(stack[len(stack)-1], cv)
+		stack = stack[:len(stack)-1]
+	}
+	return append(stack, cv)
+}
+
+// worker is one goroutine's memory: a span's bytes and the kernel's scratch.
+type worker struct {
+	buf     []byte
+	scratch []byte
+}
+
+// hashWindow stores in cvs[i-w0] the CV of every span i in [w0, w1), spans handed out
+// one at a time to the workers. It returns the first error once every worker is done.
+func hashWindow(ctx context.Context, r io.ReaderAt, size int64, c config, w0, w1 int64, cvs [][8]uint32, ws []worker) error {
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	var (
+		next  atomic.Int64
+		wg    sync.WaitGroup
+		once  sync.Once
+		first error
+	)
+	fail := func(err error) {
+		once.Do(func() { first = err })
+		cancel()
+	}
+	next.Store(w0)
+	for k := range ws[:min(int64(len(ws)), w1-w0)] {
+		w := &ws[k]
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for {
+				i := next.Add(1) - 1
+				if i >= w1 {
+					return
+				}
+				if err := ctx.Err(); err != nil {
+					fail(err)
+					return
+				}
+				cv, err := w.hashSpan(r, size, c, i)
+				if err != nil {
+					fail(err)
+					return
+				}
+				cvs[i-w0] = cv
+			}
+		}()
+	}
+	wg.Wait()
+	return first
+}
+
+// hashSpan reads span i and returns its CV.
+func (w *worker) hashSpan(r io.ReaderAt, size int64, c config, i int64) ([8]uint32, error) {
+	off := i * int64(c.span)
+	b := w.buf[:min(int64(c.span), size-off)]
+	n, err := r.ReadAt(b, off)
+	if n < len(b) {
+		if err == nil || errors.Is(err, io.EOF) {
+			return [8]uint32{}, fmt.Errorf("hash: %w: %d bytes at offset %d, want %d", ErrSizeChanged, n, off, len(b))
+		}
+		return [8]uint32{}, fmt.Errorf("hash: read at offset %d: %w", off, err)
+	}
+	return c.kern(b, uint64(off)/1024, w.scratch), nil
+}
+
+// serialBufSize is sumSerial's read size: zeebo/blake3 runs at full speed from 1 MiB.
+const serialBufSize = 1 << 20
+
+// sumSerial hashes size bytes of r on the calling goroutine with zeebo/blake3.
+func sumSerial(ctx context.Context, r io.ReaderAt, size int64) (schema.Digest, error) {
+	h := schema.NewHash()
+	buf := make([]byte, min(size, serialBufSize))
+	for off := int64(0); off < size; {
+		if err := ctx.Err(); err != nil {
+			return schema.Digest{}, err
+		}
+		b := buf[:min(int64(len(buf)), size-off)]
+		n, err := r.ReadAt(b, off)
+		h.Write(b[:n])
+		off += int64(n)
+		if n < len(b) {
+			if err == nil || errors.Is(err, io.EOF) {
+				return schema.Digest{}, fmt.Errorf("hash: %w: %d bytes, want %d", ErrSizeChanged, off, size)
+			}
+			return schema.Digest{}, fmt.Errorf("hash: read at offset %d: %w", off, err)
+		}
+	}
+	return h.Digest(), nil
+}
