@@ -6,6 +6,7 @@ import (
 	"errors"
 	"io"
 	"io/fs"
+	"math"
 	"os"
 	"path/filepath"
 	"sort"
@@ -13,6 +14,7 @@ import (
 	"sync/atomic"
 
 	"github.com/karapace/karapace/schema"
+	"github.com/karapace/karapace/schema/treehash"
 )
 
 // ObjectWriter stores a stream under its BLAKE3 digest.
@@ -175,8 +177,9 @@ func (o *Objects) open(ctx context.Context, d schema.Digest) (*VerifyingReader, 
 
 // verify re-hashes object d: nil when its content matches its name, an
 // *IntegrityError when not, a *NotFoundError when it is missing. An object that fits
-// in buf is read into it and hashed on this goroutine; a larger one is read on this
-// goroutine and hashed on another, chunk by chunk.
+// in buf is read into it and hashed on this goroutine; one of treehash.MinSize bytes or
+// more is hashed on every core (verifyLarge); one in between is read on this goroutine
+// and hashed on another, chunk by chunk.
 func (o *Objects) verify(ctx context.Context, d schema.Digest, buf []byte) error {
 	if err := ctx.Err(); err != nil {
 		return err
@@ -193,6 +196,9 @@ func (o *Objects) verify(ctx context.Context, d schema.Digest, buf []byte) error
 	if err != nil {
 		return err
 	}
+	if fi.Size() >= treehash.MinSize {
+		return o.verifyLarge(ctx, d, f, fi.Size())
+	}
 	var got schema.Digest
 	if fi.Size() < int64(len(buf)) {
 		// One byte of room more than the size shows a file that grew.
@@ -206,6 +212,28 @@ func (o *Objects) verify(ctx context.Context, d schema.Digest, buf []byte) error
 		got = schema.Sum(buf[:n])
 	} else {
 		return o.verifyStream(ctx, d, f)
+	}
+	if got != d {
+		return &IntegrityError{What: "object", Name: d.String(), Expected: d.String(), Actual: got.String()}
+	}
+	return nil
+}
+
+// verifyLarge hashes an object of treehash.MinSize bytes or more on every core
+// (treehash.SumFile). A file whose size changes while it is hashed is hashed again as a
+// stream, to its end, so that the result is the same as for a small object: an
+// *IntegrityError naming the digest of what the file holds.
+func (o *Objects) verifyLarge(ctx context.Context, d schema.Digest, f *os.File, size int64) error {
+	got, err := treehash.SumFile(ctx, f, size)
+	if errors.Is(err, treehash.ErrSizeChanged) {
+		return o.verifyStream(ctx, d, io.NewSectionReader(f, 0, math.MaxInt64))
+	}
+	if err != nil {
+		return err
+	}
+	var one [1]byte
+	if n, _ := f.ReadAt(one[:], size); n > 0 { // the file grew
+		return o.verifyStream(ctx, d, io.NewSectionReader(f, 0, math.MaxInt64))
 	}
 	if got != d {
 		return &IntegrityError{What: "object", Name: d.String(), Expected: d.String(), Actual: got.String()}
