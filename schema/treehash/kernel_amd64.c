@@ -138,13 +138,9 @@ static void many_scalar(const uint8_t *const in[8], size_t blocks, uint64_t coun
 
 #define AVX2 __attribute__((target("avx2"), always_inline)) static inline
 
-AVX2 __m256i add32(__m256i a, __m256i b) { return _mm256_add_epi32(a, b); }
 AVX2 __m256i xor256(__m256i a, __m256i b) { return _mm256_xor_si256(a, b); }
 
-// Rotations by 16 and 8 move whole bytes: one byte shuffle each. The shuffle's index
-// vector is a memory operand (inline assembly, so the compiler cannot hoist it into a
-// register): all sixteen registers are then left to the sixteen state words, and the
-// state does not spill to the stack.
+// Byte shuffle indices for the rotations by 16 and 8, which move whole bytes.
 static const uint8_t rot16_idx[32] __attribute__((aligned(32))) = {
 	2, 3, 0, 1, 6, 7, 4, 5, 10, 11, 8, 9, 14, 15, 12, 13,
 	2, 3, 0, 1, 6, 7, 4, 5, 10, 11, 8, 9, 14, 15, 12, 13,
@@ -153,43 +149,50 @@ static const uint8_t rot8_idx[32] __attribute__((aligned(32))) = {
 	1, 2, 3, 0, 5, 6, 7, 4, 9, 10, 11, 8, 13, 14, 15, 12,
 	1, 2, 3, 0, 5, 6, 7, 4, 9, 10, 11, 8, 13, 14, 15, 12,
 };
-AVX2 __m256i rotr16(__m256i x) {
-	__asm__("vpshufb %1, %0, %0" : "+x"(x) : "m"(rot16_idx));
-	return x;
-}
-AVX2 __m256i rotr8(__m256i x) {
-	__asm__("vpshufb %1, %0, %0" : "+x"(x) : "m"(rot8_idx));
-	return x;
-}
-AVX2 __m256i rotr12(__m256i x) { return _mm256_or_si256(_mm256_srli_epi32(x, 12), _mm256_slli_epi32(x, 20)); }
-AVX2 __m256i rotr7(__m256i x) { return _mm256_or_si256(_mm256_srli_epi32(x, 7), _mm256_slli_epi32(x, 25)); }
 
-// ROUND8 is one round on the state words v0..v15 with message order s: the four column
-// G functions, then the four diagonal ones, each interleaved step by step so that four
-// independent dependency chains are in flight.
-#define G4(a0, b0, c0, d0, a1, b1, c1, d1, a2, b2, c2, d2, a3, b3, c3, d3, x0, x1, x2, x3, y0, y1, y2, y3) \
-	do { \
-		a0 = add32(add32(a0, b0), m[x0]); a1 = add32(add32(a1, b1), m[x1]); \
-		a2 = add32(add32(a2, b2), m[x2]); a3 = add32(add32(a3, b3), m[x3]); \
-		d0 = rotr16(xor256(d0, a0)); d1 = rotr16(xor256(d1, a1)); \
-		d2 = rotr16(xor256(d2, a2)); d3 = rotr16(xor256(d3, a3)); \
-		c0 = add32(c0, d0); c1 = add32(c1, d1); c2 = add32(c2, d2); c3 = add32(c3, d3); \
-		b0 = rotr12(xor256(b0, c0)); b1 = rotr12(xor256(b1, c1)); \
-		b2 = rotr12(xor256(b2, c2)); b3 = rotr12(xor256(b3, c3)); \
-		a0 = add32(add32(a0, b0), m[y0]); a1 = add32(add32(a1, b1), m[y1]); \
-		a2 = add32(add32(a2, b2), m[y2]); a3 = add32(add32(a3, b3), m[y3]); \
-		d0 = rotr8(xor256(d0, a0)); d1 = rotr8(xor256(d1, a1)); \
-		d2 = rotr8(xor256(d2, a2)); d3 = rotr8(xor256(d3, a3)); \
-		c0 = add32(c0, d0); c1 = add32(c1, d1); c2 = add32(c2, d2); c3 = add32(c3, d3); \
-		b0 = rotr7(xor256(b0, c0)); b1 = rotr7(xor256(b1, c1)); \
-		b2 = rotr7(xor256(b2, c2)); b3 = rotr7(xor256(b3, c3)); \
-	} while (0)
+// G runs the G function on the state vectors A, B, C, D with message words m[X], m[Y].
+// It is assembly because the sixteen state vectors fill the sixteen AVX2 registers and
+// the compiler, left alone, spilled about forty of them per round to the stack (a third
+// of the run time). Here the rotations by 12 and 7 borrow a's register for their
+// temporary while a waits in memory, and the byte shuffles read their index vectors
+// from memory, so the state stays in registers. The four G of each half round are
+// independent and the CPU overlaps them; each has its own spill slot S.
+#define G(A, B, C, D, X, Y, S) \
+	__asm__( \
+		"vpaddd %[mx], %[a], %[a]\n\t" \
+		"vpaddd %[b], %[a], %[a]\n\t" \
+		"vpxor %[a], %[d], %[d]\n\t" \
+		"vpshufb %[r16], %[d], %[d]\n\t" \
+		"vpaddd %[d], %[c], %[c]\n\t" \
+		"vpxor %[c], %[b], %[b]\n\t" \
+		"vmovdqu %[a], %[spill]\n\t" \
+		"vpsrld $12, %[b], %[a]\n\t" \
+		"vpslld $20, %[b], %[b]\n\t" \
+		"vpor %[a], %[b], %[b]\n\t" \
+		"vmovdqu %[spill], %[a]\n\t" \
+		"vpaddd %[my], %[a], %[a]\n\t" \
+		"vpaddd %[b], %[a], %[a]\n\t" \
+		"vpxor %[a], %[d], %[d]\n\t" \
+		"vpshufb %[r8], %[d], %[d]\n\t" \
+		"vpaddd %[d], %[c], %[c]\n\t" \
+		"vpxor %[c], %[b], %[b]\n\t" \
+		"vmovdqu %[a], %[spill]\n\t" \
+		"vpsrld $7, %[b], %[a]\n\t" \
+		"vpslld $25, %[b], %[b]\n\t" \
+		"vpor %[a], %[b], %[b]\n\t" \
+		"vmovdqu %[spill], %[a]" \
+		: [a] "+x"(A), [b] "+x"(B), [c] "+x"(C), [d] "+x"(D), [spill] "=m"(S) \
+		: [mx] "m"(m[X]), [my] "m"(m[Y]), [r16] "m"(rot16_idx), [r8] "m"(rot8_idx))
 #define ROUND8(s) \
 	do { \
-		G4(v0, v4, v8, v12, v1, v5, v9, v13, v2, v6, v10, v14, v3, v7, v11, v15, \
-			s[0], s[2], s[4], s[6], s[1], s[3], s[5], s[7]); \
-		G4(v0, v5, v10, v15, v1, v6, v11, v12, v2, v7, v8, v13, v3, v4, v9, v14, \
-			s[8], s[10], s[12], s[14], s[9], s[11], s[13], s[15]); \
+		G(v0, v4, v8, v12, s[0], s[1], spill[0]); \
+		G(v1, v5, v9, v13, s[2], s[3], spill[1]); \
+		G(v2, v6, v10, v14, s[4], s[5], spill[2]); \
+		G(v3, v7, v11, v15, s[6], s[7], spill[3]); \
+		G(v0, v5, v10, v15, s[8], s[9], spill[0]); \
+		G(v1, v6, v11, v12, s[10], s[11], spill[1]); \
+		G(v2, v7, v8, v13, s[12], s[13], spill[2]); \
+		G(v3, v4, v9, v14, s[14], s[15], spill[3]); \
 	} while (0)
 
 // transpose8 turns eight rows of eight 32-bit words into eight columns: afterwards r[j]
@@ -236,6 +239,7 @@ __attribute__((target("avx2"))) static void many_avx2(const uint8_t *const in[8]
 		transpose8(m);
 		transpose8(m + 8);
 		uint32_t f = flags | (b == 0 ? start : 0) | (b + 1 == blocks ? end : 0);
+		__m256i spill[4];
 		__m256i v0 = h[0], v1 = h[1], v2 = h[2], v3 = h[3], v4 = h[4], v5 = h[5], v6 = h[6], v7 = h[7];
 		__m256i v8 = _mm256_set1_epi32((int)b3_iv[0]), v9 = _mm256_set1_epi32((int)b3_iv[1]);
 		__m256i v10 = _mm256_set1_epi32((int)b3_iv[2]), v11 = _mm256_set1_epi32((int)b3_iv[3]);
