@@ -183,6 +183,9 @@ func sumSerial(ctx context.Context, r io.ReaderAt, size int64) (schema.Digest, e
 		}
 		b := buf[:min(int64(len(buf)), size-off)]
 		n, err := r.ReadAt(b, off)
+		if n < 0 || n > len(b) {
+			return schema.Digest{}, fmt.Errorf("hash: read at offset %d: reader returned %d bytes for %d", off, n, len(b))
+		}
 		h.Write(b[:n])
 		off += int64(n)
 		if n < len(b) {
