@@ -50,9 +50,10 @@ func TestCLIFastExec(t *testing.T) {
 	}
 
 	// The same sandbox either way: variables (the policy applied to this caller's),
-	// hostname, ids, pid, devices, mounts, working directory.
+	// hostname, ids, pid, devices, mounts (as a set: a session that joined the keeper
+	// replaced its /proc, which moves it last), working directory.
 	probe := []string{"exec", "bb", "--", "/bin/sh", "-c",
-		"env | sort; hostname; id; echo pid $$; pwd; ls /dev; cut -d' ' -f2,3 /proc/mounts; cat /proc/self/uid_map"}
+		"env | sort; hostname; id; echo pid $$; pwd; ls /dev; cut -d' ' -f2,3 /proc/mounts | sort; cat /proc/self/uid_map"}
 	vars := []string{"LANG=C.UTF-8", "LC_TIME=C", "GITHUB_TOKEN=secret", "SSH_AUTH_SOCK=/x", "FOO=bar"}
 	a := fast.withEnv(vars...).ok(probe...)
 	b := full.withEnv(vars...).ok(probe...)

@@ -72,6 +72,9 @@ func newWorld(t *testing.T) *world {
 	t.Helper()
 	root := t.TempDir()
 	w := &world{t: t, store: filepath.Join(root, "store"), dir: filepath.Join(root, "project")}
+	// Keepers of fast-path sessions (see keeper_e2e_test.go) are stopped, by pid,
+	// before the store goes.
+	t.Cleanup(func() { releaseKeepers(t, w.store) })
 	if err := os.MkdirAll(w.dir, 0o755); err != nil {
 		t.Fatal(err)
 	}

@@ -26,6 +26,7 @@ func TestCLIRootless(t *testing.T) {
 	t.Cleanup(func() { os.RemoveAll(root) })
 	w := &world{t: t, store: filepath.Join(root, "store"), dir: filepath.Join(root, "project"),
 		cred: u.Credential()}
+	t.Cleanup(func() { releaseKeepers(t, w.store) })
 	home := filepath.Join(root, "home")
 	for _, d := range []string{root, w.dir, home} {
 		if err := os.MkdirAll(d, 0o755); err != nil {
@@ -77,7 +78,24 @@ func TestCLIRootless(t *testing.T) {
 	if fast.stdout != full.stdout || !strings.Contains(fast.stdout, "42:42") {
 		t.Errorf("rootless fast exec:\n--- fast\n%s\n--- full\n%s", fast, full)
 	}
+	// The fast session left a keeper; the next ones join it (the same user namespace,
+	// with its wide id map) and behave the same.
+	plans, _ := filepath.Glob(filepath.Join(w.store, "env", "*", "fastexec"))
+	if len(plans) != 1 {
+		t.Fatalf("fast-path plans: %v", plans)
+	}
+	k := keeperOf(t, filepath.Dir(plans[0]), true)
+	userns := []string{"exec", "ns", "--", "/bin/readlink", "/proc/self/ns/user"}
+	a := w.withEnv("KARAPACE_FASTEXEC=require").ok(userns...)
+	b := w.withEnv("KARAPACE_FASTEXEC=require").ok(userns...)
+	if kns := keeperUserNS(t, k) + "\n"; a.stdout != kns || b.stdout != kns {
+		t.Errorf("rootless sessions did not join the keeper (%q): %q, %q", kns, a.stdout, b.stdout)
+	}
+	if joined := w.withEnv("KARAPACE_FASTEXEC=require").ok(probe...); joined.stdout != full.stdout {
+		t.Errorf("rootless joined exec:\n--- joined\n%s\n--- full\n%s", joined, full)
+	}
 	w.ok("destroy", "ns")
+	waitGone(t, k.PID)
 
 	// Everything in the store belongs to the user.
 	err = filepath.Walk(w.store, func(p string, fi os.FileInfo, err error) error {

@@ -341,8 +341,28 @@ func (e *Engine) transition(ctx context.Context, op string, id schema.EnvID, to 
 		if err := checkTransition(m.State, to); err != nil {
 			return err
 		}
-		return classify(ErrStore, e.st.setState(ctx, m, to))
+		if err := e.st.setState(ctx, m, to); err != nil {
+			return classify(ErrStore, err)
+		}
+		// A kept root was made for the old state (a frozen root is read-only).
+		e.release(ctx, m)
+		return nil
 	})
+}
+
+// release ends what the environment's backend keeps of it between sessions (see
+// runtime.Releaser). It is best effort: a keeper of a stale plan is never joined, so a
+// failure is only logged.
+func (e *Engine) release(ctx context.Context, m *Env) {
+	spec, b, err := e.envSpec(ctx, m)
+	if err != nil {
+		return
+	}
+	if r, ok := b.(runtime.Releaser); ok {
+		if err := r.Release(ctx, spec); err != nil {
+			e.log.Warn("release the environment's kept root", "env", m.EnvID.Short(), "err", err)
+		}
+	}
 }
 
 // Rename names an environment. Names are 1-64 of [A-Za-z0-9_-] and unique in the store.

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"github.com/karapace/karapace/runtime"
 	"io/fs"
 	"os"
 	"path/filepath"
@@ -103,6 +104,14 @@ func (e *Engine) Restore(ctx context.Context, id schema.EnvID, snapshot schema.D
 			return classify(ErrStore, err)
 		} else if live > 0 {
 			return &TransitionError{From: "running", To: "restore requires no live session"}
+		}
+		// A kept root still shows the old upper; it must not outlive the swap.
+		if spec, b, err := e.envSpec(ctx, m); err == nil {
+			if r, ok := b.(runtime.Releaser); ok {
+				if err := r.Release(ctx, spec); err != nil {
+					return classify(ErrRuntime, err)
+				}
+			}
 		}
 		l, err := e.st.layerGet(ctx, snapshot)
 		if err != nil {

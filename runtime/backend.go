@@ -98,6 +98,14 @@ type Builder interface {
 	Destroy(ctx context.Context, spec *Spec) error
 }
 
+// Releaser is implemented by backends that may keep an environment's root mounted
+// between sessions (the namespace backend's keeper). Release ends that, so the
+// environment's directories can be replaced or deleted; sessions still running are not
+// affected.
+type Releaser interface {
+	Release(ctx context.Context, spec *Spec) error
+}
+
 // Runner runs sessions in a built environment.
 type Runner interface {
 	// Enter runs an interactive session: argv, or a login shell in the home directory when

@@ -178,7 +178,7 @@ func (b *Backend) buildSandbox(spec *runtime.Spec) provision.Sandbox {
 	}
 }
 
-// Destroy kills the environment's sessions and makes its tree deletable (the kernel
+// Destroy ends the environment's keeper and sessions and makes its tree deletable (the kernel
 // leaves overlay work directories without permissions). Nothing is mounted on the host,
 // so there is nothing to unmount.
 func (b *Backend) Destroy(ctx context.Context, spec *runtime.Spec) error {
@@ -351,10 +351,14 @@ func (b *Backend) Status(ctx context.Context, spec *runtime.Spec) (runtime.Statu
 	return runtime.Status{EnvID: spec.EnvID, Running: len(pids) > 0, PIDs: pids}, nil
 }
 
-// Stop implements runtime.Runner: SIGTERM to every session, SIGKILL to those still alive
-// after grace. A session's host process is its namespace helper, which forwards SIGTERM
+// Stop implements runtime.Runner: it ends the environment's keeper, then sends SIGTERM
+// to every session, SIGKILL to those still alive after grace. A session's host process is its namespace helper, which forwards SIGTERM
 // to the command; SIGKILL takes the whole PID namespace down.
 func (b *Backend) Stop(ctx context.Context, spec *runtime.Spec, grace time.Duration) error {
+	// The keeper first, so no new session joins it meanwhile (it is no session itself).
+	if err := ReleaseKeeper(ctx, spec.EnvDir); err != nil {
+		return err
+	}
 	pids, err := b.liveSessions(spec)
 	if err != nil {
 		return err

@@ -18,7 +18,16 @@
 #include <sys/uio.h>
 #include <time.h>
 
-#define FX_MAGIC "KPFX1"
+#ifndef SYS_pidfd_open
+#define SYS_pidfd_open 434
+#endif
+#ifndef SYS_pidfd_send_signal
+#define SYS_pidfd_send_signal 424
+#endif
+#define FX_KEEP_DEFAULT 60
+#define FX_KEEP_MAX 86400
+
+#define FX_MAGIC "KPFX2"
 #define FX_MAX_PLAN (16 << 20)
 
 struct fx_reader {
@@ -490,10 +499,11 @@ static int fx_direct(struct fx_state *st, const char *sessionsdir, unsigned long
 		return -1;
 	int sock = fcntl(sp[0], F_DUPFD_CLOEXEC, 10);
 	int a = fcntl(sp[1], F_DUPFD_CLOEXEC, 10);
-	int c = fcntl(st->slotfd, F_DUPFD_CLOEXEC, 10);
+	// A session that joins a keeper has no slot of its own.
+	int c = st->slotfd >= 0 ? fcntl(st->slotfd, F_DUPFD_CLOEXEC, 10) : -2;
 	close(sp[0]);
 	close(sp[1]);
-	if (sock < 0 || a < 0 || c < 0) {
+	if (sock < 0 || a < 0 || c == -1) {
 		if (sock >= 0)
 			close(sock);
 		if (a >= 0)
@@ -502,12 +512,15 @@ static int fx_direct(struct fx_state *st, const char *sessionsdir, unsigned long
 			close(c);
 		return -1;
 	}
-	close(st->slotfd);
-	if (dup2(a, SYNC_FD) < 0 || dup2(c, SLOT_FD) < 0)
+	if (c >= 0)
+		close(st->slotfd);
+	if (dup2(a, SYNC_FD) < 0 || (c >= 0 && dup2(c, SLOT_FD) < 0))
 		_exit(125); // cannot happen with valid descriptors
 	close(a);
-	close(c);
-	st->slotfd = SLOT_FD;
+	if (c >= 0) {
+		close(c);
+		st->slotfd = SLOT_FD;
+	}
 	const char *slash = strrchr(st->claim, '/');
 	if (mkdir(sessionsdir, 0755) < 0 && errno != EEXIST)
 		return sock;
@@ -537,6 +550,285 @@ static int fx_direct(struct fx_state *st, const char *sessionsdir, unsigned long
 		}
 	}
 	return sock;
+}
+
+// --- the environment keeper ---
+//
+// The holder of a fast-path session (start_holder in nsinit.c) becomes the environment's
+// keeper once PID 1 reports a complete root: it keeps the namespaces, and so the mounted
+// overlay root, alive after the session, and records itself in <env>/keeper as
+// "<pid> <start> <token> <ident>". token is the fast-path plan's checksum; ident is a
+// checksum of the device and inode of every path the root was built from (the upper
+// and lower directories, every bind source). A later exec whose plan and paths give the
+// same two values joins the keeper with setns instead of mounting a root of its own
+// (fx_join). Each joined session holds a shared lock on the record while it runs and
+// signals the keeper (SIGUSR1) when it starts and ends. The keeper leaves
+// KARAPACE_KEEP_ALIVE seconds (default 60, 0 disables keepers) after the last session,
+// at once on SIGTERM (stop, destroy, restore), when its environment's directory is
+// deleted, or when another keeper replaced its record. Joined sessions do not depend on
+// it: namespaces live as long as any process in them.
+
+// fx_keep_secs reads KARAPACE_KEEP_ALIVE.
+static int fx_keep_secs(void)
+{
+	const char *v = getenv("KARAPACE_KEEP_ALIVE");
+	if (v == NULL || *v == 0)
+		return FX_KEEP_DEFAULT;
+	char *e;
+	errno = 0;
+	long n = strtol(v, &e, 10);
+	if (errno != 0 || *e != 0 || n < 0)
+		return FX_KEEP_DEFAULT;
+	return n > FX_KEEP_MAX ? FX_KEEP_MAX : (int)n;
+}
+
+// fx_ident checksums the identity (device, inode) of each path, 0 0 for a missing one,
+// as 16 hex digits.
+static void fx_ident(char **paths, char out[17])
+{
+	unsigned long long sum = 0xcbf29ce484222325ULL;
+	for (char **p = paths; p && *p; p++) {
+		struct stat sb;
+		char rec[96];
+		int n;
+		if (stat(*p, &sb) == 0)
+			n = snprintf(rec, sizeof(rec), "%llu:%llu;", (unsigned long long)sb.st_dev, (unsigned long long)sb.st_ino);
+		else
+			n = snprintf(rec, sizeof(rec), "-;");
+		for (int i = 0; i < n; i++) {
+			sum ^= (unsigned char)rec[i];
+			sum *= 0x100000001b3ULL;
+		}
+	}
+	snprintf(out, 17, "%016llx", sum);
+}
+
+static double fx_now(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+// fx_record_is reports whether dirfd's keeper record begins with prefix.
+static int fx_record_is(int dirfd, const char *prefix)
+{
+	int fd = openat(dirfd, "keeper", O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return 0;
+	char buf[256];
+	ssize_t n = read(fd, buf, sizeof(buf) - 1);
+	close(fd);
+	if (n <= 0)
+		return 0;
+	buf[n] = 0;
+	return strncmp(buf, prefix, strlen(prefix)) == 0;
+}
+
+// fx_keeper is the keeper's life (keeper_hook): fd pfd is the holder's pipe, fd dfd the
+// environment's directory. It never returns.
+__attribute__((noreturn)) static void fx_keeper(int pfd, int dfd)
+{
+	// Out of the session's process group and terminal: ^C and hang-ups are the
+	// session's, not the keeper's.
+	(void)setsid();
+	unsigned long long start = 0;
+	if (read_full(pfd, &start, sizeof(start)) < 0 || start == 0)
+		_exit(0);
+	for (;;) {
+		char c;
+		ssize_t r = read(pfd, &c, 1);
+		if (r == 1 && c == 'K')
+			break;
+		if (r == 0 || (r < 0 && errno != EINTR))
+			_exit(0); // the session ended before its root was complete
+	}
+	sigset_t sigs;
+	sigemptyset(&sigs);
+	sigaddset(&sigs, SIGUSR1);
+	sigaddset(&sigs, SIGTERM);
+	sigprocmask(SIG_BLOCK, &sigs, NULL);
+	int sfd = signalfd(-1, &sigs, SFD_CLOEXEC);
+	if (sfd < 0)
+		_exit(0);
+	pid_t self = getpid();
+	char prefix[64], line[256], tmp[64];
+	snprintf(prefix, sizeof(prefix), "%d %llu ", (int)self, start);
+	snprintf(line, sizeof(line), "%s%s\n", prefix, keep_line);
+	snprintf(tmp, sizeof(tmp), ".keeper.%d", (int)self);
+	int fd = openat(dfd, tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+	if (fd < 0)
+		_exit(0);
+	int ok = write(fd, line, strlen(line)) == (ssize_t)strlen(line);
+	close(fd);
+	if (!ok || renameat(dfd, tmp, dfd, "keeper") < 0) {
+		unlinkat(dfd, tmp, 0);
+		_exit(0);
+	}
+	int rec = openat(dfd, "keeper", O_RDONLY | O_CLOEXEC);
+	if (rec < 0)
+		_exit(0);
+	int first = 1; // the session that built the root is still running
+	double last = fx_now();
+	for (;;) {
+		struct pollfd pf[2] = {{first ? pfd : -1, POLLIN, 0}, {sfd, POLLIN, 0}};
+		int pr = poll(pf, 2, 1000);
+		if (pr < 0 && errno != EINTR)
+			break;
+		if (first && (pf[0].revents & (POLLIN | POLLHUP | POLLERR))) {
+			char c;
+			ssize_t r = read(pfd, &c, 1);
+			if (r == 0 || (r < 0 && errno != EINTR && errno != EAGAIN)) {
+				first = 0;
+				close(pfd);
+				last = fx_now();
+			}
+		}
+		if (pf[1].revents & POLLIN) {
+			struct signalfd_siginfo si;
+			if (read(sfd, &si, sizeof(si)) == (ssize_t)sizeof(si)) {
+				if (si.ssi_signo == SIGTERM)
+					break;
+				last = fx_now();
+			}
+		}
+		struct stat sb;
+		if (fstat(dfd, &sb) < 0 || sb.st_nlink == 0)
+			break; // the environment was deleted
+		if (!fx_record_is(dfd, prefix))
+			_exit(0); // replaced by another keeper, or released
+		if (first)
+			continue;
+		if (flock(rec, LOCK_EX | LOCK_NB) < 0) {
+			last = fx_now(); // a joined session is running
+			continue;
+		}
+		if (fx_now() - last >= (double)keep_secs)
+			break; // idle long enough; the lock is held until the record is gone
+		flock(rec, LOCK_UN);
+	}
+	if (fx_record_is(dfd, prefix))
+		unlinkat(dfd, "keeper", 0);
+	_exit(0);
+}
+
+// fx_holder_start is holder_start_time: the process start time, read by stage 0.
+static int fx_holder_start(pid_t pid, unsigned long long *start) { return fx_start_time(pid, start); }
+
+
+// fx_relay_mask sets the signal mask to old plus the signals the relay reads (mask), in
+// one call: unblocking SIGCHLD in between would lose a PID 1 that already exited.
+static void fx_relay_mask(const sigset_t *old, const sigset_t *mask)
+{
+	sigset_t m = *old;
+	for (int sig = 1; sig < NSIG; sig++)
+		if (sigismember(mask, sig) == 1)
+			sigaddset(&m, sig);
+	sigprocmask(SIG_SETMASK, &m, NULL);
+}
+
+// fx_join runs the session in the environment's keeper when there is one for this very
+// plan (token) and these very directories (ident). It returns 0 when there is none,
+// having changed nothing; -1 when it failed half-way and undid what it did (the caller
+// falls back); otherwise this process has joined the keeper's namespaces and is stage 0
+// in direct mode: it returns the session's PID 1, with the socket in *sockp, the record
+// (locked shared while the session runs) in *recp and the keeper's pidfd in *kpidp.
+static pid_t fx_join(struct fx_state *st, const char *envdir, const char *token, const char *ident, struct fx_buf *b,
+		     int netns, const char *sessionsdir, unsigned long long start, int *sockp, int *recp, int *kpidp)
+{
+	char path[PATH_MAX];
+	if (snprintf(path, sizeof(path), "%s/keeper", envdir) >= (int)sizeof(path))
+		return 0;
+	// Descriptors kept above 3 and 4, which fx_direct takes over.
+	int rec = open(path, O_RDONLY | O_CLOEXEC);
+	if (rec < 0)
+		return 0;
+	int hi = fcntl(rec, F_DUPFD_CLOEXEC, 10);
+	close(rec);
+	if (hi < 0)
+		return 0;
+	rec = hi;
+	char buf[256], ktoken[17], kident[17];
+	int kpid = 0;
+	unsigned long long kstart = 0;
+	ssize_t n = -1;
+	if (flock(rec, LOCK_SH | LOCK_NB) == 0)
+		n = read(rec, buf, sizeof(buf) - 1);
+	if (n > 0)
+		buf[n] = 0;
+	if (n <= 0 || sscanf(buf, "%d %llu %16s %16s", &kpid, &kstart, ktoken, kident) != 4 || kpid <= 0 ||
+	    strcmp(ktoken, token) != 0 || strcmp(kident, ident) != 0) {
+		close(rec);
+		return 0;
+	}
+	int kpidfd = (int)syscall(SYS_pidfd_open, kpid, 0);
+	if (kpidfd >= 0 && kpidfd < 10) {
+		hi = fcntl(kpidfd, F_DUPFD_CLOEXEC, 10);
+		close(kpidfd);
+		kpidfd = hi;
+	}
+	unsigned long long now = 0;
+	if (kpidfd < 0 || fx_start_time(kpid, &now) < 0 || now != kstart) {
+		if (kpidfd >= 0)
+			close(kpidfd);
+		close(rec);
+		return 0;
+	}
+	int sock = fx_direct(st, sessionsdir, start);
+	if (sock < 0) {
+		close(kpidfd);
+		close(rec);
+		return 0;
+	}
+	// The guard of the session's PID 1 reads the host's /proc (see guard_procfd).
+	guard_procfd = open("/proc", O_PATH | O_DIRECTORY | O_CLOEXEC);
+	sigset_t all, old;
+	sigfillset(&all);
+	sigprocmask(SIG_BLOCK, &all, &old);
+	int flags = CLONE_NEWUSER | CLONE_NEWNS | CLONE_NEWUTS | CLONE_NEWIPC | (netns ? CLONE_NEWNET : 0);
+	if (setns(kpidfd, flags) < 0) {
+		// The keeper left in between: nothing joined, start over on the Go path.
+		sigprocmask(SIG_SETMASK, &old, NULL);
+		if (guard_procfd >= 0)
+			close(guard_procfd);
+		guard_procfd = -1;
+		close(sock);
+		close(SYNC_FD);
+		close(kpidfd);
+		close(rec);
+		fx_fallback(st, "the keeper left");
+		return -1;
+	}
+	// Past this point this process is in the environment's namespaces: failures are
+	// errors, never a fall back into the Go runtime.
+	fx_required = 0;
+	fx_direct_state = st;
+	fail_hook_pid = getpid();
+	fail_hook = fx_direct_fail;
+	(void)syscall(SYS_pidfd_send_signal, kpidfd, SIGUSR1, NULL, 0);
+	read_plan(b->p, (uint32_t)b->len);
+	if (unshare(CLONE_NEWNS | CLONE_NEWPID) < 0)
+		fail("namespaces", errno, "unshare(CLONE_NEWNS|CLONE_NEWPID)");
+	pid_t child = fork();
+	if (child < 0)
+		fail("namespaces", errno, "fork the namespace init");
+	if (child == 0)
+		pid1_join(&all);
+	fail_hook = NULL;
+	close(SYNC_FD); // the PID 1 keeps its copy
+	if (guard_procfd >= 0)
+		close(guard_procfd);
+	guard_procfd = -1;
+	sigset_t relay;
+	sigemptyset(&relay);
+	sigaddset(&relay, SIGINT);
+	sigaddset(&relay, SIGTERM);
+	sigaddset(&relay, SIGCHLD);
+	fx_relay_mask(&old, &relay);
+	*sockp = sock;
+	*recp = rec;
+	*kpidp = kpidfd;
+	return child;
 }
 
 // fx_try runs `exec ref -- cmd...` (ncmd arguments) on the store named by store_flag
@@ -653,6 +945,7 @@ static int fx_try(const char *store_flag, const char *ref, int ncmd, char **cmd,
 	int needwork = (int)fx_num(&r);
 	char *mounts = fx_blob(&r, &mountslen);
 	char *dir = fx_str(&r);
+	char **idpaths = fx_list(&r);
 	if (r.bad || r.cur != r.end)
 		return fx_fallback(&st, "plan format");
 
@@ -700,35 +993,6 @@ static int fx_try(const char *store_flag, const char *ref, int ncmd, char **cmd,
 	close(st.lockfd);
 	st.lockfd = -1;
 
-	// A session slot (see acquireSlot).
-	if (mkdir(workdir, 0700) < 0 && errno != EEXIST)
-		return fx_fallback(&st, "work directory");
-	char slot[PATH_MAX - 32];
-	if (strlen(workdir) > sizeof(slot) - 16)
-		return fx_fallback(&st, "work path too long");
-	for (int i = 0; i < 256 && st.slotfd < 0; i++) {
-		snprintf(slot, sizeof(slot), "%s/s%d", workdir, i);
-		snprintf(path, sizeof(path), "%s.lock", slot);
-		int fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
-		if (fd < 0)
-			return fx_fallback(&st, "session slot");
-		if (flock(fd, LOCK_EX | LOCK_NB) < 0) {
-			close(fd);
-			if (errno == EWOULDBLOCK)
-				continue;
-			return fx_fallback(&st, "session slot lock");
-		}
-		st.slotfd = fd;
-	}
-	if (st.slotfd < 0)
-		return fx_fallback(&st, "no free session slot");
-	char work[PATH_MAX], merged[PATH_MAX];
-	snprintf(work, sizeof(work), "%s/work", slot);
-	snprintf(merged, sizeof(merged), "%s/merged", slot);
-	if ((mkdir(slot, 0700) < 0 && errno != EEXIST) || (mkdir(work, 0700) < 0 && errno != EEXIST) ||
-	    (mkdir(merged, 0700) < 0 && errno != EEXIST))
-		return fx_fallback(&st, "session slot directories");
-
 	// The environment: the host's allow-listed variables, then the plan's own.
 	int nenv = 0, cap = 16;
 	for (char **e = envp; e && *e; e++)
@@ -755,93 +1019,169 @@ static int fx_try(const char *store_flag, const char *ref, int ncmd, char **cmd,
 		env[nenv++] = *e;
 	qsort(env, (size_t)nenv, sizeof(char *), fx_envcmp);
 
-	// The launcher's plan, as fastexec_linux.go's flatPlan.encode would write it.
-	struct fx_buf b = {0};
-	char ovl[8192];
-	if (needwork)
-		snprintf(ovl, sizeof(ovl), "%s,workdir=%s", ovlprefix, work);
-	else
-		snprintf(ovl, sizeof(ovl), "%s", ovlprefix);
-	if (strpbrk(work, ",:\\") != NULL)
-		return fx_fallback(&st, "work path");
-	fx_put_str(&b, PLAN_MAGIC);
-	fx_put_num(&b, ns_inode("/proc/self/ns/user"));
-	fx_put_num(&b, ns_inode("/proc/self/ns/mnt"));
-	fx_put(&b, head, headlen);
-	fx_put_str(&b, ovl);
-	fx_put_str(&b, merged);
-	fx_put(&b, mounts, mountslen);
-	fx_put_list(&b, env, nenv);
-	fx_put_list(&b, cmd, ncmd);
-	fx_put_str(&b, dir);
-	if (b.bad || b.len > MAX_PLAN)
-		return fx_fallback(&st, "plan too large");
-
 	sigset_t mask, old;
 	sigemptyset(&mask);
 	sigaddset(&mask, SIGINT);
 	sigaddset(&mask, SIGTERM);
 	sigaddset(&mask, SIGCHLD);
-	int direct = 0, sock = -1;
+	int direct = 0, sock = -1, joined = 0, krec = -1, kpidfd = -1;
 	pid_t s0 = -1;
-	if (!(want & WANT_PARENT) && (sock = fx_direct(&st, sessionsdir, start)) >= 0) {
-		// Direct mode: this process becomes stage 0; s0 is then the PID 1, which
-		// reports its status and its errors as stage 0 would.
-		direct = 1;
-		fx_required = 0;
-		fx_direct_state = &st;
-		fail_hook_pid = getpid();
-		fail_hook = fx_direct_fail;
-		sigprocmask(SIG_BLOCK, &mask, &old);
-		s0 = stage0_setup(want, b.p, (uint32_t)b.len);
-		fail_hook = NULL;
-		close(SYNC_FD); // the PID 1 keeps its copy
-		// stage0_setup blocked every signal: keep only what the relay below reads.
-		sigprocmask(SIG_SETMASK, &old, NULL);
-		sigprocmask(SIG_BLOCK, &mask, NULL);
+
+	// The environment's keeper may hold its root already: join it (fx_join).
+	int keep = fx_keep_secs();
+	char envdir[PATH_MAX], ident[17];
+	if (snprintf(envdir, sizeof(envdir), "%s/env/%s", root, id) >= (int)sizeof(envdir))
+		keep = 0;
+	fx_ident(idpaths, ident);
+	if (keep > 0) {
+		struct fx_reader hr = {.cur = head, .end = head + headlen};
+		(void)fx_num(&hr); // tty
+		int netns = (int)fx_num(&hr);
+		struct fx_buf jb = {0};
+		fx_put_str(&jb, PLAN_MAGIC);
+		fx_put_num(&jb, ns_inode("/proc/self/ns/user"));
+		fx_put_num(&jb, ns_inode("/proc/self/ns/mnt"));
+		fx_put(&jb, head, headlen);
+		fx_put_str(&jb, "");
+		fx_put_str(&jb, "");
+		fx_put(&jb, mounts, mountslen);
+		fx_put_list(&jb, env, nenv);
+		fx_put_list(&jb, cmd, ncmd);
+		fx_put_str(&jb, dir);
+		if (!hr.bad && !jb.bad && jb.len <= MAX_PLAN) {
+			pid_t j = fx_join(&st, envdir, want_sum, ident, &jb, netns, sessionsdir, start, &sock, &krec, &kpidfd);
+			if (j < 0)
+				return 0;
+			if (j > 0) {
+				s0 = j;
+				direct = joined = 1;
+			}
+		}
+		free(jb.p);
 	}
-	// Start stage 0: a fork of this very process, still without the Go runtime.
-	int sp[2] = {-1, -1};
-	if (!direct && socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sp) < 0)
-		return fx_fallback(&st, "sync socket");
-	if (!direct)
-		sigprocmask(SIG_BLOCK, &mask, &old);
-	pid_t parent = getpid();
-	if (!direct)
-		s0 = fork();
-	if (s0 < 0) {
-		sigprocmask(SIG_SETMASK, &old, NULL);
-		close(sp[0]);
-		close(sp[1]);
-		return fx_fallback(&st, "fork");
-	}
-	if (s0 == 0) {
-		if (prctl(PR_SET_PDEATHSIG, SIGKILL, 0, 0, 0) < 0 || getppid() != parent)
-			_exit(125);
-		// Move the socket to fd 3 and the slot lock to fd 4 through copies above both,
-		// closing the originals first: any of them may itself be 3 or 4.
-		int a = fcntl(sp[1], F_DUPFD_CLOEXEC, 10);
-		int c = fcntl(st.slotfd, F_DUPFD_CLOEXEC, 10);
-		if (a < 0 || c < 0)
-			_exit(125);
-		close(sp[0]);
-		close(sp[1]);
-		close(st.slotfd);
-		if (dup2(a, SYNC_FD) < 0 || dup2(c, SLOT_FD) < 0)
-			_exit(125);
-		close(a);
-		close(c);
-		stage0(want, b.p, (uint32_t)b.len);
-	}
-	if (!direct) {
-		close(sp[1]);
-		sock = sp[0];
+	if (!joined) {
+		// A session slot (see acquireSlot).
+		if (mkdir(workdir, 0700) < 0 && errno != EEXIST)
+			return fx_fallback(&st, "work directory");
+		char slot[PATH_MAX - 32];
+		if (strlen(workdir) > sizeof(slot) - 16)
+			return fx_fallback(&st, "work path too long");
+		for (int i = 0; i < 256 && st.slotfd < 0; i++) {
+			snprintf(slot, sizeof(slot), "%s/s%d", workdir, i);
+			snprintf(path, sizeof(path), "%s.lock", slot);
+			int fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
+			if (fd < 0)
+				return fx_fallback(&st, "session slot");
+			if (flock(fd, LOCK_EX | LOCK_NB) < 0) {
+				close(fd);
+				if (errno == EWOULDBLOCK)
+					continue;
+				return fx_fallback(&st, "session slot lock");
+			}
+			st.slotfd = fd;
+		}
+		if (st.slotfd < 0)
+			return fx_fallback(&st, "no free session slot");
+		char work[PATH_MAX], merged[PATH_MAX];
+		snprintf(work, sizeof(work), "%s/work", slot);
+		snprintf(merged, sizeof(merged), "%s/merged", slot);
+		if ((mkdir(slot, 0700) < 0 && errno != EEXIST) || (mkdir(work, 0700) < 0 && errno != EEXIST) ||
+		    (mkdir(merged, 0700) < 0 && errno != EEXIST))
+			return fx_fallback(&st, "session slot directories");
+
+		// The launcher's plan, as fastexec_linux.go's flatPlan.encode would write it.
+		struct fx_buf b = {0};
+		char ovl[8192];
+		if (needwork)
+			snprintf(ovl, sizeof(ovl), "%s,workdir=%s", ovlprefix, work);
+		else
+			snprintf(ovl, sizeof(ovl), "%s", ovlprefix);
+		if (strpbrk(work, ",:\\") != NULL)
+			return fx_fallback(&st, "work path");
+		fx_put_str(&b, PLAN_MAGIC);
+		fx_put_num(&b, ns_inode("/proc/self/ns/user"));
+		fx_put_num(&b, ns_inode("/proc/self/ns/mnt"));
+		fx_put(&b, head, headlen);
+		fx_put_str(&b, ovl);
+		fx_put_str(&b, merged);
+		fx_put(&b, mounts, mountslen);
+		fx_put_list(&b, env, nenv);
+		fx_put_list(&b, cmd, ncmd);
+		fx_put_str(&b, dir);
+		if (b.bad || b.len > MAX_PLAN)
+			return fx_fallback(&st, "plan too large");
+
+		// This session's root may be kept for the next ones (fx_keeper).
+		// (Above fds 3 and 4, which stage 0's socket and slot lock take over.)
+		int kd = keep > 0 ? open(envdir, O_PATH | O_DIRECTORY | O_CLOEXEC) : -1;
+		if (kd >= 0) {
+			keep_dirfd = fcntl(kd, F_DUPFD_CLOEXEC, 10);
+			close(kd);
+		}
+		if (keep_dirfd >= 0) {
+			keep_secs = keep;
+			snprintf(keep_line, sizeof(keep_line), "%s %s", want_sum, ident);
+			keeper_hook = fx_keeper;
+			holder_start_time = fx_holder_start;
+		}
+		if (!(want & WANT_PARENT) && (sock = fx_direct(&st, sessionsdir, start)) >= 0) {
+			// Direct mode: this process becomes stage 0; s0 is then the PID 1, which
+			// reports its status and its errors as stage 0 would.
+			direct = 1;
+			fx_required = 0;
+			fx_direct_state = &st;
+			fail_hook_pid = getpid();
+			fail_hook = fx_direct_fail;
+			sigprocmask(SIG_BLOCK, &mask, &old);
+			s0 = stage0_setup(want, b.p, (uint32_t)b.len);
+			fail_hook = NULL;
+			close(SYNC_FD); // the PID 1 keeps its copy
+			// stage0_setup blocked every signal: keep only what the relay below reads.
+			fx_relay_mask(&old, &mask);
+		}
+		// Start stage 0: a fork of this very process, still without the Go runtime.
+		int sp[2] = {-1, -1};
+		if (!direct && socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sp) < 0)
+			return fx_fallback(&st, "sync socket");
+		if (!direct)
+			sigprocmask(SIG_BLOCK, &mask, &old);
+		pid_t parent = getpid();
+		if (!direct)
+			s0 = fork();
+		if (s0 < 0) {
+			sigprocmask(SIG_SETMASK, &old, NULL);
+			close(sp[0]);
+			close(sp[1]);
+			return fx_fallback(&st, "fork");
+		}
+		if (s0 == 0) {
+			if (prctl(PR_SET_PDEATHSIG, SIGKILL, 0, 0, 0) < 0 || getppid() != parent)
+				_exit(125);
+			// Move the socket to fd 3 and the slot lock to fd 4 through copies above both,
+			// closing the originals first: any of them may itself be 3 or 4.
+			int a = fcntl(sp[1], F_DUPFD_CLOEXEC, 10);
+			int c = fcntl(st.slotfd, F_DUPFD_CLOEXEC, 10);
+			if (a < 0 || c < 0)
+				_exit(125);
+			close(sp[0]);
+			close(sp[1]);
+			close(st.slotfd);
+			if (dup2(a, SYNC_FD) < 0 || dup2(c, SLOT_FD) < 0)
+				_exit(125);
+			close(a);
+			close(c);
+			stage0(want, b.p, (uint32_t)b.len);
+		}
+		if (!direct) {
+			close(sp[1]);
+			sock = sp[0];
+		}
 	}
 	// Past this point the session has started: failures are errors, not fall backs.
 	fx_required = 0;
 
 	// Stage 0 has the plan already (it is a fork of this process).
-	if (want & WANT_PARENT) {
+	if (!joined && (want & WANT_PARENT)) {
 		struct kp_msg m;
 		if (read_full(sock, &m, sizeof(m)) < 0) {
 			kill(s0, SIGKILL);
@@ -917,6 +1257,13 @@ static int fx_try(const char *store_flag, const char *ref, int ncmd, char **cmd,
 				continue;
 			if (k <= 0) {
 				sock_open = 0;
+				// PID 1 closes the socket as it exits: reap it now if it is gone (its
+				// SIGCHLD is read below otherwise).
+				int ws;
+				if (!exited && waitpid(s0, &ws, WNOHANG) == s0) {
+					status = ws;
+					exited = 1;
+				}
 			} else {
 				got += (size_t)k;
 				if (got == sizeof(m)) {
@@ -967,6 +1314,10 @@ static int fx_try(const char *store_flag, const char *ref, int ncmd, char **cmd,
 		while (waitpid(s0, &status, 0) < 0 && errno == EINTR)
 			;
 	}
+	if (kpidfd >= 0)
+		(void)syscall(SYS_pidfd_send_signal, kpidfd, SIGUSR1, NULL, 0);
+	if (krec >= 0)
+		close(krec);
 	fx_undo(&st);
 	if (have_err) {
 		err.stage[sizeof(err.stage) - 1] = 0;

@@ -34,10 +34,13 @@ import (
 //	cwd                                      "" unless relative mounts depend on it
 //	allow(list) deny(list) fixed(list)       the variable policy and the plan's own vars
 //	head(blob) ovlprefix needwork mounts(blob) dir   pieces of the launcher's plan
+//	idpaths(list)                            the upper and lower directories and every
+//	                                         bind source: the root a keeper holds is
+//	                                         joined only while they are the same files
 //	sum                                      FNV-1a 64 of all the bytes before it, in hex
 //
 // A blob is its length in decimal, NUL, then the bytes.
-const fastMagic = "KPFX1"
+const fastMagic = "KPFX2"
 
 // fastFacts is what a session plan was computed from, beyond its Inputs.
 type fastFacts struct {
@@ -208,6 +211,13 @@ func encodeFast(spec *runtime.Spec, plan *sandbox.Plan, facts fastFacts, opts Op
 	w.flag(needWork)
 	blob(mounts.Bytes())
 	w.str(fp.dir)
+	idpaths := append([]string{plan.Root.Upper}, plan.Root.Lower...)
+	for _, m := range fp.mounts {
+		if m.bind {
+			idpaths = append(idpaths, m.source)
+		}
+	}
+	w.list(idpaths)
 	// A trailer against accidental damage: FNV-1a 64 of everything before it.
 	h := fnv.New64a()
 	h.Write(w.Bytes())

@@ -52,6 +52,18 @@
 #ifndef SYS_mount_setattr
 #define SYS_mount_setattr 442
 #endif
+#ifndef SYS_move_mount
+#define SYS_move_mount 429
+#endif
+#ifndef SYS_fsopen
+#define SYS_fsopen 430
+#endif
+#ifndef SYS_fsconfig
+#define SYS_fsconfig 431
+#endif
+#ifndef SYS_fsmount
+#define SYS_fsmount 432
+#endif
 #ifndef RESOLVE_IN_ROOT
 #define RESOLVE_IN_ROOT 0x10
 #endif
@@ -104,6 +116,18 @@ struct kp_plan {
 };
 
 static struct kp_plan plan;
+
+// The environment keeper. The exec fast path (fastexec.h) sets these before stage 0 when
+// the session's namespaces may outlive it: the holder then becomes the keeper, which
+// later exec sessions of the same plan join with setns instead of building a root of
+// their own.
+static int keep_secs;         // 0: the holder leaves with its session
+static int keep_dirfd = -1;   // the environment's directory (the record lives there)
+static char keep_line[128];   // the record after "<pid> <start> ": "<token> <ident>"
+static int holder_wfd = -1;   // PID 1 writes 'K' here once the root is complete
+static int root_is_fuse;      // a fuse-overlayfs root dies with its PID namespace
+static void (*keeper_hook)(int pipefd, int dirfd);
+static int (*holder_start_time)(pid_t pid, unsigned long long *start);
 
 static void send_msg(uint32_t type, int err, const char *stage, const char *text)
 {
@@ -165,12 +189,39 @@ static unsigned long long ns_inode(const char *path)
 	return (unsigned long long)st.st_ino;
 }
 
+// guard_procfd, when set, is the host's /proc, opened before the process joined a
+// keeper's namespaces (fastexec.h): the /proc of its new root belongs to another PID
+// namespace until the session mounts its own, and shows no "self".
+static int guard_procfd = -1;
+
+static int guard_open(const char *rel)
+{
+	if (guard_procfd >= 0)
+		return openat(guard_procfd, rel, O_RDONLY | O_CLOEXEC);
+	char path[64];
+	snprintf(path, sizeof(path), "/proc/%s", rel);
+	return open(path, O_RDONLY | O_CLOEXEC);
+}
+
+static unsigned long long guard_ns_inode(const char *rel)
+{
+	if (guard_procfd < 0) {
+		char path[64];
+		snprintf(path, sizeof(path), "/proc/%s", rel);
+		return ns_inode(path);
+	}
+	struct stat st;
+	if (fstatat(guard_procfd, rel, &st, 0) < 0)
+		return 0;
+	return (unsigned long long)st.st_ino;
+}
+
 // guard refuses to go on unless this process is in a new user namespace (not the
 // identity map of the initial one, not the parent's) and a new mount namespace.
 static void guard(const char *stage)
 {
 	char buf[256];
-	int fd = open("/proc/self/uid_map", O_RDONLY | O_CLOEXEC);
+	int fd = guard_open("self/uid_map");
 	if (fd < 0)
 		fail(stage, errno, "guard: cannot read /proc/self/uid_map");
 	ssize_t n = read(fd, buf, sizeof(buf) - 1);
@@ -183,8 +234,8 @@ static void guard(const char *stage)
 		fail(stage, EPERM, "guard: unparsable uid_map: refusing to mount");
 	if (inside == 0 && outside == 0 && count == 4294967295ULL)
 		fail(stage, EPERM, "guard: running in the initial user namespace: refusing to mount");
-	unsigned long long userns = ns_inode("/proc/self/ns/user");
-	unsigned long long mntns = ns_inode("/proc/self/ns/mnt");
+	unsigned long long userns = guard_ns_inode("self/ns/user");
+	unsigned long long mntns = guard_ns_inode("self/ns/mnt");
 	if (userns == 0 || mntns == 0)
 		fail(stage, EPERM, "guard: cannot identify own namespaces: refusing to mount");
 	if (plan.parent_userns == 0 || userns == plan.parent_userns)
@@ -533,6 +584,7 @@ static void mount_root(void)
 			fail("overlay", err, "kernel overlayfs refused the mount (%s)", plan.overlay_opts);
 	}
 	run_fuse_overlayfs();
+	root_is_fuse = 1;
 }
 
 static void lo_up(void)
@@ -690,6 +742,8 @@ __attribute__((noreturn)) static void supervise(pid_t child, sigset_t *all, int 
 	}
 }
 
+__attribute__((noreturn)) static void run_session(int slave, sigset_t *all);
+
 // pid1 runs as the init of the new PID namespace: it builds the root, then starts the
 // command and supervises it.
 __attribute__((noreturn)) static void pid1(sigset_t *all)
@@ -728,7 +782,21 @@ __attribute__((noreturn)) static void pid1(sigset_t *all)
 	close(rootfd);
 	if (prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) < 0)
 		fail("setup", errno, "no_new_privs");
+	// The root is complete: the holder may keep it for later sessions, unless a
+	// fuse-overlayfs daemon of this PID namespace serves it.
+	if (keep_secs > 0 && holder_wfd >= 0 && !root_is_fuse) {
+		ssize_t k;
+		do {
+			k = write(holder_wfd, "K", 1);
+		} while (k < 0 && errno == EINTR);
+	}
+	run_session(slave, all);
+}
 
+// run_session starts the command (on the pty's slave when there is one) and supervises
+// it as the PID namespace's init.
+__attribute__((noreturn)) static void run_session(int slave, sigset_t *all)
+{
 	pid_t child = fork();
 	if (child < 0)
 		fail("start", errno, "fork");
@@ -759,6 +827,74 @@ __attribute__((noreturn)) static void pid1(sigset_t *all)
 	supervise(child, all, 1);
 }
 
+// replace_proc mounts a new proc on /proc in place of the one there: 0 when done, -1
+// when nothing was changed, -2 when the old one is gone and the new one could not take
+// its place.
+static int replace_proc(const struct kp_mount *proc)
+{
+	int fs = (int)syscall(SYS_fsopen, "proc", 1 /* FSOPEN_CLOEXEC */);
+	if (fs < 0)
+		return -1;
+	if (syscall(SYS_fsconfig, fs, 6 /* FSCONFIG_CMD_CREATE */, NULL, NULL, 0) < 0) {
+		close(fs);
+		return -1;
+	}
+	unsigned int attrs = 0;
+	if (proc->flags & MS_NOSUID)
+		attrs |= 0x2; // MOUNT_ATTR_NOSUID
+	if (proc->flags & MS_NODEV)
+		attrs |= 0x4; // MOUNT_ATTR_NODEV
+	if (proc->flags & MS_NOEXEC)
+		attrs |= 0x8; // MOUNT_ATTR_NOEXEC
+	int m = (int)syscall(SYS_fsmount, fs, 1 /* FSMOUNT_CLOEXEC */, attrs);
+	close(fs);
+	if (m < 0)
+		return -1;
+	if (umount2("/proc", MNT_DETACH) < 0) {
+		close(m);
+		return -1;
+	}
+	if (syscall(SYS_move_mount, m, "", AT_FDCWD, "/proc", 0x4 /* MOVE_MOUNT_F_EMPTY_PATH */) < 0) {
+		int err = errno;
+		close(m);
+		errno = err;
+		return -2;
+	}
+	close(m);
+	return 0;
+}
+
+// pid1_join is the init of a session that joined the keeper's namespaces (fastexec.h):
+// its root is the keeper's, complete; it needs only a /proc of its own PID namespace,
+// mounted in its own copy of the keeper's mount namespace.
+__attribute__((noreturn)) static void pid1_join(sigset_t *all)
+{
+	if (prctl(PR_SET_PDEATHSIG, SIGKILL, 0, 0, 0) < 0)
+		fail("setup", errno, "set the parent death signal");
+	struct kp_mount *proc = NULL;
+	for (int i = 0; i < plan.nmounts; i++)
+		if (strcmp(plan.mounts[i].type, "proc") == 0 && strcmp(plan.mounts[i].dest, "/proc") == 0)
+			proc = &plan.mounts[i];
+	if (proc == NULL)
+		fail("setup", EINVAL, "the plan mounts no /proc");
+	guard("proc");
+	// The keeper's /proc (of a PID namespace that is gone) is replaced, not covered, so
+	// the session's mount table is the one a session of its own would have: a new
+	// proc mount is made detached while the old one still proves proc may be mounted
+	// here (the kernel refuses a proc mount that would reveal more than a visible one),
+	// then takes the old one's place. Kernels without the mount API stack it instead.
+	int r = replace_proc(proc);
+	if (r == -2)
+		fail("mount", errno, "move the new proc onto /proc");
+	if (r < 0 && mount(proc->source, "/proc", "proc", proc->flags, proc->data[0] ? proc->data : NULL) < 0)
+		fail("mount", errno, "mount proc on /proc (proc)");
+	close(guard_procfd);
+	guard_procfd = -1;
+	if (prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) < 0)
+		fail("setup", errno, "no_new_privs");
+	run_session(-1, all);
+}
+
 static void write_file(const char *path, const char *data)
 {
 	int fd = open(path, O_WRONLY | O_CLOEXEC);
@@ -787,7 +923,8 @@ static void self_map(uid_t euid, gid_t egid)
 // mount namespace tears it down, unmounting the overlay, which syncs the upper file
 // system: that can take long on a busy disk. The holder pays for it after the command's
 // status has been reported. It also keeps the session slot's lock, so the slot's work
-// directory is not reused before the overlay is gone.
+// directory is not reused before the overlay is gone. With keep_secs set, it becomes
+// the environment's keeper (keeper_hook) once PID 1 reports a complete root.
 static void start_holder(void)
 {
 	int p[2];
@@ -797,22 +934,45 @@ static void start_holder(void)
 	if (holder < 0)
 		fail("namespaces", errno, "fork the namespace holder");
 	if (holder == 0) {
-		// Keep only the pipe (moved to fd 5) and the slot lock (fd 4).
-		if (p[0] != 5 && dup2(p[0], 5) < 0)
+		// Keep only the pipe (moved to fd 5), the slot lock (fd 4) and, for a keeper,
+		// the environment's directory (fd 6).
+		int keep = keep_secs > 0 && keep_dirfd >= 0 && keeper_hook != NULL;
+		// Through copies above both targets: either may itself be 5 or 6.
+		int pr = fcntl(p[0], F_DUPFD, 10);
+		int kd = keep ? fcntl(keep_dirfd, F_DUPFD, 10) : -1;
+		if (pr < 0 || (keep && kd < 0) || dup2(pr, 5) < 0 || (keep && dup2(kd, 6) < 0))
 			_exit(125);
 		for (int fd = 0; fd < 4; fd++)
 			close(fd);
-		if (syscall(SYS_close_range, 6, ~0U, 0) < 0)
-			for (int fd = 6; fd < 1024; fd++)
+		int from = keep ? 7 : 6;
+		if (syscall(SYS_close_range, from, ~0U, 0) < 0)
+			for (int fd = from; fd < 1024; fd++)
 				close(fd);
 		p[0] = 5;
+		if (keep)
+			keeper_hook(5, 6);
 		char c;
-		while (read(p[0], &c, 1) < 0 && errno == EINTR)
-			;
+		for (;;) {
+			ssize_t r = read(p[0], &c, 1);
+			if (r == 0 || (r < 0 && errno != EINTR))
+				break;
+		}
 		_exit(0);
 	}
 	close(p[0]);
 	// Stage 0 and PID 1 keep p[1] until they exit; the command loses it at execve.
+	holder_wfd = p[1];
+	if (keep_secs > 0 && keeper_hook != NULL) {
+		// A keeper names itself by pid and start time; once PID 1 has pivoted, its
+		// /proc no longer shows it, so it learns its start time from here, first.
+		unsigned long long start = 0;
+		if (holder_start_time(holder, &start) < 0)
+			start = 0;
+		ssize_t k;
+		do {
+			k = write(holder_wfd, &start, sizeof(start));
+		} while (k < 0 && errno == EINTR);
+	}
 	(void)fcntl(SLOT_FD, F_SETFD, FD_CLOEXEC);
 }
 
