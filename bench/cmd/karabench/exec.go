@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
@@ -65,7 +66,8 @@ func (h *harness) execSection() error {
 	if err != nil {
 		return err
 	}
-	if _, err := h.buildEnv(store, ns, "ns", nil); err != nil {
+	nsID, err := h.buildEnv(store, ns, "ns", nil)
+	if err != nil {
 		return fmt.Errorf("building the namespace environment: %w", err)
 	}
 	truePath := "/bin/true"
@@ -78,11 +80,20 @@ func (h *harness) execSection() error {
 	if _, err := h.kpOut(store, []string{"KARAPACE_FASTEXEC=require"}, "exec", "ns", "--", truePath); err != nil {
 		return fmt.Errorf("the exec fast path was not taken: %w", err)
 	}
+	// That session's namespaces stay with the environment's keeper, which the timed
+	// execs join (what a user gets from the second exec on); the row without a keeper
+	// builds and tears down a root at every exec.
+	if err := waitKeeper(filepath.Join(store, "env", nsID)); err != nil {
+		return err
+	}
 	cs := []bench.Contender{
 		{Name: "floor: unshare+chroot", Cmd: func() *exec.Cmd {
 			return exec.CommandContext(h.ctx, "unshare", "--user", "--map-root-user", "--mount", "--pid", "--fork", "chroot", h.rootfs, truePath)
 		}},
 		{Name: "karapace namespace", Cmd: func() *exec.Cmd { return h.kp(store, nil, "exec", "ns", "--", truePath) }},
+		{Name: "karapace namespace, no keeper", Cmd: func() *exec.Cmd {
+			return h.kp(store, []string{"KARAPACE_KEEP_ALIVE=0"}, "exec", "ns", "--", truePath)
+		}},
 		{Name: "karapace namespace, full path", Cmd: func() *exec.Cmd {
 			return h.kp(store, []string{"KARAPACE_FASTEXEC=off"}, "exec", "ns", "--", truePath)
 		}},
@@ -332,4 +343,15 @@ func distroboxVersion(p string) string {
 		return "(unknown version)"
 	}
 	return strings.TrimPrefix(f[len(f)-1], "distrobox:")
+}
+
+// waitKeeper waits (up to 5 s) for the record of an environment's keeper.
+func waitKeeper(envDir string) error {
+	for i := 0; i < 250; i++ {
+		if _, err := os.Stat(filepath.Join(envDir, "keeper")); err == nil {
+			return nil
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	return fmt.Errorf("no keeper in %s after a fast-path exec", envDir)
 }
