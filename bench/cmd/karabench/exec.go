@@ -86,6 +86,7 @@ func (h *harness) execSection() error {
 	if err := waitKeeper(filepath.Join(store, "env", nsID)); err != nil {
 		return err
 	}
+	h.cleanups = append(h.cleanups, func() { _ = h.kp(store, nil, "stop", "ns").Run() }) // ends the keeper
 	cs := []bench.Contender{
 		{Name: "floor: unshare+chroot", Cmd: func() *exec.Cmd {
 			return exec.CommandContext(h.ctx, "unshare", "--user", "--map-root-user", "--mount", "--pid", "--fork", "chroot", h.rootfs, truePath)
