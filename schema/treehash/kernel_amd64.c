@@ -183,16 +183,63 @@ static const uint8_t rot8_idx[32] __attribute__((aligned(32))) = {
 		"vmovdqu %[spill], %[a]" \
 		: [a] "+x"(A), [b] "+x"(B), [c] "+x"(C), [d] "+x"(D), [spill] "=m"(S) \
 		: [mx] "m"(m[X]), [my] "m"(m[Y]), [r16] "m"(rot16_idx), [r8] "m"(rot8_idx))
+// G2 runs two independent G functions together, step by step, in one block of
+// assembly (the sixteen state vectors fill the sixteen AVX2 registers). Only the
+// rotations by 12 and 7 need a spare register: for each, the first G's c vector (which
+// that step does not read) goes to memory once and serves as the temporary for both
+// rotations. Per G, a waited in memory on its critical path four times per G instead.
+#define G2(A0, A1, B0, B1, C0, C1, D0, D1, X0, X1, Y0, Y1, S) \
+	__asm__( \
+		"vpaddd %[x0], %[a0], %[a0]\n\t" \
+		"vpaddd %[x1], %[a1], %[a1]\n\t" \
+		"vpaddd %[b0], %[a0], %[a0]\n\t" \
+		"vpaddd %[b1], %[a1], %[a1]\n\t" \
+		"vpxor %[a0], %[d0], %[d0]\n\t" \
+		"vpxor %[a1], %[d1], %[d1]\n\t" \
+		"vpshufb %[r16], %[d0], %[d0]\n\t" \
+		"vpshufb %[r16], %[d1], %[d1]\n\t" \
+		"vpaddd %[d0], %[c0], %[c0]\n\t" \
+		"vpaddd %[d1], %[c1], %[c1]\n\t" \
+		"vpxor %[c0], %[b0], %[b0]\n\t" \
+		"vpxor %[c1], %[b1], %[b1]\n\t" \
+		"vmovdqu %[c0], %[spill]\n\t" \
+		"vpsrld $12, %[b0], %[c0]\n\t" \
+		"vpslld $20, %[b0], %[b0]\n\t" \
+		"vpor %[c0], %[b0], %[b0]\n\t" \
+		"vpsrld $12, %[b1], %[c0]\n\t" \
+		"vpslld $20, %[b1], %[b1]\n\t" \
+		"vpor %[c0], %[b1], %[b1]\n\t" \
+		"vmovdqu %[spill], %[c0]\n\t" \
+		"vpaddd %[y0], %[a0], %[a0]\n\t" \
+		"vpaddd %[y1], %[a1], %[a1]\n\t" \
+		"vpaddd %[b0], %[a0], %[a0]\n\t" \
+		"vpaddd %[b1], %[a1], %[a1]\n\t" \
+		"vpxor %[a0], %[d0], %[d0]\n\t" \
+		"vpxor %[a1], %[d1], %[d1]\n\t" \
+		"vpshufb %[r8], %[d0], %[d0]\n\t" \
+		"vpshufb %[r8], %[d1], %[d1]\n\t" \
+		"vpaddd %[d0], %[c0], %[c0]\n\t" \
+		"vpaddd %[d1], %[c1], %[c1]\n\t" \
+		"vpxor %[c0], %[b0], %[b0]\n\t" \
+		"vpxor %[c1], %[b1], %[b1]\n\t" \
+		"vmovdqu %[c0], %[spill]\n\t" \
+		"vpsrld $7, %[b0], %[c0]\n\t" \
+		"vpslld $25, %[b0], %[b0]\n\t" \
+		"vpor %[c0], %[b0], %[b0]\n\t" \
+		"vpsrld $7, %[b1], %[c0]\n\t" \
+		"vpslld $25, %[b1], %[b1]\n\t" \
+		"vpor %[c0], %[b1], %[b1]\n\t" \
+		"vmovdqu %[spill], %[c0]" \
+		: [a0] "+x"(A0), [a1] "+x"(A1), [b0] "+x"(B0), [b1] "+x"(B1), \
+		  [c0] "+x"(C0), [c1] "+x"(C1), [d0] "+x"(D0), [d1] "+x"(D1), [spill] "=m"(S) \
+		: [x0] "m"(m[X0]), [x1] "m"(m[X1]), [y0] "m"(m[Y0]), [y1] "m"(m[Y1]), \
+		  [r16] "m"(rot16_idx), [r8] "m"(rot8_idx))
 #define ROUND8(s) \
 	do { \
-		G(v0, v4, v8, v12, s[0], s[1], spill[0]); \
-		G(v1, v5, v9, v13, s[2], s[3], spill[1]); \
-		G(v2, v6, v10, v14, s[4], s[5], spill[2]); \
-		G(v3, v7, v11, v15, s[6], s[7], spill[3]); \
-		G(v0, v5, v10, v15, s[8], s[9], spill[0]); \
-		G(v1, v6, v11, v12, s[10], s[11], spill[1]); \
-		G(v2, v7, v8, v13, s[12], s[13], spill[2]); \
-		G(v3, v4, v9, v14, s[14], s[15], spill[3]); \
+		G2(v0, v1, v4, v5, v8, v9, v12, v13, s[0], s[2], s[1], s[3], spill[0]); \
+		G2(v2, v3, v6, v7, v10, v11, v14, v15, s[4], s[6], s[5], s[7], spill[1]); \
+		G2(v0, v1, v5, v6, v10, v11, v15, v12, s[8], s[10], s[9], s[11], spill[0]); \
+		G2(v2, v3, v7, v4, v8, v9, v13, v14, s[12], s[14], s[13], s[15], spill[1]); \
 	} while (0)
 
 // transpose8 turns eight rows of eight 32-bit words into eight columns: afterwards r[j]
