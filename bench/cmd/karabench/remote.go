@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"net"
 	"net/http"
 	"os"
@@ -223,7 +224,22 @@ func (h *harness) remoteSection() error {
 		return err
 	}
 	defer stopFS()
-	defer os.Remove(filepath.Join(h.cfg.work, "blob"))
+	// Every contender runs from the same state whatever the order of a round (the
+	// harness shuffles it): a server holding big@v1, the object at the file server and
+	// a downloaded copy, all set up untimed here.
+	if srv, err = h.startServer(filepath.Join(h.cfg.work, "server-data")); err != nil {
+		return err
+	}
+	if _, err := h.kpOut(storeRoot, nil, "push", "big", "--remote", srv.url, "--tag", "big@v1"); err != nil {
+		return fmt.Errorf("the first push: %w", err)
+	}
+	blob := filepath.Join(h.cfg.work, "blob")
+	for _, p := range []string{blob, download} {
+		if err := ensureCopy(object, p); err != nil {
+			return err
+		}
+	}
+	defer os.Remove(blob)
 	defer os.Remove(download)
 	defer os.RemoveAll(unpacked)
 	defer os.RemoveAll(pullDir)
@@ -245,7 +261,11 @@ func (h *harness) remoteSection() error {
 		// The same PUT push makes, by curl, so that the server's work (blake3 of every
 		// byte, fsync) is on both sides: what is left is the client's cost.
 		{Name: "curl upload to karapace-server", Before: func() error {
-			return os.Remove(filepath.Join(h.cfg.work, "server-data", "blobs", "Object", filepath.Base(object)))
+			err := os.Remove(filepath.Join(h.cfg.work, "server-data", "blobs", "Object", filepath.Base(object)))
+			if errors.Is(err, fs.ErrNotExist) {
+				err = nil
+			}
+			return err
 		}, Cmd: func() *exec.Cmd {
 			return exec.CommandContext(h.ctx, "curl", "-sS", "-f", "-o", "/dev/null", "-H", "X-Karapace-Protocol: 1",
 				"-T", object, srv.url+"/objects/"+filepath.Base(object))
@@ -266,10 +286,13 @@ func (h *harness) remoteSection() error {
 		}},
 		// Pull fsyncs what it receives; curl does not: sync(1) of the download is the
 		// durable half of the peer's transfer.
-		{Name: "sync", Cmd: func() *exec.Cmd {
+		{Name: "sync", Before: func() error { return ensureCopy(object, download) }, Cmd: func() *exec.Cmd {
 			return exec.CommandContext(h.ctx, "sync", download)
 		}},
 		{Name: "tar -x", Before: func() error {
+			if err := ensureCopy(object, download); err != nil {
+				return err
+			}
 			if err := os.RemoveAll(unpacked); err != nil {
 				return err
 			}
@@ -332,4 +355,26 @@ func (h *harness) remoteSection() error {
 	}
 	h.rep.Rows = rows
 	return nil
+}
+
+// ensureCopy makes dst a copy of src unless it exists (never a hard link: the file
+// server's PUT truncates its file in place).
+func ensureCopy(src, dst string) error {
+	if _, err := os.Stat(dst); err == nil {
+		return nil
+	}
+	in, err := os.Open(src)
+	if err != nil {
+		return err
+	}
+	defer in.Close()
+	out, err := os.Create(dst)
+	if err != nil {
+		return err
+	}
+	if _, err := io.Copy(out, in); err != nil {
+		out.Close()
+		return err
+	}
+	return out.Close()
 }
