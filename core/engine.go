@@ -454,6 +454,9 @@ func (e *Engine) GC(ctx context.Context, dryRun bool) (*GCReport, error) {
 		if r != nil {
 			rep = r
 		}
+		if gerr == nil && !dryRun {
+			e.pruneRefs()
+		}
 		if cerr := e.st.walCommit(context.Background(), op); cerr != nil && gerr == nil {
 			gerr = cerr
 		}

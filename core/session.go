@@ -4,8 +4,10 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io/fs"
 	"os"
 	"path/filepath"
+	"strings"
 	"time"
 
 	"github.com/karapace/karapace/runtime"
@@ -244,5 +246,35 @@ func (e *Engine) NoteExecRef(ctx context.Context, ref string, id schema.EnvID) {
 	}()
 	if err != nil {
 		e.log.Debug("exec reference not remembered", "ref", ref, "err", err)
+	}
+}
+
+// pruneRefs removes the exec references of environments that are gone (gc runs it). A
+// stale entry is harmless (the fast path checks the record it names) but would stay
+// forever otherwise.
+func (e *Engine) pruneRefs() {
+	dir := filepath.Join(e.layout.EnvDir(), refsDir)
+	ents, err := os.ReadDir(dir)
+	if err != nil {
+		return
+	}
+	for _, ent := range ents {
+		name := ent.Name()
+		if strings.HasPrefix(name, ".") || !ent.Type().IsRegular() {
+			continue
+		}
+		b, err := os.ReadFile(filepath.Join(dir, name))
+		if err != nil {
+			continue
+		}
+		id, err := schema.ParseEnvID(strings.TrimSpace(string(b)))
+		if err == nil {
+			if _, serr := os.Stat(e.layout.EnvPath(id)); serr == nil || !errors.Is(serr, fs.ErrNotExist) {
+				continue
+			}
+		}
+		if err := os.Remove(filepath.Join(dir, name)); err != nil && !errors.Is(err, fs.ErrNotExist) {
+			e.log.Debug("prune exec reference", "ref", name, "err", err)
+		}
 	}
 }

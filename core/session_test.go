@@ -208,3 +208,48 @@ func forceRunningWithDeadClaim(t *testing.T, e *Engine, id schema.EnvID) {
 		t.Fatal(err)
 	}
 }
+
+// TestGCPrunesExecRefs: gc removes the exec fast path's references to environments that
+// are gone, and keeps those of live ones.
+func TestGCPrunesExecRefs(t *testing.T) {
+	ctx := context.Background()
+	e := newEngine(t)
+	gone := build(t, e, manifest(t, "git"))
+	kept := build(t, e, manifest(t, "curl"))
+	if err := e.Rename(ctx, gone, "gone"); err != nil {
+		t.Fatal(err)
+	}
+	if err := e.Rename(ctx, kept, "kept"); err != nil {
+		t.Fatal(err)
+	}
+	refs := filepath.Join(e.Root(), "env", refsDir)
+	e.NoteExecRef(ctx, "gone", gone)
+	e.NoteExecRef(ctx, gone.Short(), gone)
+	e.NoteExecRef(ctx, "kept", kept)
+	e.NoteExecRef(ctx, kept.Short(), kept)
+	for _, r := range []string{"gone", gone.Short(), "kept", kept.Short()} {
+		if !exists(filepath.Join(refs, r)) {
+			t.Fatalf("reference %s was not noted", r)
+		}
+	}
+	if err := os.WriteFile(filepath.Join(refs, "junk"), []byte("not an id\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if err := e.Destroy(ctx, gone); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := e.GC(ctx, true); err != nil {
+		t.Fatal(err)
+	}
+	if !exists(filepath.Join(refs, "gone")) {
+		t.Error("a dry run pruned a reference")
+	}
+	if _, err := e.GC(ctx, false); err != nil {
+		t.Fatal(err)
+	}
+	for r, want := range map[string]bool{"gone": false, gone.Short(): false, "junk": false, "kept": true, kept.Short(): true} {
+		if exists(filepath.Join(refs, r)) != want {
+			t.Errorf("reference %s: present %v after gc, want %v", r, !want, want)
+		}
+	}
+}
