@@ -289,20 +289,28 @@ func replaceFile(path string, data []byte, perm os.FileMode) error {
 // startTime is field 22 of /proc/<pid>/stat: the process start time in clock ticks since
 // boot, which tells a live session from a recycled pid.
 func startTime(pid int) (uint64, error) {
+	_, start, err := procStat(pid)
+	return start, err
+}
+
+// procStat returns the state (field 3, "Z" for a zombie) and the start time (field 22)
+// of /proc/<pid>/stat.
+func procStat(pid int) (string, uint64, error) {
 	b, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/stat")
 	if err != nil {
-		return 0, err
+		return "", 0, err
 	}
 	s := string(b)
 	i := strings.LastIndexByte(s, ')')
 	if i < 0 {
-		return 0, fmt.Errorf("malformed /proc/%d/stat", pid)
+		return "", 0, fmt.Errorf("malformed /proc/%d/stat", pid)
 	}
 	f := strings.Fields(s[i+1:])
 	if len(f) < 20 {
-		return 0, fmt.Errorf("malformed /proc/%d/stat", pid)
+		return "", 0, fmt.Errorf("malformed /proc/%d/stat", pid)
 	}
-	return strconv.ParseUint(f[19], 10, 64)
+	start, err := strconv.ParseUint(f[19], 10, 64)
+	return f[0], start, err
 }
 
 // liveSessions returns the pids of the environment's live sessions, deleting records of

@@ -69,17 +69,8 @@ func ReleaseKeeper(ctx context.Context, envDir string) error {
 	}
 	// A zombie has left its namespaces (and unmounted what was its alone) already.
 	gone := func() bool {
-		b, err := os.ReadFile("/proc/" + strconv.Itoa(k.PID) + "/stat")
-		if err != nil {
-			return true
-		}
-		s := string(b)
-		i := strings.LastIndexByte(s, ')')
-		f := strings.Fields(s[i+1:])
-		if i < 0 || len(f) < 20 {
-			return true
-		}
-		return f[0] == "Z" || f[19] != strconv.FormatUint(k.Start, 10)
+		state, start, err := procStat(k.PID)
+		return err != nil || state == "Z" || start != k.Start
 	}
 	if err := syscall.Kill(k.PID, syscall.SIGTERM); err != nil && !errors.Is(err, syscall.ESRCH) {
 		return fmt.Errorf("%w: stop the keeper %d: %v", runtime.ErrExecFailed, k.PID, err)
