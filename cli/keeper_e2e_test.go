@@ -6,6 +6,7 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -148,7 +149,8 @@ func TestCLIKeeper(t *testing.T) {
 }
 
 // TestCLIKeeperIdleAndDestroy: a keeper leaves KARAPACE_KEEP_ALIVE seconds after the
-// last session, not while one runs; destroy ends it; 0 disables keepers.
+// last session, not while one runs; one killed is replaced; destroy ends it; 0 disables
+// keepers.
 func TestCLIKeeperIdleAndDestroy(t *testing.T) {
 	w := busyboxWorld(t, "namespace")
 	id := w.buildNamed("karapace.toml", "bb")
@@ -178,10 +180,24 @@ func TestCLIKeeperIdleAndDestroy(t *testing.T) {
 	keeperOf(t, envDir, false) // within about a second of idleness
 	waitGone(t, k.PID)
 
-	w.withEnv("KARAPACE_FASTEXEC=require").ok("exec", "bb", "--", "/bin/true")
+	// A keeper killed by a signal leaves its record (and a zombie until it is reaped):
+	// the next session builds a root of its own, whose holder replaces the record.
+	fast := w.withEnv("KARAPACE_FASTEXEC=require")
+	fast.ok("exec", "bb", "--", "/bin/true")
 	k = keeperOf(t, envDir, true)
-	w.ok("destroy", "bb")
+	if err := syscall.Kill(k.PID, syscall.SIGKILL); err != nil {
+		t.Fatal(err)
+	}
 	waitGone(t, k.PID)
+	if r := fast.ok("exec", "bb", "--", "/bin/echo", "after"); r.stdout != "after\n" {
+		t.Errorf("exec after the keeper was killed: %s", r)
+	}
+	k2 := keeperOf(t, envDir, true)
+	if k2 == k {
+		t.Errorf("the killed keeper's record was kept")
+	}
+	w.ok("destroy", "bb")
+	waitGone(t, k2.PID)
 }
 
 // keeperUserNS is the user namespace of a live keeper, as readlink shows it.

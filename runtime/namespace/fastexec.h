@@ -162,7 +162,17 @@ static int fx_kind(const char *path)
 }
 
 // fx_start_time is field 22 of /proc/<pid>/stat.
+static int fx_proc_stat(pid_t pid, char *state, unsigned long long *start);
+
 static int fx_start_time(pid_t pid, unsigned long long *start)
+{
+	char state;
+	return fx_proc_stat(pid, &state, start);
+}
+
+// fx_proc_stat reads the state (field 3: 'Z' for a zombie) and the start time (field
+// 22) of /proc/<pid>/stat.
+static int fx_proc_stat(pid_t pid, char *state, unsigned long long *start)
 {
 	char path[64], *buf;
 	snprintf(path, sizeof(path), "/proc/%d/stat", (int)pid);
@@ -186,6 +196,8 @@ static int fx_start_time(pid_t pid, unsigned long long *start)
 			p++;
 		if (*p == 0)
 			return -1;
+		if (field == 3)
+			*state = *p;
 		if (field == 22) {
 			char *e;
 			errno = 0;
@@ -767,8 +779,11 @@ static pid_t fx_join(struct fx_state *st, const char *envdir, const char *token,
 		close(kpidfd);
 		kpidfd = hi;
 	}
+	// A keeper killed by a signal leaves its record, and a zombie until its new parent
+	// reaps it: neither can be joined, and a session of its own replaces the record.
 	unsigned long long now = 0;
-	if (kpidfd < 0 || fx_start_time(kpid, &now) < 0 || now != kstart) {
+	char state = 0;
+	if (kpidfd < 0 || fx_proc_stat(kpid, &state, &now) < 0 || now != kstart || state == 'Z') {
 		if (kpidfd >= 0)
 			close(kpidfd);
 		close(rec);

@@ -45,7 +45,8 @@ func FindKeeper(envDir string) (k Keeper, ok bool, err error) {
 		_ = os.Remove(path) // malformed: nobody can join it
 		return Keeper{}, false, nil
 	}
-	if now, err := startTime(k.PID); err != nil || now != k.Start {
+	// A zombie (a keeper killed by a signal, not yet reaped) is gone too.
+	if state, now, err := procStat(k.PID); err != nil || now != k.Start || state == "Z" {
 		removeIfSame(path, data)
 		return Keeper{}, false, nil
 	}
@@ -77,6 +78,11 @@ func ReleaseKeeper(ctx context.Context, envDir string) error {
 	}
 	for i := 0; ; i++ {
 		if gone() {
+			// A keeper that leaves removes its record; one killed leaves it behind.
+			if data, err := os.ReadFile(filepath.Join(envDir, KeeperFile)); err == nil &&
+				strings.HasPrefix(string(data), fmt.Sprintf("%d %d ", k.PID, k.Start)) {
+				removeIfSame(filepath.Join(envDir, KeeperFile), data)
+			}
 			return nil
 		}
 		if i == 150 { // 3 s: the keeper answers SIGTERM within a poll round
