@@ -224,6 +224,7 @@ func (o *Objects) verify(ctx context.Context, d schema.Digest, buf []byte) error
 // stream, to its end, so that the result is the same as for a small object: an
 // *IntegrityError naming the digest of what the file holds.
 func (o *Objects) verifyLarge(ctx context.Context, d schema.Digest, f *os.File, size int64) error {
+	readOnce(f)
 	got, err := treehash.SumFile(ctx, f, size)
 	if errors.Is(err, treehash.ErrSizeChanged) {
 		return o.verifyStream(ctx, d, io.NewSectionReader(f, 0, math.MaxInt64))
