@@ -637,6 +637,30 @@ static int fx_record_is(int dirfd, const char *prefix)
 	return strncmp(buf, prefix, strlen(prefix)) == 0;
 }
 
+// The command line the binary was started with (the constructor's), which a keeper
+// overwrites with its title.
+static int fx_argc;
+static char **fx_argv;
+
+// fx_title makes ps show the keeper for what it is ("karapace keeper <env short id>")
+// instead of the command line of the session that built the root: it writes over the
+// argument strings, which lie end to end, and names the thread.
+static void fx_title(const char *envdir)
+{
+	(void)prctl(PR_SET_NAME, "karapace-keep", 0, 0, 0);
+	if (fx_argc < 1 || fx_argv == NULL || fx_argv[0] == NULL)
+		return;
+	char *start = fx_argv[0], *end = fx_argv[0] + strlen(fx_argv[0]);
+	for (int i = 1; i < fx_argc && fx_argv[i] != NULL && fx_argv[i] == end + 1; i++)
+		end = fx_argv[i] + strlen(fx_argv[i]);
+	const char *id = strrchr(envdir, '/');
+	id = id ? id + 1 : envdir;
+	// [start, end] holds the strings and the NUL of the last one.
+	size_t room = (size_t)(end - start);
+	memset(start, 0, room);
+	snprintf(start, room + 1, "karapace keeper %.12s", id);
+}
+
 // fx_keeper is the keeper's life (keeper_hook): fd pfd is the holder's pipe, fd dfd the
 // environment's directory. It never returns.
 __attribute__((noreturn)) static void fx_keeper(int pfd, int dfd)
@@ -644,6 +668,7 @@ __attribute__((noreturn)) static void fx_keeper(int pfd, int dfd)
 	// Out of the session's process group and terminal: ^C and hang-ups are the
 	// session's, not the keeper's.
 	(void)setsid();
+	fx_title(keep_envdir);
 	unsigned long long start = 0;
 	if (read_full(pfd, &start, sizeof(start)) < 0 || start == 0)
 		_exit(0);
@@ -1136,6 +1161,7 @@ static int fx_try(const char *store_flag, const char *ref, int ncmd, char **cmd,
 		if (keep_dirfd >= 0) {
 			keep_secs = keep;
 			snprintf(keep_line, sizeof(keep_line), "%s %s", want_sum, ident);
+			snprintf(keep_envdir, sizeof(keep_envdir), "%s", envdir);
 			keeper_hook = fx_keeper;
 			holder_start_time = fx_holder_start;
 		}
@@ -1376,5 +1402,7 @@ __attribute__((constructor)) static void karapace_fastexec(int argc, char **argv
 	const char *ref = argv[i + 1];
 	if (ref[0] == '-' || ref[0] == 0 || (store && (store[0] == '-' || store[0] == 0)))
 		return;
+	fx_argc = argc;
+	fx_argv = argv;
 	(void)fx_try(store, ref, argc - i - 3, argv + i + 3, envp);
 }

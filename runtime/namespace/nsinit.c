@@ -124,6 +124,7 @@ static struct kp_plan plan;
 static int keep_secs;         // 0: the holder leaves with its session
 static int keep_dirfd = -1;   // the environment's directory (the record lives there)
 static char keep_line[128];   // the record after "<pid> <start> ": "<token> <ident>"
+static char keep_envdir[4096]; // the environment's directory, for the keeper's title
 static int holder_wfd = -1;   // PID 1 writes 'K' here once the root is complete
 static int root_is_fuse;      // a fuse-overlayfs root dies with its PID namespace
 static void (*keeper_hook)(int pipefd, int dirfd);
