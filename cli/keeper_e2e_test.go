@@ -73,6 +73,10 @@ func TestCLIKeeper(t *testing.T) {
 	if k2 := keeperOf(t, envDir, true); k2 != k {
 		t.Fatalf("the keeper changed between joins: %+v, then %+v", k, k2)
 	}
+	if cmdline, err := os.ReadFile(filepath.Join("/proc", strconv.Itoa(k.PID), "cmdline")); err != nil ||
+		!strings.HasPrefix(string(cmdline), "karapace keeper "+id[:12]+"\x00") {
+		t.Errorf("the keeper's command line: %q, %v", cmdline, err)
+	}
 	// The keeper is alive, so its namespace's inode number cannot have been reused.
 	kns := keeperUserNS(t, k)
 	if first[0] != kns || second[0] != kns || third[0] != kns {
