@@ -788,8 +788,14 @@ static pid_t fx_join(struct fx_state *st, const char *envdir, const char *token,
 	char buf[256], ktoken[17], kident[17];
 	int kpid = 0;
 	unsigned long long kstart = 0;
+	// The keeper holds the lock exclusively for a moment once a second, to see whether
+	// a session is joined: wait that out (a keeper that then decides to leave removes
+	// its record first, and the check of its pid below finds it gone).
 	ssize_t n = -1;
-	if (flock(rec, LOCK_SH | LOCK_NB) == 0)
+	int locked = -1;
+	for (int i = 0; i < 50 && (locked = flock(rec, LOCK_SH | LOCK_NB)) < 0 && errno == EWOULDBLOCK; i++)
+		usleep(200);
+	if (locked == 0)
 		n = read(rec, buf, sizeof(buf) - 1);
 	if (n > 0)
 		buf[n] = 0;
