@@ -306,6 +306,23 @@ static void fx_put_list(struct fx_buf *b, char **l, int n)
 		fx_put_str(b, l[i]);
 }
 
+// fx_launcher_plan appends the launcher's plan, as fastexec_linux.go's flatPlan.encode
+// would write it, from the pieces the fast-path plan keeps and this session's own.
+static void fx_launcher_plan(struct fx_buf *b, const char *head, size_t headlen, const char *ovl, const char *merged,
+			     const char *mounts, size_t mountslen, char **env, int nenv, char **cmd, int ncmd, const char *dir)
+{
+	fx_put_str(b, PLAN_MAGIC);
+	fx_put_num(b, ns_inode("/proc/self/ns/user"));
+	fx_put_num(b, ns_inode("/proc/self/ns/mnt"));
+	fx_put(b, head, headlen);
+	fx_put_str(b, ovl);
+	fx_put_str(b, merged);
+	fx_put(b, mounts, mountslen);
+	fx_put_list(b, env, nenv);
+	fx_put_list(b, cmd, ncmd);
+	fx_put_str(b, dir);
+}
+
 // What the fast path has done so far, to undo on a fall back.
 struct fx_state {
 	int lockfd, slotfd;
@@ -1075,25 +1092,17 @@ static int fx_try(const char *store_flag, const char *ref, int ncmd, char **cmd,
 
 	// The environment's keeper may hold its root already: join it (fx_join).
 	int keep = fx_keep_secs();
-	char envdir[PATH_MAX], ident[17];
+	char envdir[PATH_MAX], ident[17] = "";
 	if (snprintf(envdir, sizeof(envdir), "%s/env/%s", root, id) >= (int)sizeof(envdir))
 		keep = 0;
-	fx_ident(idpaths, ident);
 	if (keep > 0) {
+		fx_ident(idpaths, ident); // stats of every bind source: only when keepers are on
 		struct fx_reader hr = {.cur = head, .end = head + headlen};
 		(void)fx_num(&hr); // tty
 		int netns = (int)fx_num(&hr);
+		// A joined session mounts no root: no overlay options, no merged directory.
 		struct fx_buf jb = {0};
-		fx_put_str(&jb, PLAN_MAGIC);
-		fx_put_num(&jb, ns_inode("/proc/self/ns/user"));
-		fx_put_num(&jb, ns_inode("/proc/self/ns/mnt"));
-		fx_put(&jb, head, headlen);
-		fx_put_str(&jb, "");
-		fx_put_str(&jb, "");
-		fx_put(&jb, mounts, mountslen);
-		fx_put_list(&jb, env, nenv);
-		fx_put_list(&jb, cmd, ncmd);
-		fx_put_str(&jb, dir);
+		fx_launcher_plan(&jb, head, headlen, "", "", mounts, mountslen, env, nenv, cmd, ncmd, dir);
 		if (!hr.bad && !jb.bad && jb.len <= MAX_PLAN) {
 			pid_t j = fx_join(&st, envdir, want_sum, ident, &jb, netns, sessionsdir, start, &sock, &krec, &kpidfd);
 			if (j < 0)
@@ -1144,16 +1153,7 @@ static int fx_try(const char *store_flag, const char *ref, int ncmd, char **cmd,
 			snprintf(ovl, sizeof(ovl), "%s", ovlprefix);
 		if (strpbrk(work, ",:\\") != NULL)
 			return fx_fallback(&st, "work path");
-		fx_put_str(&b, PLAN_MAGIC);
-		fx_put_num(&b, ns_inode("/proc/self/ns/user"));
-		fx_put_num(&b, ns_inode("/proc/self/ns/mnt"));
-		fx_put(&b, head, headlen);
-		fx_put_str(&b, ovl);
-		fx_put_str(&b, merged);
-		fx_put(&b, mounts, mountslen);
-		fx_put_list(&b, env, nenv);
-		fx_put_list(&b, cmd, ncmd);
-		fx_put_str(&b, dir);
+		fx_launcher_plan(&b, head, headlen, ovl, merged, mounts, mountslen, env, nenv, cmd, ncmd, dir);
 		if (b.bad || b.len > MAX_PLAN)
 			return fx_fallback(&st, "plan too large");
 
