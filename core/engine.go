@@ -358,11 +358,18 @@ func (e *Engine) release(ctx context.Context, m *Env) {
 	if err != nil {
 		return
 	}
-	if r, ok := b.(runtime.Releaser); ok {
-		if err := r.Release(ctx, spec); err != nil {
-			e.log.Warn("release the environment's kept root", "env", m.EnvID.Short(), "err", err)
-		}
+	if err := releaseKept(ctx, b, spec); err != nil {
+		e.log.Warn("release the environment's kept root", "env", m.EnvID.Short(), "err", err)
 	}
+}
+
+// releaseKept ends what backend b keeps of an environment between sessions, if it
+// keeps anything (runtime.Releaser).
+func releaseKept(ctx context.Context, b runtime.Backend, spec *runtime.Spec) error {
+	if r, ok := b.(runtime.Releaser); ok {
+		return r.Release(ctx, spec)
+	}
+	return nil
 }
 
 // Rename names an environment. Names are 1-64 of [A-Za-z0-9_-] and unique in the store.

@@ -164,10 +164,8 @@ func (e *Engine) Stop(ctx context.Context, id schema.EnvID) error {
 	running := false
 	if specErr == nil {
 		// Stop ends what the backend keeps between sessions too, running or not.
-		if r, ok := b.(runtime.Releaser); ok {
-			if err := r.Release(ctx, spec); err != nil {
-				return classify(ErrRuntime, err)
-			}
+		if err := releaseKept(ctx, b, spec); err != nil {
+			return classify(ErrRuntime, err)
 		}
 		st, err := b.Status(ctx, spec)
 		if err != nil {

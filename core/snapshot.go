@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"github.com/karapace/karapace/runtime"
 	"io/fs"
 	"os"
 	"path/filepath"
@@ -107,10 +106,8 @@ func (e *Engine) Restore(ctx context.Context, id schema.EnvID, snapshot schema.D
 		}
 		// A kept root still shows the old upper; it must not outlive the swap.
 		if spec, b, err := e.envSpec(ctx, m); err == nil {
-			if r, ok := b.(runtime.Releaser); ok {
-				if err := r.Release(ctx, spec); err != nil {
-					return classify(ErrRuntime, err)
-				}
+			if err := releaseKept(ctx, b, spec); err != nil {
+				return classify(ErrRuntime, err)
 			}
 		}
 		l, err := e.st.layerGet(ctx, snapshot)
