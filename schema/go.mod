@@ -1,6 +1,6 @@
 module github.com/karapace/karapace/schema
 
-go 1.26
+go 1.26.0
 
 require (
 	github.com/BurntSushi/toml v1.6.0
@@ -8,4 +8,7 @@ require (
 	lukechampine.com/blake3 v1.4.1
 )
 
-require github.com/klauspost/cpuid/v2 v2.0.12 // indirect
+require (
+	github.com/klauspost/cpuid/v2 v2.0.12 // indirect
+	golang.org/x/sys v0.50.0 // indirect
+)

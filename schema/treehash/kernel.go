@@ -8,11 +8,16 @@ import (
 
 // A kernel returns the chaining value of len(p) > 0 bytes hashed as a non-root BLAKE3
 // subtree whose first chunk is chunk number counter. scratch holds at least
-// scratchSize(len(p)) bytes of working space (the C kernels use it; gutsKernel does not).
+// scratchSize(len(p)) bytes of working space (the assembly kernel uses it; gutsKernel
+// does not).
 type kernel func(p []byte, counter uint64, scratch []byte) [8]uint32
 
-// scratchSize is the scratch a kernel needs for n bytes: 32 bytes per chunk.
-func scratchSize(n int) int { return 32 * ((n + guts.ChunkSize - 1) / guts.ChunkSize) }
+// scratchSize is the scratch a kernel needs for n bytes: a state block on a 64-byte
+// boundary, then 32 bytes per chunk.
+func scratchSize(n int) int { return 64 + stateSize + 32*((n+guts.ChunkSize-1)/guts.ChunkSize) }
+
+// stateSize is the assembly kernel's state block (kernel_amd64.s).
+const stateSize = 640
 
 // gutsKernel is the pure-Go kernel: lukechampine.com/blake3/guts hashes 16 chunks per
 // call (AVX2 assembly on amd64, Go elsewhere).

@@ -7,8 +7,10 @@ import (
 	"io"
 	"os"
 	"runtime"
+	"runtime/debug"
 	"sync"
 	"sync/atomic"
+	"syscall"
 
 	"github.com/karapace/karapace/schema"
 )
@@ -16,6 +18,23 @@ import (
 // ErrSizeChanged is wrapped by the error of a hash whose input ended before the size it
 // was given: a file truncated while being hashed.
 var ErrSizeChanged = errors.New("content ended before its size")
+
+// errFault is wrapped by the error of a hash whose mapped input faulted.
+var errFault = errors.New("fault reading the mapped file")
+
+// mapping is a file mapped into memory: workers hash spans of it in place.
+type mapping []byte
+
+func (m mapping) ReadAt(p []byte, off int64) (int, error) {
+	if off >= int64(len(m)) {
+		return 0, io.EOF
+	}
+	n := copy(p, m[off:])
+	if n < len(p) {
+		return n, io.EOF
+	}
+	return n, nil
+}
 
 // MinSize is the size from which SumReaderAt hashes on several cores. Below it, starting
 // workers costs more than it saves.
@@ -41,9 +60,26 @@ func defaultConfig() config {
 	return config{span: spanSize, workers: runtime.GOMAXPROCS(0), kern: defaultKernel(), min: MinSize}
 }
 
-// SumFile hashes the first size bytes of f (see SumReaderAt).
+// SumFile hashes the first size bytes of f. From MinSize on it maps the file and the
+// workers hash the page cache in place, with no copy; a fault while reading the mapping
+// (an I/O error, or a file shrunk under it) ends that attempt, and the file is then
+// hashed again with pread (see SumReaderAt), which reports the cause as an error.
 func SumFile(ctx context.Context, f *os.File, size int64) (schema.Digest, error) {
-	return SumReaderAt(ctx, f, size)
+	if size < MinSize || size != int64(int(size)) {
+		return SumReaderAt(ctx, f, size)
+	}
+	data, err := syscall.Mmap(int(f.Fd()), 0, int(size), syscall.PROT_READ, syscall.MAP_SHARED)
+	if err != nil {
+		return SumReaderAt(ctx, f, size)
+	}
+	d, err := sum(ctx, mapping(data), size, defaultConfig())
+	if uerr := syscall.Munmap(data); uerr != nil && err == nil {
+		err = fmt.Errorf("hash: unmap: %w", uerr)
+	}
+	if errors.Is(err, errFault) {
+		return SumReaderAt(ctx, f, size)
+	}
+	return d, err
 }
 
 // SumReaderAt returns the BLAKE3-256 digest of the first size bytes of r. From MinSize
@@ -62,7 +98,8 @@ func sum(ctx context.Context, r io.ReaderAt, size int64, c config) (schema.Diges
 		return schema.Digest{}, fmt.Errorf("hash: negative size %d", size)
 	}
 	span := int64(c.span)
-	if size <= span || size < c.min || c.workers < 2 && c.min > 0 {
+	_, mapped := r.(mapping)
+	if size <= span || size < c.min || c.workers < 2 && c.min > 0 && !mapped {
 		return sumSerial(ctx, r, size)
 	}
 	// Every span but the last is a complete subtree pushed on the CV stack; the last
@@ -71,7 +108,10 @@ func sum(ctx context.Context, r io.ReaderAt, size int64, c config) (schema.Diges
 	spans := (size + span - 1) / span
 	ws := make([]worker, min(int64(max(c.workers, 1)), spans))
 	for i := range ws {
-		ws[i] = worker{buf: make([]byte, span), scratch: make([]byte, scratchSize(c.span))}
+		ws[i] = worker{scratch: make([]byte, scratchSize(c.span))}
+		if !mapped {
+			ws[i].buf = make([]byte, span)
+		}
 	}
 	cvs := make([][8]uint32, min(spans, windowSpans))
 	var stack [][8]uint32
@@ -156,18 +196,39 @@ func hashWindow(ctx context.Context, r io.ReaderAt, size int64, c config, w0, w1
 	return first
 }
 
-// hashSpan reads span i and returns its CV.
+// hashSpan reads span i and returns its CV. A span of a mapping is hashed in place.
 func (w *worker) hashSpan(r io.ReaderAt, size int64, c config, i int64) ([8]uint32, error) {
 	off := i * int64(c.span)
-	b := w.buf[:min(int64(c.span), size-off)]
-	n, err := r.ReadAt(b, off)
-	if n < len(b) {
+	n := min(int64(c.span), size-off)
+	if m, ok := r.(mapping); ok {
+		return hashMapped(m[off:off+n], off, c, w.scratch)
+	}
+	b := w.buf[:n]
+	got, err := r.ReadAt(b, off)
+	if got < len(b) {
 		if err == nil || errors.Is(err, io.EOF) {
-			return [8]uint32{}, fmt.Errorf("hash: %w: %d bytes at offset %d, want %d", ErrSizeChanged, n, off, len(b))
+			return [8]uint32{}, fmt.Errorf("hash: %w: %d bytes at offset %d, want %d", ErrSizeChanged, got, off, len(b))
 		}
 		return [8]uint32{}, fmt.Errorf("hash: read at offset %d: %w", off, err)
 	}
 	return c.kern(b, uint64(off)/1024, w.scratch), nil
+}
+
+// hashMapped hashes mapped bytes from offset off of the file. Reading a mapping can
+// fault (SIGBUS: an I/O error, or a page beyond a file that shrank): the kernels are Go
+// and Go assembly, so with SetPanicOnFault the fault is a panic on this goroutine, turned
+// here into an error that wraps errFault.
+func hashMapped(p []byte, off int64, c config, scratch []byte) (cv [8]uint32, err error) {
+	defer func() {
+		if r := recover(); r != nil {
+			if _, ok := r.(interface{ Addr() uintptr }); !ok {
+				panic(r)
+			}
+			err = fmt.Errorf("hash: %w at offset %d", errFault, off)
+		}
+	}()
+	defer debug.SetPanicOnFault(debug.SetPanicOnFault(true))
+	return c.kern(p, uint64(off)/1024, scratch), nil
 }
 
 // serialBufSize is sumSerial's read size: zeebo/blake3 runs at full speed from 1 MiB.

@@ -13,6 +13,7 @@ import (
 	"sort"
 	"sync"
 	"sync/atomic"
+	"syscall"
 	"testing"
 	"time"
 
@@ -346,4 +347,39 @@ func FuzzSum(f *testing.F) {
 		c := config{span: 1024 << (spanExp % 5), workers: 1 + int(workers%8), kern: ks[name]}
 		checkSum(t, data, len(data), c, name)
 	})
+}
+
+// TestSumMappedFault: a file truncated after SumFile would have mapped it faults
+// (SIGBUS) on the pages past its new end. The fault is an error of that attempt, not the
+// end of the process, and SumFile then reports the short file as ErrSizeChanged.
+func TestSumMappedFault(t *testing.T) {
+	data := randomBytes(16<<20, 10)
+	path := filepath.Join(t.TempDir(), "f")
+	if err := os.WriteFile(path, data, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	f, err := os.OpenFile(path, os.O_RDWR, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	m, err := syscall.Mmap(int(f.Fd()), 0, len(data), syscall.PROT_READ, syscall.MAP_SHARED)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer syscall.Munmap(m)
+	if d, err := sum(context.Background(), mapping(m), int64(len(m)), defaultConfig()); err != nil || d != want(data) {
+		t.Fatalf("mapped, whole: %s, %v", d, err)
+	}
+	if err := f.Truncate(5 << 20); err != nil {
+		t.Fatal(err)
+	}
+	for _, c := range []config{defaultConfig(), {span: spanSize, workers: 1, kern: gutsKernel, min: MinSize}} {
+		if _, err := sum(context.Background(), mapping(m), int64(len(m)), c); !errors.Is(err, errFault) {
+			t.Fatalf("mapped, truncated, %d workers: got %v, want errFault", c.workers, err)
+		}
+	}
+	if _, err := SumFile(context.Background(), f, int64(len(data))); !errors.Is(err, ErrSizeChanged) {
+		t.Fatalf("SumFile, truncated: got %v, want ErrSizeChanged", err)
+	}
 }
