@@ -22,18 +22,48 @@ var ErrSizeChanged = errors.New("content ended before its size")
 // errFault is wrapped by the error of a hash whose mapped input faulted.
 var errFault = errors.New("fault reading the mapped file")
 
-// mapping is a file mapped into memory: workers hash spans of it in place.
-type mapping []byte
+// mapWindow is how much of a file SumFile maps at a time. Mapped pages count in the
+// process's resident set while they are mapped: a window bounds that, and costs a
+// mapping and the workers' rendezvous per window.
+const mapWindow = 64 << 20
 
-func (m mapping) ReadAt(p []byte, off int64) (int, error) {
-	if off >= int64(len(m)) {
-		return 0, io.EOF
+// fileMap is a file hashed through windows of it mapped in turn: workers hash spans of
+// the current window in place.
+type fileMap struct {
+	fd   int
+	base int64  // file offset of data[0]
+	data []byte // the current window, nil between windows
+}
+
+// ReadAt preads the file (for callers other than the workers).
+func (m *fileMap) ReadAt(p []byte, off int64) (int, error) {
+	n, err := syscall.Pread(m.fd, p, off)
+	if err != nil {
+		return 0, err
 	}
-	n := copy(p, m[off:])
 	if n < len(p) {
 		return n, io.EOF
 	}
 	return n, nil
+}
+
+// mapRange maps bytes [off, end) of the file, off a multiple of the page size.
+func (m *fileMap) mapRange(off, end int64) error {
+	data, err := syscall.Mmap(m.fd, off, int(end-off), syscall.PROT_READ, syscall.MAP_SHARED)
+	if err != nil {
+		return fmt.Errorf("hash: %w: map %d bytes at offset %d: %v", errFault, end-off, off, err)
+	}
+	m.base, m.data = off, data
+	return nil
+}
+
+func (m *fileMap) unmap() error {
+	data := m.data
+	m.data = nil
+	if err := syscall.Munmap(data); err != nil {
+		return fmt.Errorf("hash: unmap: %w", err)
+	}
+	return nil
 }
 
 // MinSize is the size from which SumReaderAt hashes on several cores. Below it, starting
@@ -65,17 +95,10 @@ func defaultConfig() config {
 // (an I/O error, or a file shrunk under it) ends that attempt, and the file is then
 // hashed again with pread (see SumReaderAt), which reports the cause as an error.
 func SumFile(ctx context.Context, f *os.File, size int64) (schema.Digest, error) {
-	if size < MinSize || size != int64(int(size)) {
+	if size < MinSize {
 		return SumReaderAt(ctx, f, size)
 	}
-	data, err := syscall.Mmap(int(f.Fd()), 0, int(size), syscall.PROT_READ, syscall.MAP_SHARED)
-	if err != nil {
-		return SumReaderAt(ctx, f, size)
-	}
-	d, err := sum(ctx, mapping(data), size, defaultConfig())
-	if uerr := syscall.Munmap(data); uerr != nil && err == nil {
-		err = fmt.Errorf("hash: unmap: %w", uerr)
-	}
+	d, err := sum(ctx, &fileMap{fd: int(f.Fd())}, size, defaultConfig())
 	if errors.Is(err, errFault) {
 		return SumReaderAt(ctx, f, size)
 	}
@@ -98,7 +121,7 @@ func sum(ctx context.Context, r io.ReaderAt, size int64, c config) (schema.Diges
 		return schema.Digest{}, fmt.Errorf("hash: negative size %d", size)
 	}
 	span := int64(c.span)
-	_, mapped := r.(mapping)
+	fm, mapped := r.(*fileMap)
 	if size <= span || size < c.min || c.workers < 2 && c.min > 0 && !mapped {
 		return sumSerial(ctx, r, size)
 	}
@@ -113,12 +136,27 @@ func sum(ctx context.Context, r io.ReaderAt, size int64, c config) (schema.Diges
 			ws[i].buf = make([]byte, span)
 		}
 	}
-	cvs := make([][8]uint32, min(spans, windowSpans))
+	window := int64(windowSpans)
+	if mapped {
+		window = max(mapWindow/span, 1)
+	}
+	cvs := make([][8]uint32, min(spans, window))
 	var stack [][8]uint32
 	var last [8]uint32
-	for w0 := int64(0); w0 < spans; w0 += windowSpans {
-		w1 := min(w0+windowSpans, spans)
-		if err := hashWindow(ctx, r, size, c, w0, w1, cvs, ws); err != nil {
+	for w0 := int64(0); w0 < spans; w0 += window {
+		w1 := min(w0+window, spans)
+		if mapped {
+			if err := fm.mapRange(w0*span, min(w1*span, size)); err != nil {
+				return schema.Digest{}, err
+			}
+		}
+		err := hashWindow(ctx, r, size, c, w0, w1, cvs, ws)
+		if mapped {
+			if uerr := fm.unmap(); err == nil {
+				err = uerr
+			}
+		}
+		if err != nil {
 			return schema.Digest{}, err
 		}
 		for i := w0; i < w1; i++ {
@@ -200,8 +238,8 @@ func hashWindow(ctx context.Context, r io.ReaderAt, size int64, c config, w0, w1
 func (w *worker) hashSpan(r io.ReaderAt, size int64, c config, i int64) ([8]uint32, error) {
 	off := i * int64(c.span)
 	n := min(int64(c.span), size-off)
-	if m, ok := r.(mapping); ok {
-		return hashMapped(m[off:off+n], off, c, w.scratch)
+	if m, ok := r.(*fileMap); ok {
+		return hashMapped(m.data[off-m.base:off-m.base+n], off, c, w.scratch)
 	}
 	b := w.buf[:n]
 	got, err := r.ReadAt(b, off)

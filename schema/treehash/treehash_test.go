@@ -13,7 +13,6 @@ import (
 	"sort"
 	"sync"
 	"sync/atomic"
-	"syscall"
 	"testing"
 	"time"
 
@@ -349,11 +348,11 @@ func FuzzSum(f *testing.F) {
 	})
 }
 
-// TestSumMappedFault: a file truncated after SumFile would have mapped it faults
-// (SIGBUS) on the pages past its new end. The fault is an error of that attempt, not the
-// end of the process, and SumFile then reports the short file as ErrSizeChanged.
+// TestSumMappedFault: a file truncated while SumFile has it mapped faults (SIGBUS) on
+// the pages past its new end. The fault is an error of that attempt, not the end of the
+// process, and SumFile then reports the short file as ErrSizeChanged.
 func TestSumMappedFault(t *testing.T) {
-	data := randomBytes(16<<20, 10)
+	data := randomBytes(3*mapWindow/2, 10)
 	path := filepath.Join(t.TempDir(), "f")
 	if err := os.WriteFile(path, data, 0o644); err != nil {
 		t.Fatal(err)
@@ -363,23 +362,25 @@ func TestSumMappedFault(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer f.Close()
-	m, err := syscall.Mmap(int(f.Fd()), 0, len(data), syscall.PROT_READ, syscall.MAP_SHARED)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer syscall.Munmap(m)
-	if d, err := sum(context.Background(), mapping(m), int64(len(m)), defaultConfig()); err != nil || d != want(data) {
-		t.Fatalf("mapped, whole: %s, %v", d, err)
-	}
-	if err := f.Truncate(5 << 20); err != nil {
-		t.Fatal(err)
-	}
+	size := int64(len(data))
 	for _, c := range []config{defaultConfig(), {span: spanSize, workers: 1, kern: gutsKernel, min: MinSize}} {
-		if _, err := sum(context.Background(), mapping(m), int64(len(m)), c); !errors.Is(err, errFault) {
-			t.Fatalf("mapped, truncated, %d workers: got %v, want errFault", c.workers, err)
+		if d, err := sum(context.Background(), &fileMap{fd: int(f.Fd())}, size, c); err != nil || d != want(data) {
+			t.Fatalf("mapped, whole, %d workers: %s, %v", c.workers, d, err)
 		}
 	}
-	if _, err := SumFile(context.Background(), f, int64(len(data))); !errors.Is(err, ErrSizeChanged) {
-		t.Fatalf("SumFile, truncated: got %v, want ErrSizeChanged", err)
+	// The first window is whole; the second faults at its first span past the end. And
+	// a truncation inside the first window faults there.
+	for _, cut := range []int64{mapWindow + 5<<20, 5 << 20} {
+		if err := f.Truncate(cut); err != nil {
+			t.Fatal(err)
+		}
+		for _, c := range []config{defaultConfig(), {span: spanSize, workers: 1, kern: gutsKernel, min: MinSize}} {
+			if _, err := sum(context.Background(), &fileMap{fd: int(f.Fd())}, size, c); !errors.Is(err, errFault) {
+				t.Fatalf("cut at %d, %d workers: got %v, want errFault", cut, c.workers, err)
+			}
+		}
+		if _, err := SumFile(context.Background(), f, size); !errors.Is(err, ErrSizeChanged) {
+			t.Fatalf("SumFile, cut at %d: got %v, want ErrSizeChanged", cut, err)
+		}
 	}
 }
