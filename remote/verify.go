@@ -19,7 +19,7 @@ type VerifyingReader struct {
 	src        io.Reader
 	want       schema.Digest
 	key        string
-	h          hasher
+	h          *schema.Hash
 	buf        []byte
 	start, end int
 	n          int64
@@ -27,15 +27,10 @@ type VerifyingReader struct {
 	err        error
 }
 
-type hasher interface {
-	io.Writer
-	Sum([]byte) []byte
-}
-
 // NewVerifyingReader returns a reader of src that checks the bytes against want; key
 // names the blob in the error.
 func NewVerifyingReader(src io.Reader, want schema.Digest, key string) *VerifyingReader {
-	return &VerifyingReader{src: src, want: want, key: key, h: schema.Hasher(), buf: make([]byte, chunk), size: -1}
+	return &VerifyingReader{src: src, want: want, key: key, h: schema.NewHash(), buf: make([]byte, chunk), size: -1}
 }
 
 // N returns the number of bytes read from src so far.
@@ -65,8 +60,7 @@ func (v *VerifyingReader) fill() {
 	switch err {
 	case nil:
 	case io.EOF, io.ErrUnexpectedEOF:
-		var got schema.Digest
-		v.h.Sum(got[:0])
+		got := v.h.Digest()
 		switch {
 		case v.size >= 0 && v.n != v.size:
 			v.err = fmt.Errorf("%s: read %d bytes, expected %d: %w", v.key, v.n, v.size, io.ErrUnexpectedEOF)

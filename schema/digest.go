@@ -7,7 +7,6 @@ import (
 	"io"
 
 	zeebo "github.com/zeebo/blake3"
-	"lukechampine.com/blake3"
 )
 
 // ErrInvalidDigest is wrapped by every error about a malformed digest, id or short id.
@@ -25,12 +24,6 @@ func Sum(b []byte) Digest { return Digest(zeebo.Sum256(b)) }
 
 // SumString returns the BLAKE3-256 digest of s.
 func SumString(s string) Digest { return Sum([]byte(s)) }
-
-// Hasher returns a streaming BLAKE3-256 hasher (lukechampine.com/blake3). Feed it large
-// writes (1 MiB or more); with small writes its throughput drops by three quarters.
-// Hash is the same function at two to three times the speed on this project's
-// machines: prefer it for bulk data.
-func Hasher() *blake3.Hasher { return blake3.New(32, nil) }
 
 // Hash is a streaming BLAKE3-256 hasher for bulk data. It wraps github.com/zeebo/blake3,
 // whose AVX2 and SSE4.1 kernels hash 2.5 times faster per core than lukechampine.com/blake3
@@ -54,13 +47,6 @@ func (h *Hash) Digest() Digest {
 
 // Reset empties the hasher for reuse.
 func (h *Hash) Reset() { h.h.Reset() }
-
-// DigestOf returns the digest of a hasher's current state.
-func DigestOf(h *blake3.Hasher) Digest {
-	var d Digest
-	h.Sum(d[:0])
-	return d
-}
 
 // HashReader streams r through BLAKE3 with a 1 MiB buffer and returns the digest and the
 // number of bytes read.

@@ -1,17 +1,18 @@
 module github.com/karapace/karapace/store
 
-go 1.26
+go 1.26.0
 
 require (
 	github.com/gofrs/flock v0.13.0
 	github.com/karapace/karapace/schema v0.0.0
-	golang.org/x/sys v0.40.0
-	lukechampine.com/blake3 v1.4.1
+	golang.org/x/sys v0.50.0
 )
 
 require (
 	github.com/BurntSushi/toml v1.6.0 // indirect
-	github.com/klauspost/cpuid/v2 v2.0.9 // indirect
+	github.com/klauspost/cpuid/v2 v2.0.12 // indirect
+	github.com/zeebo/blake3 v0.2.4 // indirect
+	lukechampine.com/blake3 v1.4.1 // indirect
 )
 
 replace github.com/karapace/karapace/schema => ../schema

@@ -16,7 +16,6 @@ import (
 	"syscall"
 	"time"
 
-	"lukechampine.com/blake3"
 
 	"github.com/karapace/karapace/schema"
 )
@@ -113,7 +112,7 @@ func transientNetError(err error) bool {
 // server allows it (and If-Range guards against the file changing in between), starting
 // over otherwise.
 func (c *Cache) download(ctx context.Context, src string, f *os.File, progress func(done, total int64)) (schema.Digest, int64, error) {
-	d := &transfer{f: f, h: schema.Hasher(), total: -1, progress: progress}
+	d := &transfer{f: f, h: schema.NewHash(), total: -1, progress: progress}
 	d.w = bufio.NewWriterSize(io.MultiWriter(f, d.h), 1<<20)
 	var last error
 	for attempt := 1; attempt <= c.attempts; attempt++ {
@@ -128,7 +127,7 @@ func (c *Cache) download(ctx context.Context, src string, f *os.File, progress f
 		}
 		retry, err := c.fetchOnce(ctx, src, d)
 		if err == nil {
-			return schema.DigestOf(d.h), d.written, nil
+			return d.h.Digest(), d.written, nil
 		}
 		if ctx.Err() != nil {
 			return schema.Digest{}, 0, fmt.Errorf("download %s: %w", src, ctx.Err())
@@ -144,7 +143,7 @@ func (c *Cache) download(ctx context.Context, src string, f *os.File, progress f
 // transfer is the state of one download across attempts.
 type transfer struct {
 	f         *os.File
-	h         *blake3.Hasher
+	h         *schema.Hash
 	w         *bufio.Writer
 	written   int64  // bytes accepted into w (all of them reach f and h)
 	total     int64  // full size when known, else -1

@@ -19,7 +19,7 @@ import (
 // in a path or link target), so two different trees never share an encoding.
 // Modification times and ownership are left out: they say nothing about the content.
 func TreeDigest(ctx context.Context, dir string) (schema.Digest, error) {
-	h := schema.Hasher()
+	h := schema.NewHash()
 	w := bufio.NewWriterSize(h, 1<<20)
 	field := func(s string) {
 		w.WriteString(s)
@@ -83,7 +83,7 @@ func TreeDigest(ctx context.Context, dir string) (schema.Digest, error) {
 	if err := w.Flush(); err != nil {
 		return schema.Digest{}, err
 	}
-	return schema.DigestOf(h), nil
+	return h.Digest(), nil
 }
 
 func setIDBits(m fs.FileMode) fs.FileMode {
@@ -108,14 +108,14 @@ func hashFile(p string, buf []byte) (schema.Digest, int64, error) {
 		return schema.Digest{}, 0, err
 	}
 	defer f.Close()
-	h := schema.Hasher()
+	h := schema.NewHash()
 	var size int64
 	for {
 		n, err := f.Read(buf)
 		h.Write(buf[:n])
 		size += int64(n)
 		if err == io.EOF {
-			return schema.DigestOf(h), size, nil
+			return h.Digest(), size, nil
 		}
 		if err != nil {
 			return schema.Digest{}, 0, err
