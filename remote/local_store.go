@@ -172,7 +172,8 @@ type stagedBlob struct {
 	key  schema.Digest
 }
 
-// PutBlob stages one verified blob: temp file, stream, fsync, rename to its key.
+// PutBlob stages one verified blob: temp file, stream (the source read and verified on
+// this goroutine while another writes the file), fsync, rename to its key.
 func (t *localTx) PutBlob(ctx context.Context, kind Kind, key schema.Digest, r io.Reader) (err error) {
 	if kind != Object && kind != Layer {
 		return fmt.Errorf("%w: cannot stage %s", ErrInvalidKey, kind)
@@ -187,7 +188,7 @@ func (t *localTx) PutBlob(ctx context.Context, kind Kind, key schema.Digest, r i
 			os.Remove(f.Name())
 		}
 	}()
-	if _, err = io.CopyBuffer(f, ctxReader{ctx, r}, make([]byte, chunk)); err != nil {
+	if _, err = store.CopyPipelined(ctx, store.WriteBehind(f), ctxReader{ctx, r}); err != nil {
 		return err
 	}
 	if err = f.Sync(); err != nil {

@@ -22,6 +22,7 @@ import (
 
 	"github.com/karapace/karapace/remote"
 	"github.com/karapace/karapace/schema"
+	"github.com/karapace/karapace/store"
 )
 
 // Default request size limits.
@@ -483,7 +484,7 @@ func writeAtomic(dir, name string, src io.Reader) (err error) {
 			os.Remove(f.Name())
 		}
 	}()
-	if _, err = io.CopyBuffer(f, onlyReader{src}, make([]byte, 1<<20)); err != nil {
+	if _, err = store.CopyPipelined(context.Background(), store.WriteBehind(f), onlyReader{src}); err != nil {
 		return err
 	}
 	if err = f.Sync(); err != nil {

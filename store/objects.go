@@ -88,7 +88,7 @@ func (o *Objects) put(ctx context.Context, produce func(*chunkPipe) error) (sche
 		return schema.Digest{}, err
 	}
 	h := schema.NewHash()
-	p := newChunkPipe(ctx, h, f)
+	p := newChunkPipe(ctx, h, WriteBehind(f))
 	err = produce(p)
 	n, cerr := p.Close()
 	if err == nil {

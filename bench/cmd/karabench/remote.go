@@ -285,8 +285,15 @@ func (h *harness) remoteSection() error {
 			return exec.CommandContext(h.ctx, "curl", "-sS", "-f", "-o", download, fileURL)
 		}},
 		// Pull fsyncs what it receives; curl does not: sync(1) of the download is the
-		// durable half of the peer's transfer.
-		{Name: "sync", Before: func() error { return ensureCopy(object, download) }, Cmd: func() *exec.Cmd {
+		// durable half of the peer's transfer. It flushes a copy just written (untimed),
+		// as the download is right after curl: a copy left by an earlier round was
+		// written back long ago, and its sync cost nothing.
+		{Name: "sync", Before: func() error {
+			if err := os.Remove(download); err != nil && !errors.Is(err, fs.ErrNotExist) {
+				return err
+			}
+			return ensureCopy(object, download)
+		}, Cmd: func() *exec.Cmd {
 			return exec.CommandContext(h.ctx, "sync", download)
 		}},
 		{Name: "tar -x", Before: func() error {
