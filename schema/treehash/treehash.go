@@ -99,6 +99,7 @@ func SumFile(ctx context.Context, f *os.File, size int64) (schema.Digest, error)
 		return SumReaderAt(ctx, f, size)
 	}
 	d, err := sum(ctx, &fileMap{fd: int(f.Fd())}, size, defaultConfig())
+	runtime.KeepAlive(f) // its finalizer would close the descriptor
 	if errors.Is(err, errFault) {
 		return SumReaderAt(ctx, f, size)
 	}
