@@ -7,6 +7,7 @@ import (
 	"io"
 
 	zeebo "github.com/zeebo/blake3"
+	"lukechampine.com/blake3"
 )
 
 // ErrInvalidDigest is wrapped by every error about a malformed digest, id or short id.
@@ -24,6 +25,12 @@ func Sum(b []byte) Digest { return Digest(zeebo.Sum256(b)) }
 
 // SumString returns the BLAKE3-256 digest of s.
 func SumString(s string) Digest { return Sum([]byte(s)) }
+
+// Hasher returns a streaming BLAKE3-256 hasher (lukechampine.com/blake3), the design's
+// library for hashing: the environment identities use it. Hash is the same function at
+// two to three times the speed on this project's machines: bulk data (objects, layers,
+// transfers, images) goes through Hash.
+func Hasher() *blake3.Hasher { return blake3.New(32, nil) }
 
 // Hash is a streaming BLAKE3-256 hasher for bulk data. It wraps github.com/zeebo/blake3,
 // whose AVX2 and SSE4.1 kernels hash 2.5 times faster per core than lukechampine.com/blake3
@@ -47,6 +54,13 @@ func (h *Hash) Digest() Digest {
 
 // Reset empties the hasher for reuse.
 func (h *Hash) Reset() { h.h.Reset() }
+
+// DigestOf returns the digest of a hasher's current state.
+func DigestOf(h *blake3.Hasher) Digest {
+	var d Digest
+	h.Sum(d[:0])
+	return d
+}
 
 // HashReader streams r through BLAKE3 with a 1 MiB buffer and returns the digest and the
 // number of bytes read.

@@ -7,8 +7,6 @@ import (
 	"math/rand/v2"
 	"strings"
 	"testing"
-
-	luke "lukechampine.com/blake3"
 )
 
 func TestParseDigest(t *testing.T) {
@@ -142,9 +140,9 @@ func TestHashVectors(t *testing.T) {
 		if got, n, err := HashReader(bytes.NewReader(in)); err != nil || n != int64(v.n) || got != want {
 			t.Errorf("HashReader(%d bytes) = %s %d %v, want %s", v.n, got, n, err, want)
 		}
-		lh := lukeHasher()
+		lh := Hasher()
 		lh.Write(in)
-		if got := lukeDigest(lh); got != want {
+		if got := DigestOf(lh); got != want {
 			t.Errorf("Hasher(%d bytes) = %s, want %s", v.n, got, want)
 		}
 	}
@@ -163,7 +161,7 @@ func TestHashAgrees(t *testing.T) {
 		if round < 10 {
 			n = rng.IntN(20 << 10)
 		}
-		h, lh := NewHash(), lukeHasher()
+		h, lh := NewHash(), Hasher()
 		for off := 0; off < n; {
 			k := min(n-off, 1+rng.IntN(3<<20))
 			if rng.IntN(4) == 0 {
@@ -172,22 +170,12 @@ func TestHashAgrees(t *testing.T) {
 			h.Write(buf[off : off+k])
 			lh.Write(buf[off : off+k])
 			off += k
-			if got, want := h.Digest(), lukeDigest(lh); got != want {
+			if got, want := h.Digest(), DigestOf(lh); got != want {
 				t.Fatalf("round %d after %d of %d bytes: Hash %s, lukechampine %s", round, off, n, got, want)
 			}
 		}
-		if got, want := h.Digest(), lukeDigest(lh); got != want {
+		if got, want := h.Digest(), DigestOf(lh); got != want {
 			t.Fatalf("round %d (%d bytes): Hash %s, lukechampine %s", round, n, got, want)
 		}
 	}
-}
-
-// lukeHasher is lukechampine.com/blake3, an implementation independent of zeebo's, as a
-// reference for Hash.
-func lukeHasher() *luke.Hasher { return luke.New(32, nil) }
-
-func lukeDigest(h *luke.Hasher) Digest {
-	var d Digest
-	h.Sum(d[:0])
-	return d
 }

@@ -79,7 +79,7 @@ func (p ResolvedPackage) Less(q ResolvedPackage) bool {
 // BLAKE3 over the resolved fields. lock_version, base_image, env_id and short_id are not
 // part of it.
 func (l *Lock) Identity() EnvID {
-	h := NewHash()
+	h := Hasher()
 	w := func(parts ...string) {
 		for _, p := range parts {
 			h.Write([]byte(p))
@@ -111,7 +111,7 @@ func (l *Lock) Identity() EnvID {
 	if l.MemoryLimitMB != nil {
 		w("mem:", strconv.FormatUint(*l.MemoryLimitMB, 10))
 	}
-	return h.Digest()
+	return DigestOf(h)
 }
 
 // VerifyIntegrity recomputes the identity and checks it against the stored env_id and

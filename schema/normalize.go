@@ -144,7 +144,7 @@ func DecodeNormalized(data []byte) (*Normalized, error) {
 // resolution, used by init and to find the environment a rebuild replaces. The real
 // identity of an environment is Lock.Identity.
 func (n *Normalized) PreliminaryID() EnvID {
-	h := NewHash()
+	h := Hasher()
 	w := func(parts ...string) {
 		for _, p := range parts {
 			h.Write([]byte(p))
@@ -177,7 +177,7 @@ func (n *Normalized) PreliminaryID() EnvID {
 	if n.MemoryLimitMB != nil {
 		w("mem:", strconv.FormatUint(*n.MemoryLimitMB, 10))
 	}
-	return h.Digest()
+	return DigestOf(h)
 }
 
 // Identity is an environment identity as the original prints it in JSON:
