@@ -179,15 +179,7 @@ func TestSumVectorInput(t *testing.T) {
 // TestSumFile: a real file, hashed whole and by a prefix.
 func TestSumFile(t *testing.T) {
 	data := randomBytes(3*spanSize+MinSize+12345, 5)
-	path := filepath.Join(t.TempDir(), "f")
-	if err := os.WriteFile(path, data, 0o644); err != nil {
-		t.Fatal(err)
-	}
-	f, err := os.Open(path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer f.Close()
+	f := tempFile(t, data, os.O_RDONLY)
 	for _, n := range []int{len(data), len(data) - 1, MinSize, 100} {
 		got, err := SumFile(context.Background(), f, int64(n))
 		if err != nil {
@@ -197,6 +189,22 @@ func TestSumFile(t *testing.T) {
 			t.Fatalf("length %d: got %s, want %s", n, got, w)
 		}
 	}
+}
+
+// tempFile writes data to a new file in a temp dir and opens it with flag; the test's
+// end closes it.
+func tempFile(t *testing.T, data []byte, flag int) *os.File {
+	t.Helper()
+	path := filepath.Join(t.TempDir(), "f")
+	if err := os.WriteFile(path, data, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	f, err := os.OpenFile(path, flag, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { f.Close() })
+	return f
 }
 
 // truncatingReader truncates its file to cut bytes when the first read is made.
@@ -222,16 +230,8 @@ func (r *truncatingReader) ReadAt(p []byte, off int64) (int, error) {
 func TestSumTruncated(t *testing.T) {
 	data := randomBytes(32<<20, 6)
 	for _, c := range []config{defaultConfig(), {span: spanSize, workers: 2, kern: gutsKernel}, {span: spanSize, workers: 1, min: 1 << 40}} {
-		path := filepath.Join(t.TempDir(), "f")
-		if err := os.WriteFile(path, data, 0o644); err != nil {
-			t.Fatal(err)
-		}
-		f, err := os.OpenFile(path, os.O_RDWR, 0)
-		if err != nil {
-			t.Fatal(err)
-		}
-		_, err = sum(context.Background(), &truncatingReader{f: f, cut: 5 << 20}, int64(len(data)), c)
-		f.Close()
+		f := tempFile(t, data, os.O_RDWR)
+		_, err := sum(context.Background(), &truncatingReader{f: f, cut: 5 << 20}, int64(len(data)), c)
 		if !errors.Is(err, ErrSizeChanged) {
 			t.Fatalf("workers %d: got %v, want ErrSizeChanged", c.workers, err)
 		}
@@ -353,15 +353,7 @@ func FuzzSum(f *testing.F) {
 // process, and SumFile then reports the short file as ErrSizeChanged.
 func TestSumMappedFault(t *testing.T) {
 	data := randomBytes(3*mapWindow/2, 10)
-	path := filepath.Join(t.TempDir(), "f")
-	if err := os.WriteFile(path, data, 0o644); err != nil {
-		t.Fatal(err)
-	}
-	f, err := os.OpenFile(path, os.O_RDWR, 0)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer f.Close()
+	f := tempFile(t, data, os.O_RDWR)
 	size := int64(len(data))
 	for _, c := range []config{defaultConfig(), {span: spanSize, workers: 1, kern: gutsKernel, min: MinSize}} {
 		if d, err := sum(context.Background(), &fileMap{fd: int(f.Fd())}, size, c); err != nil || d != want(data) {
