@@ -2,6 +2,7 @@ package cli
 
 import (
 	"encoding/json"
+	"math/rand/v2"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -473,6 +474,71 @@ func TestCLIGCVerify(t *testing.T) {
 	decodeOne(t, r.stdout, &v)
 	if r.code != 3 || v.Failed != 1 || len(v.Failures) != 1 {
 		t.Errorf("verify-store --json of a corrupt store: %s", r)
+	}
+}
+
+// TestCLIVerifyLargeObject: verify-store of the built binary on an object large enough
+// to be mapped and hashed on every core (a commit of 9 MiB of random bytes): it passes
+// clean, and a flipped byte, then a truncation to just above treehash.MinSize, each exit
+// 3 naming the object. (A file truncated while it is mapped is treehash's
+// TestSumMappedFault.)
+func TestCLIVerifyLargeObject(t *testing.T) {
+	w := newWorld(t)
+	w.manifest("karapace.toml", "rolling")
+	id := w.buildNamed("karapace.toml", "demo")
+	content := make([]byte, 9<<20)
+	_, _ = rand.NewChaCha8([32]byte{'v'}).Read(content)
+	if err := os.WriteFile(filepath.Join(w.store, "env", id, "upper", "blob"), content, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	w.ok("commit", "demo")
+	var large string
+	objects, _ := filepath.Glob(filepath.Join(w.store, "store", "objects", "*"))
+	for _, o := range objects {
+		if fi, err := os.Stat(o); err == nil && fi.Size() > int64(len(content)) {
+			large = o
+		}
+	}
+	if large == "" {
+		t.Fatalf("no object above %d bytes among %d", len(content), len(objects))
+	}
+	var v verifyResult
+	if r := w.jsonOK(&v, "verify-store"); v.Failed != 0 {
+		t.Fatalf("verify-store of a clean store: %s", r)
+	}
+	fi, err := os.Stat(large)
+	if err != nil {
+		t.Fatal(err)
+	}
+	damage := []struct {
+		name string
+		do   func(*os.File) error
+	}{
+		{"flipped byte", func(f *os.File) error {
+			b := make([]byte, 1)
+			if _, err := f.ReadAt(b, fi.Size()/2); err != nil {
+				return err
+			}
+			b[0] ^= 0x40
+			_, err := f.WriteAt(b, fi.Size()/2)
+			return err
+		}},
+		{"truncated", func(f *os.File) error { return f.Truncate(fi.Size() - 5<<20) }},
+	}
+	for _, d := range damage {
+		f, err := os.OpenFile(large, os.O_RDWR, 0)
+		if err != nil {
+			t.Fatal(err)
+		}
+		err = d.do(f)
+		f.Close()
+		if err != nil {
+			t.Fatal(err)
+		}
+		r := w.run("verify-store")
+		if r.code != 3 || !strings.Contains(r.stdout, "  FAIL "+filepath.Base(large)) || !strings.Contains(r.stdout, "hash mismatch") {
+			t.Errorf("verify-store after a %s: %s", d.name, r)
+		}
 	}
 }
 
