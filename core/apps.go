@@ -9,28 +9,64 @@ import (
 	"github.com/karapace/karapace/schema"
 )
 
+// resolveNames is what a build asks its backend to resolve and pin: the manifest's
+// system packages, then each `[gui] apps` entry not among them. An app is a package, so
+// the lock pins its version in resolved_packages like any other, and the environment's
+// id covers it (the original pinned system packages only, and installed apps at
+// whatever version the image offered that day). A locked build from a lock that did
+// not pin an app (the original's locks, and ours before apps were pinned) leaves that
+// app out, so that the resolution still matches the lock's id; withApps then installs
+// it by name, as before.
+func resolveNames(n *schema.Normalized, locked *schema.Lock) []string {
+	names := append([]string{}, n.SystemPackages...)
+	have := make(map[string]bool, len(names)+len(n.GUIApps))
+	for _, p := range names {
+		have[p] = true
+	}
+	pinned := map[string]bool{}
+	if locked != nil {
+		for _, p := range locked.ResolvedPackages {
+			pinned[p.Name] = true
+		}
+	}
+	for _, a := range n.GUIApps {
+		if !have[a] && (locked == nil || pinned[a]) {
+			have[a] = true
+			names = append(names, a)
+		}
+	}
+	return names
+}
+
 // withApps returns the packages and package names a build installs: the lock's pinned
-// system packages, then each `[gui] apps` entry not among them, by name only. The lock
-// format (the original's) pins system_packages alone and lists apps apart
-// (resolved_apps, part of the env id); a locked build refuses a lock whose packages
-// differ from system_packages, so apps cannot be pinned there and are installed at the
-// version the image's package manager picks.
+// packages (the system packages and, in a lock that pins them, the apps), then each
+// `[gui] apps` entry not among them, by name only (see resolveNames).
 func withApps(pinned []schema.ResolvedPackage, names, apps []string) ([]schema.ResolvedPackage, []string) {
 	pkgs := append([]schema.ResolvedPackage{}, pinned...)
-	all := append([]string{}, names...)
-	have := make(map[string]bool, len(pinned)+len(names))
+	isPinned := make(map[string]bool, len(pinned)+len(apps))
 	for _, p := range pinned {
-		have[p.Name] = true
+		isPinned[p.Name] = true
 	}
+	all := append([]string{}, names...)
+	listed := make(map[string]bool, len(names)+len(pinned)+len(apps))
 	for _, n := range names {
-		have[n] = true
+		listed[n] = true
+	}
+	list := func(n string) {
+		if !listed[n] {
+			listed[n] = true
+			all = append(all, n)
+		}
+	}
+	for _, p := range pinned {
+		list(p.Name)
 	}
 	for _, a := range apps {
-		if !have[a] {
-			have[a] = true
+		if !isPinned[a] {
+			isPinned[a] = true
 			pkgs = append(pkgs, schema.ResolvedPackage{Name: a})
-			all = append(all, a)
 		}
+		list(a)
 	}
 	return pkgs, all
 }

@@ -9,6 +9,8 @@ import (
 	"testing"
 
 	"github.com/karapace/karapace/runtime/export"
+	"github.com/karapace/karapace/runtime/mock"
+	"github.com/karapace/karapace/schema"
 )
 
 // appsManifest writes a mock manifest with gui apps.
@@ -180,5 +182,68 @@ func TestExportAppCommands(t *testing.T) {
 	}
 	if _, err := e.ExportApp(ctx, init.EnvID, "vim", []string{"vim"}); err == nil {
 		t.Error("a Defined environment exported an app")
+	}
+}
+
+// TestGUIAppsPinned: a build pins `[gui] apps` in the lock like system packages (one
+// entry for an app that is also a system package), and a locked build from that lock
+// gives the same id. A lock that did not pin an app (the original's) still builds
+// locked, to its own id, and installs the app by name.
+func TestGUIAppsPinned(t *testing.T) {
+	ctx := context.Background()
+	home := t.TempDir()
+	dirs := export.Dirs{Bin: filepath.Join(home, "bin"), Applications: filepath.Join(home, "apps")}
+	e := newEngine(t, func(o *Options) { o.ExportDirs = &dirs })
+	project := t.TempDir()
+	manifest := appsManifest(t, project, `"git"`, "editor", "git")
+	r, err := e.Build(ctx, manifest, BuildOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := []schema.ResolvedPackage{{Name: "editor", Version: mock.Version}, {Name: "git", Version: mock.Version}}
+	if !slices.Equal(r.Lock.ResolvedPackages, want) || !slices.Equal(r.Lock.ResolvedApps, []string{"editor", "git"}) {
+		t.Fatalf("lock pins %v, apps %v; want %v", r.Lock.ResolvedPackages, r.Lock.ResolvedApps, want)
+	}
+	onDisk, err := schema.ReadLock(filepath.Join(project, "karapace.lock"))
+	if err != nil || !slices.Equal(onDisk.ResolvedPackages, want) || onDisk.EnvID != r.EnvID {
+		t.Fatalf("karapace.lock: %+v, %v", onDisk, err)
+	}
+	again, err := e.Build(ctx, manifest, BuildOptions{Locked: true})
+	if err != nil || again.EnvID != r.EnvID {
+		t.Fatalf("locked build: %v, id %v want %v", err, again, r.EnvID)
+	}
+
+	// The original's lock of the same manifest: git pinned, the apps listed only.
+	text, err := os.ReadFile(manifest)
+	if err != nil {
+		t.Fatal(err)
+	}
+	n, err := schema.ParseManifest(text)
+	if err != nil {
+		t.Fatal(err)
+	}
+	norm, err := n.Normalize()
+	if err != nil {
+		t.Fatal(err)
+	}
+	old := schema.NewLock(norm, schema.Resolution{BaseImageDigest: r.Lock.BaseImageDigest,
+		ResolvedPackages: []schema.ResolvedPackage{{Name: "git", Version: mock.Version}}})
+	if old.EnvID == r.EnvID {
+		t.Fatal("a lock without the app pins has the same id")
+	}
+	if err := old.WriteFile(filepath.Join(project, "karapace.lock")); err != nil {
+		t.Fatal(err)
+	}
+	r2, err := e.Build(ctx, manifest, BuildOptions{Locked: true})
+	if err != nil || r2.EnvID != old.EnvID {
+		t.Fatalf("locked build from an unpinned lock: %v, %+v, want id %v", err, r2, old.EnvID)
+	}
+	if !exists(filepath.Join(e.layout.UpperDir(r2.EnvID), ".pkg-editor")) {
+		t.Error("the unpinned app is not installed")
+	}
+	for _, id := range []schema.EnvID{r.EnvID, r2.EnvID} {
+		if err := e.Destroy(ctx, id); err != nil {
+			t.Fatal(err)
+		}
 	}
 }

@@ -150,6 +150,7 @@ func (e *Engine) build(ctx context.Context, manifestPath string, opts BuildOptio
 			Manifest: *n, ManifestDir: manifestDir, Offline: opts.Offline, Progress: opts.Progress,
 		}
 		progress("resolving packages")
+		spec.Manifest.SystemPackages = resolveNames(n, locked)
 		resolution, err := b.Resolve(ctx, spec)
 		if err != nil {
 			return classify(ErrRuntime, err)

@@ -133,8 +133,9 @@ func (l *Lock) VerifyIntegrity() (EnvID, error) {
 // removed from the manifest, gui apps, mounts, network isolation, resource limits) are
 // ours. Every mismatch is a *DriftError.
 //
-// The package checks assume that a lock pins exactly the manifest's packages, which is
-// what every backend's resolve returns (one entry per requested package).
+// The package checks assume that a lock pins exactly the manifest's packages and, from
+// builds that pin them, its gui apps: what every backend's resolve returns for the
+// names it is given (one entry per requested package).
 func (l *Lock) VerifyManifestIntent(n *Normalized) error {
 	drift := func(field, format string, args ...any) error {
 		return &DriftError{Field: field, Detail: fmt.Sprintf(format, args...)}
@@ -158,9 +159,12 @@ func (l *Lock) VerifyManifestIntent(n *Normalized) error {
 		return drift("hardware", "hardware policy changed. Run 'karapace build' to re-resolve.")
 	}
 
-	wanted := make(map[string]bool, len(n.SystemPackages))
+	wanted := make(map[string]bool, len(n.SystemPackages)+len(n.GUIApps))
 	for _, p := range n.SystemPackages {
 		wanted[p] = true
+	}
+	for _, a := range n.GUIApps {
+		wanted[a] = true // a pinned app (resolveNames in core)
 	}
 	for _, p := range l.ResolvedPackages {
 		if !wanted[p.Name] {

@@ -282,6 +282,11 @@ func TestVerifyManifestIntent(t *testing.T) {
 	if err := lock.VerifyManifestIntent(n); err != nil {
 		t.Fatalf("unchanged manifest: %v", err)
 	}
+	// A lock that pins the gui app too (builds since apps are pinned) matches as well.
+	pinned := NewLock(n, Resolution{BaseImageDigest: "d", ResolvedPackages: []ResolvedPackage{{"clang", "1"}, {"code", "3"}, {"git", "2"}}})
+	if err := pinned.VerifyManifestIntent(n); err != nil {
+		t.Fatalf("lock pinning the app: %v", err)
+	}
 	const rerun = " Run 'karapace build' to re-resolve."
 	cases := []struct {
 		field  string
@@ -321,6 +326,13 @@ func TestVerifyManifestIntent(t *testing.T) {
 	if !errors.As(err, &drift) || !errors.Is(err, ErrLock) || drift.Field != "env_id" ||
 		err.Error() != "lock file manifest drift: locked mode: lock env_id '"+SumString("a").String()+"' does not match resolved env_id '"+SumString("b").String()+"'" {
 		t.Fatalf("LockedIDDrift = %v", err)
+	}
+	// An app pinned in the lock but dropped from the manifest is a package the manifest
+	// no longer asks for.
+	d0 := *n
+	d0.GUIApps = []string{"vlc"}
+	if err := pinned.VerifyManifestIntent(&d0); err == nil || err.Error() != "lock file manifest drift: package 'code' is in lock file but not in manifest."+rerun {
+		t.Errorf("pinned app dropped: %v", err)
 	}
 	// The original's order: base image is reported before anything else.
 	d := *n
