@@ -57,22 +57,28 @@ func dedupe(ls []int, limit int) []int {
 	return out
 }
 
+// edgeLengths is every length from `from` to 3 KiB + 1, and the lengths around chunk
+// counts near powers of two up to 4097 chunks, sorted, without repeats, at most limit.
+func edgeLengths(from, limit int) []int {
+	var ls []int
+	for n := from; n <= 3*1024+1; n++ {
+		ls = append(ls, n)
+	}
+	for n := 1; n <= 4096; n *= 2 {
+		for _, m := range []int{n - 1, n, n + 1} {
+			ls = append(ls, m*1024-1, m*1024, m*1024+1)
+		}
+	}
+	return dedupe(ls, limit)
+}
+
 // TestKernelsAgree: every kernel gives the same CV as the others for every length up to
 // 3 KiB + 1 byte, around chunk counts that are powers of two, and at chunk counters that
 // cross 2^32 inside one group of eight chunks (the counter's high word).
 func TestKernelsAgree(t *testing.T) {
 	ks := testKernels(t)
 	data := randomBytes(4100*1024, 1)
-	var lengths []int
-	for n := 1; n <= 3*1024+1; n++ {
-		lengths = append(lengths, n)
-	}
-	for n := 1; n <= 4096; n *= 2 {
-		for _, m := range []int{n - 1, n, n + 1} {
-			lengths = append(lengths, m*1024-1, m*1024, m*1024+1)
-		}
-	}
-	lengths = dedupe(lengths, len(data))
+	lengths := edgeLengths(1, len(data))
 	scratch := make([]byte, scratchSize(len(data)))
 	for _, counter := range []uint64{0, 5, 1<<32 - 3, 1<<40 + 7} {
 		for _, n := range lengths {
@@ -90,16 +96,7 @@ func TestKernelsAgree(t *testing.T) {
 // up to 3 KiB + 1 and around powers of two of chunks, with each kernel.
 func TestSumSmallSpans(t *testing.T) {
 	data := randomBytes(4100*1024, 2)
-	var lengths []int
-	for n := 0; n <= 3*1024+1; n++ {
-		lengths = append(lengths, n)
-	}
-	for n := 1; n <= 4096; n *= 2 {
-		for _, m := range []int{n - 1, n, n + 1} {
-			lengths = append(lengths, m*1024-1, m*1024, m*1024+1)
-		}
-	}
-	lengths = dedupe(lengths, len(data))
+	lengths := edgeLengths(0, len(data))
 	for name, k := range testKernels(t) {
 		for _, span := range []int{1024, 2048, 16 << 10, 64 << 10} {
 			for _, n := range lengths {
