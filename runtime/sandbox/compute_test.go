@@ -188,7 +188,7 @@ func TestExtraEnv(t *testing.T) {
 		t.Fatalf("extra env not applied: %v", env)
 	}
 	for _, bad := range []map[string]string{
-		{"SSH_AUTH_SOCK": "/x"}, {"AWS_ACCESS_KEY_ID": "k"}, {"MY_TOKEN": "t"}, {"A-B": "x"}, {"X": "a\x00b"},
+		{"SSH_AUTH_SOCK": "/x"}, {"AWS_ACCESS_KEY_ID": "k"}, {"MY_TOKEN": "t"}, {"my_token": "t"}, {"Aws_Secret_Access_Key": "k"}, {"A-B": "x"}, {"X": "a\x00b"},
 	} {
 		in.ExtraEnv = bad
 		if _, err := Compute(in); !errors.Is(err, runtime.ErrPolicy) {

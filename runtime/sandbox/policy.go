@@ -25,8 +25,9 @@ var allowedEnv = []string{
 	"EDITOR", "VISUAL", "PAGER",
 }
 
-// deniedEnv never passes, even when a rule of allowedEnv matches it. It holds the
-// original's documented deny list plus common credential carriers.
+// deniedEnv never passes, even when a rule of allowedEnv matches it, whatever the case
+// of the variable's name (see matchDenied). It holds the original's documented deny
+// list plus common credential carriers.
 var deniedEnv = []string{
 	"SSH_AUTH_SOCK", "SSH_AGENT_PID", "GPG_AGENT_INFO", "DOCKER_HOST",
 	"AWS_*", "GITHUB_TOKEN", "GH_TOKEN", "GITLAB_TOKEN", "NPM_TOKEN",
@@ -45,6 +46,9 @@ const (
 	MaxMemoryMB = 1 << 30
 )
 
+// matchPattern matches key against one pattern of the lists above: "*X*" holds X
+// anywhere, "*X" ends in X, "X*" starts with X, anything else is the whole key. The
+// comparison is byte for byte; matchAny and matchDenied choose the case rule.
 func matchPattern(pattern, key string) bool {
 	switch {
 	case strings.HasPrefix(pattern, "*") && strings.HasSuffix(pattern, "*") && len(pattern) > 1:
@@ -58,6 +62,7 @@ func matchPattern(pattern, key string) bool {
 	}
 }
 
+// matchAny matches case-sensitively (the allow-list: LC_ALL passes, lc_all does not).
 func matchAny(patterns []string, key string) bool {
 	for _, p := range patterns {
 		if matchPattern(p, key) {
@@ -67,14 +72,42 @@ func matchAny(patterns []string, key string) bool {
 	return false
 }
 
+// matchDenied matches case-insensitively in ASCII: key and pattern are both upper-cased
+// (bytes 'a'..'z' become 'A'..'Z', every other byte stays as it is; no locale, no
+// Unicode folding) and then compared by matchPattern. So LC_Password, my_token and
+// Aws_Secret_Access_Key are denied like their upper-case forms. The C launcher mirrors
+// this rule.
+func matchDenied(patterns []string, key string) bool {
+	k := asciiUpper(key)
+	for _, p := range patterns {
+		if matchPattern(asciiUpper(p), k) {
+			return true
+		}
+	}
+	return false
+}
+
+// asciiUpper upper-cases the ASCII letters of s and leaves every other byte alone
+// (strings.ToUpper would also fold non-ASCII runes, such as U+017F to 'S').
+func asciiUpper(s string) string {
+	b := []byte(s)
+	for i, c := range b {
+		if 'a' <= c && c <= 'z' {
+			b[i] = c - ('a' - 'A')
+		}
+	}
+	return string(b)
+}
+
 // AllowedEnv returns the allow-list patterns (for documentation and doctor output).
 func AllowedEnv() []string { return append([]string(nil), allowedEnv...) }
 
 // DeniedEnv returns the deny-list patterns.
 func DeniedEnv() []string { return append([]string(nil), deniedEnv...) }
 
-// EnvDenied reports whether the deny list covers key.
-func EnvDenied(key string) bool { return matchAny(deniedEnv, key) }
+// EnvDenied reports whether the deny list covers key, in any mix of upper and lower
+// case (see matchDenied).
+func EnvDenied(key string) bool { return matchDenied(deniedEnv, key) }
 
 // EnvAllowed reports whether a host variable passes the policy: on the allow-list, off
 // the deny list, and a well-formed name.

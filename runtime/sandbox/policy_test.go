@@ -191,6 +191,73 @@ func TestEnvPolicy(t *testing.T) {
 	}
 }
 
+// The deny list holds whatever the case of the name: an allow rule (LC_*) never lets a
+// lower- or mixed-case credential through, and the plan's own variables are refused in
+// any case too.
+func TestEnvDeniedAnyCase(t *testing.T) {
+	tests := []struct {
+		key    string
+		denied bool
+	}{
+		{"LC_Password", true}, {"LC_mypassword", true}, {"LC_PASSWORD", true}, {"lc_password", true},
+		{"my_token", true}, {"My_Token", true}, {"MY_TOKEN", true}, {"LC_my_token", true},
+		{"Aws_Secret_Access_Key", true}, {"aws_profile", true}, {"AWS_", true},
+		{"ssh_auth_sock", true}, {"Ssh_Agent_Pid", true}, {"docker_host", true},
+		{"github_token", true}, {"krb5ccname", true}, {"LC_db_secret", true},
+		{"LC_x_Secret_y", true}, {"openai_api_key", true}, {"LC_Api_Key", true}, {"LC_APIKEY", false}, // *_API_KEY needs the '_'
+		{"PasswordStore", true}, {"xPASSWORDx", true},
+		// Not on the list in any case.
+		{"LC_ALL", false}, {"lc_all", false}, {"TERM", false}, {"LC_TOK", false}, {"TOKEN", false},
+		{"SECRETS", false}, {"AWS", false}, {"", false},
+		// Only ASCII letters fold: U+017F (long s) is not 'S', U+0131 (dotless i) not 'I'.
+		{"LC_PAſSWORD", false}, {"LC_X_APı_KEY", false}, {"LC_X_API_KEY", true},
+	}
+	for _, tc := range tests {
+		if got := EnvDenied(tc.key); got != tc.denied {
+			t.Errorf("EnvDenied(%q) = %v, want %v", tc.key, got, tc.denied)
+		}
+	}
+	// Every pattern, upper-, lower- and mixed-case, matches itself spelled out.
+	for _, p := range DeniedEnv() {
+		k := strings.ReplaceAll(p, "*", "X")
+		for _, v := range []string{k, strings.ToLower(k), mixedCase(k)} {
+			if !EnvDenied(v) {
+				t.Errorf("EnvDenied(%q) = false (pattern %s)", v, p)
+			}
+		}
+	}
+}
+
+func mixedCase(s string) string {
+	b := []byte(strings.ToLower(s))
+	for i := 0; i < len(b); i += 2 {
+		b[i] = strings.ToUpper(string(b[i]))[0]
+	}
+	return string(b)
+}
+
+// LC_* admits mixed-case names, so the deny list must catch them there; the allow list
+// itself stays case-sensitive.
+func TestEnvAllowedDenyWinsAnyCase(t *testing.T) {
+	tests := []struct {
+		key  string
+		pass bool
+	}{
+		{"LC_Password", false}, {"LC_mypassword", false}, {"LC_my_token", false},
+		{"LC_Foo_Secret", false}, {"LC_aws_key", true}, // AWS_* is a prefix rule, LC_aws_key does not start with it
+		{"LC_Messages", true}, {"lc_all", false}, {"term", false}, {"my_token", false},
+	}
+	for _, tc := range tests {
+		if got := EnvAllowed(tc.key); got != tc.pass {
+			t.Errorf("EnvAllowed(%q) = %v, want %v", tc.key, got, tc.pass)
+		}
+	}
+	got := FilterEnv(map[string]string{"LC_Password": "p", "LC_mypassword": "p", "LC_TIME": "C", "Aws_Secret_Access_Key": "k"})
+	if len(got) != 1 || got["LC_TIME"] != "C" {
+		t.Fatalf("FilterEnv = %v", got)
+	}
+}
+
 func TestCheckLimits(t *testing.T) {
 	u := func(v uint64) *uint64 { return &v }
 	tests := []struct {
