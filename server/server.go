@@ -42,6 +42,18 @@ type Options struct {
 	MaxLayerBytes    int64
 	MaxMetadataBytes int64
 	MaxRegistryBytes int64
+	// MaxUploads bounds the PUTs in progress at once; one more is answered 503 with
+	// Retry-After (DefaultMaxUploads when 0).
+	MaxUploads int
+	// MinUploadRate is the slowest request body accepted, in bytes per second averaged
+	// over UploadRateWindow (see bodyLimits); a slower one is cut off with 408 and its
+	// temp file removed. 0 takes DefaultMinUploadRate, a negative value turns the check
+	// off. UploadRateWindow 0 takes DefaultUploadRateWindow.
+	MinUploadRate    int64
+	UploadRateWindow time.Duration
+	// UploadTimeout, when positive, bounds the time from a request's headers to the end
+	// of its body, whatever the rate (408 when over). 0 means no such bound.
+	UploadTimeout time.Duration
 }
 
 // Server is the reference remote store. Its data directory has the original server's
@@ -61,6 +73,8 @@ type Server struct {
 	limits  [3]int64
 	maxReg  int64
 	regLock sync.Mutex // serializes registry writes (reads are of whole atomic files)
+	uploads slots      // PUTs in progress
+	body    bodyLimits // deadlines of every request body
 }
 
 // ErrSetup is wrapped by New's errors: the data directory cannot be used.
@@ -84,10 +98,24 @@ func New(opts Options) (*Server, error) {
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
-	s := &Server{dir: dir, log: log, maxReg: or(opts.MaxRegistryBytes, DefaultMaxRegistryBytes)}
+	if opts.MaxUploads < 0 || opts.UploadRateWindow < 0 || opts.UploadTimeout < 0 {
+		return nil, fmt.Errorf("%w: negative upload limit", ErrSetup)
+	}
+	rate := opts.MinUploadRate
+	if rate == 0 {
+		rate = DefaultMinUploadRate
+	}
+	window := opts.UploadRateWindow
+	if window == 0 {
+		window = DefaultUploadRateWindow
+	}
+	s := &Server{dir: dir, log: log, maxReg: or(opts.MaxRegistryBytes, DefaultMaxRegistryBytes),
+		uploads: make(slots, or(int64(opts.MaxUploads), DefaultMaxUploads)),
+		body:    newBodyLimits(rate, window, opts.UploadTimeout)}
 	if opts.Token != "" {
 		s.token = []byte(opts.Token)
 	}
+	s.sweepTemps(dir, time.Now())
 	s.limits[remote.Object] = or(opts.MaxObjectBytes, DefaultMaxObjectBytes)
 	s.limits[remote.Layer] = or(opts.MaxLayerBytes, DefaultMaxLayerBytes)
 	s.limits[remote.Metadata] = or(opts.MaxMetadataBytes, DefaultMaxMetadataBytes)
@@ -99,6 +127,38 @@ func or(v, def int64) int64 {
 		return v
 	}
 	return def
+}
+
+// staleTemp is how long a temp file must have gone unmodified before New takes it for
+// the leftover of a server that died mid-upload (a live upload writes far more often:
+// see MinUploadRate). A request that fails removes its own temp file at once.
+const staleTemp = time.Hour
+
+// sweepTemps removes stale temp files (".tmp-*") from the data directory and the blob
+// directories.
+func (s *Server) sweepTemps(dir string, now time.Time) {
+	dirs := []string{dir}
+	for _, k := range remote.Kinds {
+		dirs = append(dirs, filepath.Join(dir, "blobs", k.String()))
+	}
+	n := 0
+	for _, d := range dirs {
+		ents, err := os.ReadDir(d)
+		if err != nil {
+			continue
+		}
+		for _, e := range ents {
+			if !strings.HasPrefix(e.Name(), ".tmp-") || !e.Type().IsRegular() {
+				continue
+			}
+			if fi, err := e.Info(); err == nil && now.Sub(fi.ModTime()) > staleTemp && os.Remove(filepath.Join(d, e.Name())) == nil {
+				n++
+			}
+		}
+	}
+	if n > 0 {
+		s.log.Info("removed stale temp files", "count", n)
+	}
 }
 
 // DataDir returns the absolute data directory.
@@ -127,6 +187,10 @@ func status(err error) int {
 		return http.StatusRequestEntityTooLarge
 	case errors.Is(err, errConflict):
 		return http.StatusPreconditionFailed
+	case errors.Is(err, errTooSlow):
+		return http.StatusRequestTimeout
+	case errors.Is(err, errBusy):
+		return http.StatusServiceUnavailable
 	case errors.Is(err, errBadRequest), errors.Is(err, remote.ErrIntegrity),
 		errors.Is(err, remote.ErrInvalidKey), errors.Is(err, remote.ErrProtocol):
 		return http.StatusBadRequest
@@ -207,6 +271,11 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	start := time.Now()
 	w.Header().Set(remote.VerifiesHeader, "blake3")
 	rec := &recorder{ResponseWriter: w, status: http.StatusOK}
+	if r.ContentLength != 0 && r.Body != nil && r.Body != http.NoBody && !s.body.off() {
+		// Every body, not only an upload's: what a handler leaves unread the server
+		// discards after it, and that read must be bounded too.
+		r.Body = newDeadlineBody(w, r.Body, s.body, start)
+	}
 	err := s.serve(rec, r)
 	if err != nil {
 		code := status(err)
@@ -222,6 +291,12 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		}
 		if code == http.StatusMethodNotAllowed {
 			w.Header().Set("Allow", "GET, HEAD, PUT")
+		}
+		if code == http.StatusServiceUnavailable {
+			w.Header().Set("Retry-After", strconv.Itoa(RetryAfter))
+		}
+		if code == http.StatusRequestTimeout {
+			w.Header().Set("Connection", "close")
 		}
 		if !rec.wrote {
 			w.Header().Set("Content-Type", "text/plain; charset=utf-8")
@@ -263,6 +338,12 @@ func (s *Server) serve(w http.ResponseWriter, r *http.Request) error {
 	rt, err := parseRoute(r.URL.EscapedPath())
 	if err != nil {
 		return err
+	}
+	if r.Method == http.MethodPut && (rt.registry || rt.key != "") {
+		if !s.uploads.tryAcquire() {
+			return fmt.Errorf("%w (limit %d); retry later", errBusy, cap(s.uploads))
+		}
+		defer s.uploads.release()
 	}
 	switch {
 	case rt.health:
@@ -431,7 +512,8 @@ func (s *Server) putRegistry(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return fmt.Errorf("read registry: %w", err)
 	}
-	if _, err := remote.ParseRegistry(b); err != nil {
+	doc, err := remote.ParseRegistry(b)
+	if err != nil {
 		return fmt.Errorf("%w: %w", errBadRequest, err)
 	}
 	s.regLock.Lock()
@@ -442,6 +524,9 @@ func (s *Server) putRegistry(w http.ResponseWriter, r *http.Request) error {
 	}
 	if err != nil {
 		cur = nil
+	}
+	if err := checkNewKeys(doc, cur); err != nil {
+		return err
 	}
 	if m := r.Header.Get("If-Match"); m != "" {
 		if cur == nil || !etagMatch(m, remote.RegistryVersion(cur)) {
@@ -457,6 +542,34 @@ func (s *Server) putRegistry(w http.ResponseWriter, r *http.Request) error {
 	w.Header().Set("ETag", `"`+remote.RegistryVersion(b)+`"`)
 	w.Header().Set("Content-Type", "text/plain; charset=utf-8")
 	_, _ = io.WriteString(w, "ok")
+	return nil
+}
+
+// checkNewKeys refuses a registry key that the client would refuse: each key must pass
+// remote.ParseRef, the rule of `push --tag` and `pull` (name@tag or a bare name; name
+// and tag 1-128 bytes, no whitespace, control characters, '/' or '\'). Keys the stored
+// document cur already holds are exempt, so a registry that the original client wrote
+// (it took --tag verbatim) stays writable; no new such key gets in.
+func checkNewKeys(doc *remote.Registry, cur []byte) error {
+	var old map[string]remote.Entry
+	if cur != nil {
+		if r, err := remote.ParseRegistry(cur); err == nil {
+			old = r.Entries
+		}
+	}
+	keys := make([]string, 0, len(doc.Entries))
+	for k := range doc.Entries {
+		keys = append(keys, k)
+	}
+	slices.Sort(keys) // the same document always names the same key
+	for _, k := range keys {
+		if _, ok := old[k]; ok {
+			continue
+		}
+		if _, err := remote.ParseRef(k); err != nil {
+			return fmt.Errorf("%w: registry key: %w", errBadRequest, err)
+		}
+	}
 	return nil
 }
 
@@ -541,13 +654,23 @@ func (r *recorder) ReadFrom(src io.Reader) (int64, error) {
 	return n, err
 }
 
+// Connection timeouts of Serve: the request line and headers must arrive within
+// ReadHeaderTimeout (no request needs more than a few hundred bytes of them), and a
+// kept-alive connection with no request is closed after IdleTimeout. Bodies have the
+// limits of Options (MinUploadRate, UploadTimeout) instead of a fixed ReadTimeout, which
+// would cut off large uploads.
+const (
+	ReadHeaderTimeout = 10 * time.Second
+	IdleTimeout       = 60 * time.Second
+)
+
 // Serve runs an HTTP server for s on ln until ctx is done, then shuts down gracefully,
 // waiting up to grace for requests in flight.
 func Serve(ctx context.Context, ln net.Listener, s *Server, grace time.Duration) error {
 	hs := &http.Server{
 		Handler:           s,
-		ReadHeaderTimeout: 30 * time.Second,
-		IdleTimeout:       120 * time.Second,
+		ReadHeaderTimeout: ReadHeaderTimeout,
+		IdleTimeout:       IdleTimeout,
 		MaxHeaderBytes:    64 << 10,
 		ErrorLog:          slog.NewLogLogger(s.log.Handler(), slog.LevelWarn),
 	}

@@ -51,6 +51,10 @@ func run(ctx context.Context, args []string, getenv func(string) string, stderr 
 	maxLayer := fs.Int64("max-layer-size", server.DefaultMaxLayerBytes, "largest layer manifest accepted, in bytes")
 	maxMeta := fs.Int64("max-metadata-size", server.DefaultMaxMetadataBytes, "largest metadata document accepted, in bytes")
 	maxReg := fs.Int64("max-registry-size", server.DefaultMaxRegistryBytes, "largest registry document accepted, in bytes")
+	maxUploads := fs.Int("max-uploads", server.DefaultMaxUploads, "most uploads (PUTs) in progress at once; one more is answered 503 with Retry-After")
+	minRate := fs.Int64("min-upload-rate", server.DefaultMinUploadRate, "slowest request body accepted, in bytes per second averaged over --upload-rate-window (0 turns the check off)")
+	rateWindow := fs.Duration("upload-rate-window", server.DefaultUploadRateWindow, "window of --min-upload-rate")
+	uploadTimeout := fs.Duration("upload-timeout", 0, "longest time from a request's headers to the end of its body (0: no limit)")
 	logFormat := fs.String("log-format", "text", "log format on stderr: text or json")
 	verbose := fs.Bool("verbose", false, "log debug messages too")
 	if err := fs.Parse(args); err != nil {
@@ -66,6 +70,17 @@ func run(ctx context.Context, args []string, getenv func(string) string, stderr 
 	if *port < 0 || *port > 65535 {
 		fmt.Fprintf(stderr, "karapace-server: --port %d out of range\n", *port)
 		return errUsage
+	}
+	switch {
+	case *maxUploads < 1:
+		fmt.Fprintf(stderr, "karapace-server: --max-uploads %d: want at least 1\n", *maxUploads)
+		return errUsage
+	case *minRate < 0 || *rateWindow <= 0 || *uploadTimeout < 0:
+		fmt.Fprintf(stderr, "karapace-server: --min-upload-rate, --upload-timeout must not be negative and --upload-rate-window must be positive\n")
+		return errUsage
+	}
+	if *minRate == 0 {
+		*minRate = -1 // off; 0 would take the default
 	}
 	if *token == "" {
 		*token = getenv("KARAPACE_SERVER_TOKEN")
@@ -90,6 +105,8 @@ func run(ctx context.Context, args []string, getenv func(string) string, stderr 
 		DataDir: *dataDir, Token: *token, Logger: log,
 		MaxObjectBytes: *maxObject, MaxLayerBytes: *maxLayer,
 		MaxMetadataBytes: *maxMeta, MaxRegistryBytes: *maxReg,
+		MaxUploads: *maxUploads, MinUploadRate: *minRate, UploadRateWindow: *rateWindow,
+		UploadTimeout: *uploadTimeout,
 	})
 	if err != nil {
 		return err
@@ -99,7 +116,8 @@ func run(ctx context.Context, args []string, getenv func(string) string, stderr 
 	if err != nil {
 		return fmt.Errorf("cannot listen on %s: %w", addr, err)
 	}
-	log.Info("listening", "addr", ln.Addr().String(), "data_dir", srv.DataDir(), "auth", *token != "", "protocol", 1)
+	log.Info("listening", "addr", ln.Addr().String(), "data_dir", srv.DataDir(), "auth", *token != "", "protocol", 1,
+		"max_uploads", *maxUploads, "min_upload_rate", max(*minRate, 0), "upload_rate_window", *rateWindow, "upload_timeout", *uploadTimeout)
 	if err := server.Serve(ctx, ln, srv, 10*time.Second); err != nil {
 		return err
 	}
