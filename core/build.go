@@ -193,7 +193,7 @@ func (e *Engine) build(ctx context.Context, manifestPath string, opts BuildOptio
 				return e.abort(op, classify(ErrStore, err))
 			}
 		}
-		if err := os.MkdirAll(envDir, 0o755); err != nil {
+		if err := os.MkdirAll(envDir, 0o700); err != nil {
 			return e.rollback(op, classify(ErrStore, err))
 		}
 		spec.EnvID, spec.EnvDir = id, envDir

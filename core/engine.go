@@ -115,10 +115,11 @@ func New(ctx context.Context, opts Options) (*Engine, error) {
 // Root returns the store root.
 func (e *Engine) Root() string { return e.opts.StoreRoot }
 
-// withLock runs fn holding the store's exclusive lock. Every holder first finishes the
-// recovery of operations that died midway, so fn always starts from a consistent store
-// (fix of spec 5.24: recovery runs only under the exclusive lock, and every mutation
-// holds the lock for the whole span of its WAL entry).
+// withLock runs fn holding the store's exclusive lock. Every holder first makes the
+// store private (store.Layout.Tighten; a read-only caller never changes a mode) and
+// finishes the recovery of operations that died midway, so fn always starts from a
+// consistent store (fix of spec 5.24: recovery runs only under the exclusive lock, and
+// every mutation holds the lock for the whole span of its WAL entry).
 func (e *Engine) withLock(ctx context.Context, op string, fn func() error) error {
 	release, err := e.waitLock(ctx, op, func() (func(), bool, string, error) { return e.st.tryLock(op) })
 	if err != nil {
@@ -128,6 +129,14 @@ func (e *Engine) withLock(ctx context.Context, op string, fn func() error) error
 		return classify(ErrStore, err)
 	}
 	defer release()
+	// A writer keeps the store private, including one made by an older version or
+	// opened up since (the environments in it hold set-id files).
+	if err := e.layout.Tighten(ctx); err != nil {
+		if ctx.Err() != nil {
+			return ctx.Err()
+		}
+		return classify(ErrStore, err)
+	}
 	if _, err := os.Stat(e.layout.StoreDir()); err == nil {
 		// A rollback step that fails (a directory we may not delete) keeps its entry
 		// for the next holder; it concerns a dead operation, not this one, so it is

@@ -204,7 +204,7 @@ func (e *Engine) materialize(ctx context.Context, op string, id schema.EnvID, st
 	if err := os.RemoveAll(staging); err != nil {
 		return "", classify(ErrStore, err)
 	}
-	if err := os.MkdirAll(staging, 0o755); err != nil {
+	if err := os.MkdirAll(staging, 0o700); err != nil {
 		return "", classify(ErrStore, err)
 	}
 	if o.Progress != nil {

@@ -2,7 +2,8 @@
 // the original implementation; docs/storage-format.md describes every file):
 //
 //   - Layout: every path, the version file (Initialize, VerifyVersion), the store lock
-//     (Lock, TryLock: flock on store/.lock, shared for readers, exclusive for writers);
+//     (Lock, TryLock: flock on store/.lock, shared for readers, exclusive for writers),
+//     private directories (0700; Tighten closes an existing store for writers);
 //   - Objects: blobs keyed by BLAKE3, streamed in and out, verified on every read
 //     (ObjectStore is the interface; storetest holds its conformance suite and an
 //     in-memory implementation);

@@ -117,11 +117,12 @@ func DecodeLayer(b []byte) (Layer, error) {
 
 // Layers stores layer manifests under <root>/store/layers/<content hash>.
 type Layers struct {
-	dir string
+	layout Layout
+	dir    string
 }
 
 // NewLayers returns the layer store of a layout. It does no I/O.
-func NewLayers(l Layout) *Layers { return &Layers{dir: l.LayersDir()} }
+func NewLayers(l Layout) *Layers { return &Layers{layout: l, dir: l.LayersDir()} }
 
 // Path is the file of the layer with content hash d.
 func (s *Layers) Path(d schema.Digest) string { return filepath.Join(s.dir, d.String()) }
@@ -140,7 +141,7 @@ func (s *Layers) Put(ctx context.Context, l Layer) (schema.Digest, error) {
 	if _, err := os.Lstat(s.Path(d)); err == nil {
 		return d, nil
 	}
-	if err := os.MkdirAll(s.dir, 0o755); err != nil {
+	if err := s.layout.mkdir(s.dir); err != nil {
 		return schema.Digest{}, wrap("put layer", err)
 	}
 	if err := writeFileAtomic(s.Path(d), b); err != nil {

@@ -83,16 +83,41 @@ type versionFile struct {
 	FormatVersion uint32 `json:"format_version"`
 }
 
-// Initialize creates the store directories and the version file, or checks the version
-// of an existing store. It is idempotent.
+// dirPerm is the mode of the directories the store creates. A store holds the files of
+// environments, set-id ones among them (a `chmod 4755` inside an environment, a pulled
+// or restored layer), so nobody but its owner may reach them.
+const dirPerm = 0o700
+
+// mkdir creates dir, a directory inside the store, and its missing parents up to the
+// root, all 0700. Parents above the root that are missing are created 0755, as
+// `mkdir -p` would: they are not the store's.
+func (l Layout) mkdir(dir string) error {
+	if fi, err := os.Stat(dir); err == nil && fi.IsDir() {
+		return nil
+	}
+	if err := os.MkdirAll(filepath.Dir(l.root), 0o755); err != nil {
+		return err
+	}
+	if err := os.Mkdir(l.root, dirPerm); err != nil && !errors.Is(err, fs.ErrExist) {
+		return err
+	}
+	return os.MkdirAll(dir, dirPerm)
+}
+
+// Initialize creates the store directories (0700) and the version file, or checks the
+// version of an existing store, and makes the store private (Tighten). It is idempotent.
+// Only writers call it.
 func (l Layout) Initialize(ctx context.Context) error {
 	if err := ctx.Err(); err != nil {
 		return err
 	}
 	for _, d := range []string{l.ObjectsDir(), l.LayersDir(), l.MetadataDir(), l.EnvDir(), l.StagingDir()} {
-		if err := os.MkdirAll(d, 0o755); err != nil {
+		if err := l.mkdir(d); err != nil {
 			return wrap("initialize store", err)
 		}
+	}
+	if err := l.Tighten(ctx); err != nil {
+		return err
 	}
 	if _, err := os.Lstat(l.VersionFile()); err == nil {
 		return l.VerifyVersion()
@@ -100,6 +125,63 @@ func (l Layout) Initialize(ctx context.Context) error {
 		return wrap("initialize store", err)
 	}
 	return l.writeVersion()
+}
+
+// Tighten makes an existing store private, as a store of this version is created: it
+// takes group and other permissions off the root (whatever directory it is, followed if
+// it is a symlink), env/, every directory in env/ (env/<id>, its aside copies, .refs)
+// and store/staging. Nothing above the root is touched, nor anything a symlink inside
+// the store points at. A directory that is already private costs one lstat. Writers
+// call it (Initialize, and the engine whenever it takes the exclusive lock); readers
+// never change a mode.
+//
+// env/<id>/upper keeps its mode: it is the root directory of the environment's overlay,
+// whose mode every process inside sees as that of "/" (0700 would lock out the
+// environment's own non-root users). It is private through env/<id>.
+func (l Layout) Tighten(ctx context.Context) error {
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	if err := makePrivate(l.root, os.Stat); err != nil {
+		return err
+	}
+	dirs := []string{l.StagingDir(), l.EnvDir()}
+	ents, err := os.ReadDir(l.EnvDir())
+	if err != nil && !errors.Is(err, fs.ErrNotExist) {
+		return wrap("make the store private", err)
+	}
+	for _, ent := range ents {
+		if ent.IsDir() { // ReadDir does not follow symlinks
+			dirs = append(dirs, filepath.Join(l.EnvDir(), ent.Name()))
+		}
+	}
+	for _, d := range dirs {
+		if err := ctx.Err(); err != nil {
+			return err
+		}
+		if err := makePrivate(d, os.Lstat); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// makePrivate takes group and other permissions off the directory p (stat with stat),
+// keeping the owner's bits and the special ones. A missing path or anything but a
+// directory is left alone.
+func makePrivate(p string, stat func(string) (fs.FileInfo, error)) error {
+	fi, err := stat(p)
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil
+	}
+	if err != nil {
+		return wrap("make the store private", err)
+	}
+	if !fi.IsDir() || fi.Mode().Perm()&0o077 == 0 {
+		return nil
+	}
+	mode := fi.Mode() & (fs.ModePerm | fs.ModeSetuid | fs.ModeSetgid | fs.ModeSticky) &^ 0o077
+	return wrap("make the store private", os.Chmod(p, mode))
 }
 
 func (l Layout) writeVersion() error {

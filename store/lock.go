@@ -53,7 +53,7 @@ type holderNote struct {
 func (l Layout) holderFile() string { return l.LockFile() + ".holder" }
 
 func (l Layout) newFlock() (*flock.Flock, error) {
-	if err := os.MkdirAll(l.StoreDir(), 0o755); err != nil {
+	if err := l.mkdir(l.StoreDir()); err != nil {
 		return nil, wrap("store lock", err)
 	}
 	return flock.New(l.LockFile(), flock.SetFlag(os.O_CREATE|os.O_RDWR), flock.SetPermissions(filePerm)), nil

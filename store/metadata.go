@@ -233,9 +233,10 @@ func ValidateName(n string) error {
 // Envs stores environment metadata. Read-modify-write methods (UpdateState, SetName,
 // IncrementRef, ...) are safe only under the exclusive store lock.
 type Envs struct {
-	dir string
-	now func() time.Time
-	log *slog.Logger
+	layout Layout
+	dir    string
+	now    func() time.Time
+	log    *slog.Logger
 }
 
 // NewEnvs returns the metadata store of a layout. now and log may be nil.
@@ -246,7 +247,7 @@ func NewEnvs(l Layout, now func() time.Time, log *slog.Logger) *Envs {
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
-	return &Envs{dir: l.MetadataDir(), now: now, log: log}
+	return &Envs{layout: l, dir: l.MetadataDir(), now: now, log: log}
 }
 
 // Path is the metadata file of env id.
@@ -273,7 +274,7 @@ func (s *Envs) Put(ctx context.Context, m Metadata) error {
 	if err != nil {
 		return wrap("put metadata "+m.EnvID.String(), err)
 	}
-	if err := os.MkdirAll(s.dir, 0o755); err != nil {
+	if err := s.layout.mkdir(s.dir); err != nil {
 		return wrap("put metadata", err)
 	}
 	return wrap("put metadata "+m.EnvID.String(), writeFileAtomic(s.Path(m.EnvID), b))

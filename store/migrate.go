@@ -110,7 +110,7 @@ func migrateRecords(ctx context.Context, l Layout, found uint32, backup string, 
 			res.EnvironmentsMigrated++
 		}
 	}
-	if err := os.MkdirAll(l.StoreDir(), 0o755); err != nil {
+	if err := l.mkdir(l.StoreDir()); err != nil {
 		return nil, wrap("migrate", err)
 	}
 	if err := l.writeVersion(); err != nil {

@@ -54,13 +54,14 @@ const copyBufSize = 1 << 20
 // Objects is the local object store: one file per object, <root>/store/objects/<hex>,
 // holding the raw bytes (no compression, no sharding, as the original).
 type Objects struct {
-	dir string
+	layout Layout
+	dir    string
 }
 
 var _ ObjectStore = (*Objects)(nil)
 
 // NewObjects returns the object store of a layout. It does no I/O.
-func NewObjects(l Layout) *Objects { return &Objects{dir: l.ObjectsDir()} }
+func NewObjects(l Layout) *Objects { return &Objects{layout: l, dir: l.ObjectsDir()} }
 
 // Path is the file holding object d.
 func (o *Objects) Path(d schema.Digest) string { return filepath.Join(o.dir, d.String()) }
@@ -80,7 +81,7 @@ func (o *Objects) Put(ctx context.Context, r io.Reader) (schema.Digest, error) {
 
 // put stores what produce writes into the pipe it is given.
 func (o *Objects) put(ctx context.Context, produce func(*chunkPipe) error) (schema.Digest, error) {
-	if err := os.MkdirAll(o.dir, 0o755); err != nil {
+	if err := o.layout.mkdir(o.dir); err != nil {
 		return schema.Digest{}, err
 	}
 	f, err := createTemp(o.dir)
@@ -130,7 +131,7 @@ func (o *Objects) putBytes(ctx context.Context, d schema.Digest, b []byte) (sche
 	if o.stored(d, int64(len(b))) {
 		return d, nil
 	}
-	if err := os.MkdirAll(o.dir, 0o755); err != nil {
+	if err := o.layout.mkdir(o.dir); err != nil {
 		return schema.Digest{}, err
 	}
 	f, err := createTemp(o.dir)

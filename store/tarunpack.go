@@ -35,10 +35,12 @@ const maxNameLen = 4096
 // with ErrCorrupt. Every directory is walked with openat(O_NOFOLLOW), so a symlink
 // swapped in while unpacking cannot redirect a write either.
 //
-// Regular files get the header's permission bits; directories are created 0700 and
-// chmod-ed to their header mode at the end, deepest first, so read-only directories
-// do not block their own contents. Ownership and mtimes are not restored. A partially
-// unpacked target is left on error; callers unpack into staging and rename.
+// Regular files get the header's permission bits, setuid and setgid included;
+// directories are created 0700 and chmod-ed to their header mode at the end, deepest
+// first, so read-only directories do not block their own contents. Ownership and mtimes
+// are not restored. A partially unpacked target is left on error; callers unpack into
+// staging and rename. Because set-id bits survive, target must lie inside a directory
+// only its owner can enter (the store's staging and env/<id> are 0700).
 func Unpack(ctx context.Context, r io.Reader, target string, opts UnpackOptions) error {
 	return wrap("unpack into "+target, unpack(ctx, r, target, opts))
 }

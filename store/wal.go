@@ -186,12 +186,13 @@ func validOpID(id string) bool {
 // rollback step for each change before making it, Commit when done. Recover, run under
 // the exclusive store lock before anything else, rolls back what did not commit.
 type WAL struct {
-	dir  string
-	root string
-	envs *Envs
-	now  func() time.Time
-	log  *slog.Logger
-	mu   sync.Mutex // serializes read-modify-write of entries within this process
+	layout Layout
+	dir    string
+	root   string
+	envs   *Envs
+	now    func() time.Time
+	log    *slog.Logger
+	mu     sync.Mutex // serializes read-modify-write of entries within this process
 }
 
 // NewWAL returns the WAL of a layout. now and log may be nil.
@@ -202,7 +203,7 @@ func NewWAL(l Layout, now func() time.Time, log *slog.Logger) *WAL {
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
-	return &WAL{dir: l.WALDir(), root: l.Root(), envs: NewEnvs(l, now, log), now: now, log: log}
+	return &WAL{layout: l, dir: l.WALDir(), root: l.Root(), envs: NewEnvs(l, now, log), now: now, log: log}
 }
 
 func (w *WAL) path(opID string) string { return filepath.Join(w.dir, opID+".json") }
@@ -214,7 +215,7 @@ func (w *WAL) Begin(ctx context.Context, kind OpKind, envID string) (string, err
 	if err := ctx.Err(); err != nil {
 		return "", err
 	}
-	if err := os.MkdirAll(w.dir, 0o755); err != nil {
+	if err := w.layout.mkdir(w.dir); err != nil {
 		return "", wrap("wal begin", err)
 	}
 	now := w.now().UTC()
@@ -504,7 +505,7 @@ func (w *WAL) SwapDir(ctx context.Context, opID, staged, target string) (string,
 	} else if err := w.AddStep(ctx, opID, RemoveDirStep(target)); err != nil {
 		return "", err
 	}
-	if err := os.MkdirAll(filepath.Dir(target), 0o755); err != nil {
+	if err := w.layout.mkdir(filepath.Dir(target)); err != nil {
 		return "", wrap("swap", err)
 	}
 	if err := os.Rename(staged, target); err != nil {
