@@ -27,7 +27,7 @@
 #define FX_KEEP_DEFAULT 60
 #define FX_KEEP_MAX 86400
 
-#define FX_MAGIC "KPFX2"
+#define FX_MAGIC "KPFX3"
 #define FX_MAX_PLAN (16 << 20)
 
 struct fx_reader {
@@ -225,8 +225,26 @@ static int fx_valid_key(const char *k, size_t n)
 	return 1;
 }
 
-// fx_match mirrors sandbox.matchPattern: "*x*" contains, "*x" suffix, "x*" prefix.
-static int fx_match(const char *pat, const char *key, size_t klen)
+// fx_eq compares n bytes, ASCII case folded when fold is set (the deny list's rule).
+static int fx_eq(const char *a, const char *b, size_t n, int fold)
+{
+	if (!fold)
+		return memcmp(a, b, n) == 0;
+	for (size_t i = 0; i < n; i++) {
+		char x = a[i], y = b[i];
+		if (x >= 'a' && x <= 'z')
+			x = (char)(x - 32);
+		if (y >= 'a' && y <= 'z')
+			y = (char)(y - 32);
+		if (x != y)
+			return 0;
+	}
+	return 1;
+}
+
+// fx_match mirrors sandbox.matchPattern: "*x*" contains, "*x" suffix, "x*" prefix;
+// with fold, in any ASCII case (sandbox.EnvDenied).
+static int fx_match(const char *pat, const char *key, size_t klen, int fold)
 {
 	size_t pl = strlen(pat);
 	if (pl > 1 && pat[0] == '*' && pat[pl - 1] == '*') {
@@ -234,21 +252,21 @@ static int fx_match(const char *pat, const char *key, size_t klen)
 		if (nl > klen)
 			return 0;
 		for (size_t i = 0; i + nl <= klen; i++)
-			if (memcmp(key + i, pat + 1, nl) == 0)
+			if (fx_eq(key + i, pat + 1, nl, fold))
 				return 1;
 		return 0;
 	}
 	if (pl > 0 && pat[0] == '*')
-		return pl - 1 <= klen && memcmp(key + klen - (pl - 1), pat + 1, pl - 1) == 0;
+		return pl - 1 <= klen && fx_eq(key + klen - (pl - 1), pat + 1, pl - 1, fold);
 	if (pl > 0 && pat[pl - 1] == '*')
-		return pl - 1 <= klen && memcmp(key, pat, pl - 1) == 0;
-	return pl == klen && memcmp(key, pat, klen) == 0;
+		return pl - 1 <= klen && fx_eq(key, pat, pl - 1, fold);
+	return pl == klen && fx_eq(key, pat, klen, fold);
 }
 
-static int fx_match_any(char **pats, const char *key, size_t klen)
+static int fx_match_any(char **pats, const char *key, size_t klen, int fold)
 {
 	for (; pats && *pats; pats++)
-		if (fx_match(*pats, key, klen))
+		if (fx_match(*pats, key, klen, fold))
 			return 1;
 	return 0;
 }
@@ -487,18 +505,6 @@ static int fx_write_maps(pid_t pid, int rootmaps, const char *newgidmap, const c
 	if (fx_run_tool(newgidmap, pid, gidmap) < 0)
 		return -1;
 	return fx_run_tool(newuidmap, pid, uidmap);
-}
-
-// fx_in_foreground mirrors inForeground: a standard stream is a terminal whose
-// foreground process group is ours (then ^C reaches the sandbox without us).
-static int fx_in_foreground(void)
-{
-	for (int fd = 0; fd < 3; fd++) {
-		pid_t pg;
-		if (ioctl(fd, TIOCGPGRP, &pg) == 0)
-			return pg == getpgrp();
-	}
-	return 0;
 }
 
 __attribute__((noreturn)) static void fx_exit_error(struct fx_state *st, const char *stage, const char *text)
@@ -1067,7 +1073,7 @@ static int fx_try(const char *store_flag, const char *ref, int ncmd, char **cmd,
 		return fx_fallback(&st, "out of memory");
 	for (char **e = envp; e && *e; e++) {
 		size_t kl = strcspn(*e, "=");
-		if ((*e)[kl] != '=' || !fx_valid_key(*e, kl) || !fx_match_any(allow, *e, kl) || fx_match_any(deny, *e, kl))
+		if ((*e)[kl] != '=' || !fx_valid_key(*e, kl) || !fx_match_any(allow, *e, kl, 0) || fx_match_any(deny, *e, kl, 1))
 			continue;
 		int dup = 0;
 		for (int j = 0; j < nenv; j++)
@@ -1273,7 +1279,6 @@ static int fx_try(const char *store_flag, const char *ref, int ncmd, char **cmd,
 
 	// Relay signals until stage 0 exits, collecting error reports.
 	int sfd = signalfd(-1, &mask, SFD_CLOEXEC);
-	int forward_int = !fx_in_foreground();
 	int signals = 0, status = 0, exited = 0;
 	struct timespec kill_at = {0};
 	struct kp_msg m, err;
@@ -1343,7 +1348,9 @@ static int fx_try(const char *store_flag, const char *ref, int ncmd, char **cmd,
 				fx_undo(&st);
 				_exit(130);
 			}
-			if (si.ssi_signo == SIGINT && forward_int)
+			// The sandbox is out of the user's session (leave_session): the terminal's
+			// ^C reaches only this process, which passes it on.
+			if (si.ssi_signo == SIGINT)
 				kill(s0, SIGINT);
 			kill(s0, SIGTERM);
 			clock_gettime(CLOCK_MONOTONIC, &kill_at);

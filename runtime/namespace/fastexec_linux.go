@@ -22,7 +22,7 @@ import (
 // re-exec. Whatever it cannot vouch for, it leaves to the Go path, which then writes a
 // fresh plan. The file holds, as NUL-terminated strings in this order:
 //
-//	"KPFX1"
+//	"KPFX3"
 //	uid gid                                  the caller the plan was made for
 //	metapath meta(blob)                      valid only while the record is these bytes
 //	name lockfile waldir claimsdir sessionsdir workdir
@@ -40,7 +40,7 @@ import (
 //	sum                                      FNV-1a 64 of all the bytes before it, in hex
 //
 // A blob is its length in decimal, NUL, then the bytes.
-const fastMagic = "KPFX2"
+const fastMagic = "KPFX3"
 
 // fastFacts is what a session plan was computed from, beyond its Inputs.
 type fastFacts struct {

@@ -126,8 +126,8 @@ func (e *SetupError) Unwrap() []error {
 // code, 128+n when a signal n killed it, 125 when the launcher failed (with a non-nil
 // error), 126/127 when the command could not be executed (with an error).
 //
-// Cancelling ctx sends SIGTERM, then SIGKILL after opts.Grace. SIGTERM (and SIGINT that
-// did not come from the terminal's own process group) received meanwhile is forwarded.
+// Cancelling ctx sends SIGTERM, then SIGKILL after opts.Grace. SIGINT and SIGTERM
+// received meanwhile are forwarded.
 func Run(ctx context.Context, plan *sandbox.Plan, stdio runtime.Stdio, opts Options) (int, error) {
 	if len(plan.Argv) == 0 {
 		return 125, fmt.Errorf("%w: empty argv", runtime.ErrExecFailed)
@@ -260,7 +260,6 @@ func Run(ctx context.Context, plan *sandbox.Plan, stdio runtime.Stdio, opts Opti
 		done      = ctx.Done()
 		waitErr   error
 	)
-	forwardINT := !inForeground(stdio)
 loop:
 	for {
 		select {
@@ -280,9 +279,9 @@ loop:
 				}
 			}
 		case s := <-sigs:
-			if s == syscall.SIGINT && !forwardINT {
-				continue
-			}
+			// The sandbox runs in a session of its own (no controlling terminal, so
+			// nothing inside can push input into the user's): the terminal's ^C
+			// reaches S0, which ignores signals the kernel sends, and us; we pass it on.
 			_ = cmd.Process.Signal(s)
 		case <-done:
 			done = nil
@@ -423,6 +422,9 @@ func flatten(plan *sandbox.Plan, work, merged string, opts Options) (*flatPlan, 
 	if len(fp.hostname) > 64 {
 		return nil, fmt.Errorf("hostname %q is longer than 64 bytes", fp.hostname)
 	}
+	if err := flattenSecurity(fp, plan.Security); err != nil {
+		return nil, err
+	}
 	for _, m := range plan.Mounts {
 		f, err := flattenMount(m)
 		if err != nil {
@@ -530,24 +532,6 @@ func exitStatus(ps *os.ProcessState, waitErr error) int {
 		}
 	}
 	return 125
-}
-
-// inForeground reports whether one of the streams is a terminal whose foreground process
-// group is ours: then the terminal's ^C already reaches the sandbox, which shares our
-// process group, and forwarding SIGINT would deliver it twice.
-func inForeground(stdio runtime.Stdio) bool {
-	for _, s := range []any{stdio.Stdin, stdio.Stdout, stdio.Stderr} {
-		f, ok := s.(*os.File)
-		if !ok {
-			continue
-		}
-		var pgrp int32
-		if _, _, e := syscall.Syscall(syscall.SYS_IOCTL, f.Fd(), syscall.TIOCGPGRP, uintptr(unsafePointer(&pgrp))); e != 0 {
-			continue
-		}
-		return int(pgrp) == syscall.Getpgrp()
-	}
-	return false
 }
 
 // maxSlots bounds the live sessions of one environment.

@@ -11,6 +11,9 @@
 #define _GNU_SOURCE
 #include <errno.h>
 #include <fcntl.h>
+#include <linux/capability.h>
+#include <linux/filter.h>
+#include <linux/seccomp.h>
 #include <net/if.h>
 #include <sched.h>
 #include <signal.h>
@@ -35,7 +38,7 @@
 #define NSINIT_ARG "__karapace_nsinit"
 #define SYNC_FD 3
 #define SLOT_FD 4 // the session slot's lock, held until the overlay is gone
-#define PLAN_MAGIC "KPNS1"
+#define PLAN_MAGIC "KPNS2"
 #define MAX_PLAN (16 << 20)
 
 #define MSG_ERROR 1
@@ -66,6 +69,9 @@
 #endif
 #ifndef RESOLVE_IN_ROOT
 #define RESOLVE_IN_ROOT 0x10
+#endif
+#ifndef RESOLVE_NO_SYMLINKS
+#define RESOLVE_NO_SYMLINKS 0x04
 #endif
 #ifndef RESOLVE_NO_MAGICLINKS
 #define RESOLVE_NO_MAGICLINKS 0x02
@@ -108,6 +114,11 @@ struct kp_plan {
 	unsigned long long parent_userns, parent_mntns;
 	int tty, netns, readonly, skip_userns, skip_mntns;
 	char *overlay_mode, *fuse_path, *hostname, *overlay_opts, *merged, *setup_lock;
+	// The command's limits (sandbox.Security): capabilities kept (bit n for capability
+	// n), paths masked and made read-only, and the seccomp program (hex, may be "").
+	unsigned long long caps;
+	char **masked, **readonly_paths;
+	char *seccomp;
 	int nmounts;
 	struct kp_mount *mounts;
 	char **env;
@@ -315,6 +326,10 @@ static void read_plan(char *mem, uint32_t len)
 	plan.overlay_mode = next_str();
 	plan.fuse_path = next_str();
 	plan.hostname = next_str();
+	plan.caps = next_num();
+	plan.masked = next_list();
+	plan.readonly_paths = next_list();
+	plan.seccomp = next_str();
 	plan.overlay_opts = next_str();
 	plan.merged = next_str();
 	plan.setup_lock = next_str();
@@ -457,6 +472,22 @@ static int set_recursive_ro(int fd)
 
 static int dev_tmpfs_mounted;
 
+// open_source opens a bind source once, refusing a symbolic link in any component: the
+// Go side checked the resolved path against the mount policy, so a link found now was
+// swapped in after that check. The mount is then made from the descriptor, so what was
+// opened is what is mounted.
+static int open_source(const char *source)
+{
+	struct kp_open_how how;
+	memset(&how, 0, sizeof(how));
+	how.flags = (uint64_t)(O_PATH | O_CLOEXEC);
+	how.resolve = RESOLVE_NO_SYMLINKS | RESOLVE_NO_MAGICLINKS;
+	int fd = (int)syscall(SYS_openat2, AT_FDCWD, source, &how, sizeof(how));
+	if (fd < 0 && errno == ENOSYS)
+		fd = open(source, O_PATH | O_NOFOLLOW | O_CLOEXEC);
+	return fd;
+}
+
 // do_mount performs one mount of the plan. Its only caller, mount_all, has run guard()
 // just before its loop, and nothing between can change the process's namespaces.
 static void do_mount(int rootfd, struct kp_mount *m)
@@ -467,14 +498,23 @@ static void do_mount(int rootfd, struct kp_mount *m)
 	const char *source = m->source;
 	unsigned long flags = m->flags;
 	int bind = m->bind, recursive = m->recursive;
+	int srcfd = -1;
+	char srcpath[64];
 	if (bind) {
-		if (stat(source, &st) < 0) {
+		srcfd = open_source(source);
+		if (srcfd < 0) {
 			if (m->optional && errno == ENOENT)
 				return;
+			if (errno == ELOOP)
+				fail("mount", errno, "bind source %s: a symbolic link is in its path now, which was not there when the mount policy checked it", source);
 			fail("mount", errno, "bind source %s", source);
 		}
+		if (fstat(srcfd, &st) < 0)
+			fail("mount", errno, "bind source %s", source);
 		if (!S_ISDIR(st.st_mode))
 			is_file = 1;
+		fd_path(srcpath, sizeof(srcpath), srcfd);
+		source = srcpath;
 	}
 	int tfd = target_in_root(rootfd, m->dest, is_file);
 	if (tfd < 0) {
@@ -498,8 +538,10 @@ static void do_mount(int rootfd, struct kp_mount *m)
 		}
 	}
 	if (r < 0)
-		fail("mount", errno, "mount %s on %s (%s)", source, m->dest, type);
+		fail("mount", errno, "mount %s on %s (%s)", m->source, m->dest, type);
 	close(tfd);
+	if (srcfd >= 0)
+		close(srcfd);
 	if (bind && (flags & ~(MS_BIND | MS_REC))) {
 		// The descriptor above names what lies under the new mount: reopen the top.
 		tfd = openat2_in_root(rootfd, m->dest, O_PATH);
@@ -522,6 +564,139 @@ static void mount_all(int rootfd)
 	guard("mount");
 	for (int i = 0; i < plan.nmounts; i++)
 		do_mount(rootfd, &plan.mounts[i]);
+}
+
+// mask_path hides one path of the new root: an empty read-only tmpfs over a directory,
+// /dev/null over anything else. A path the root does not have is skipped.
+static void mask_path(int rootfd, const char *path)
+{
+	int fd = openat2_in_root(rootfd, path, O_PATH);
+	if (fd < 0) {
+		if (errno == ENOENT)
+			return;
+		fail("mask", errno, "open %s", path);
+	}
+	struct stat st;
+	if (fstat(fd, &st) < 0)
+		fail("mask", errno, "stat %s", path);
+	char target[64];
+	fd_path(target, sizeof(target), fd);
+	int r;
+	if (S_ISDIR(st.st_mode))
+		r = mount("tmpfs", target, "tmpfs", MS_RDONLY | MS_NOSUID | MS_NODEV | MS_NOEXEC, "size=0,mode=0555");
+	else
+		r = mount("/dev/null", target, NULL, MS_BIND, NULL);
+	if (r < 0)
+		fail("mask", errno, "mask %s", path);
+	close(fd);
+}
+
+// readonly_path binds one path of the new root onto itself, read-only, with every mount
+// below it read-only too.
+static void readonly_path(int rootfd, const char *path)
+{
+	int fd = openat2_in_root(rootfd, path, O_PATH);
+	if (fd < 0) {
+		if (errno == ENOENT)
+			return;
+		fail("mask", errno, "open %s", path);
+	}
+	char target[64];
+	fd_path(target, sizeof(target), fd);
+	if (mount(target, target, NULL, MS_BIND | MS_REC, NULL) < 0)
+		fail("mask", errno, "bind %s onto itself", path);
+	close(fd);
+	fd = openat2_in_root(rootfd, path, O_PATH);
+	if (fd < 0)
+		fail("mask", errno, "reopen %s", path);
+	fd_path(target, sizeof(target), fd);
+	if (remount_bind(target, MS_RDONLY | MS_NOSUID | MS_NODEV | MS_NOEXEC) < 0)
+		fail("mask", errno, "make %s read-only", path);
+	if (set_recursive_ro(fd) < 0 && errno != ENOSYS)
+		fail("mask", errno, "make %s read-only recursively", path);
+	close(fd);
+}
+
+// harden applies the plan's masked and read-only paths (only those under /proc when
+// proc_only: a session joined to a keeper has its own /proc and the keeper's /sys).
+// The command cannot undo them: it keeps no CAP_SYS_ADMIN and may not call mount.
+static void harden(int rootfd, int proc_only)
+{
+	guard("mask");
+	for (char **p = plan.masked; *p; p++)
+		if (!proc_only || strncmp(*p, "/proc/", 6) == 0)
+			mask_path(rootfd, *p);
+	for (char **p = plan.readonly_paths; *p; p++)
+		if (!proc_only || strncmp(*p, "/proc/", 6) == 0)
+			readonly_path(rootfd, *p);
+}
+
+// drop_caps leaves the command only the capabilities in keep: the bounding set loses
+// the others first (so no execve can regain them), then the permitted, effective and
+// inheritable sets are set to keep and the ambient set is cleared.
+static void drop_caps(unsigned long long keep)
+{
+	for (int c = 0; c < 64; c++) {
+		if (keep & (1ULL << c))
+			continue;
+		if (prctl(PR_CAPBSET_DROP, c, 0, 0, 0) < 0) {
+			if (errno == EINVAL)
+				break; // past the kernel's last capability
+			fail("capabilities", errno, "drop capability %d from the bounding set", c);
+		}
+	}
+	if (prctl(PR_CAP_AMBIENT, PR_CAP_AMBIENT_CLEAR_ALL, 0, 0, 0) < 0 && errno != EINVAL)
+		fail("capabilities", errno, "clear the ambient capabilities");
+	struct __user_cap_header_struct h = {.version = _LINUX_CAPABILITY_VERSION_3, .pid = 0};
+	struct __user_cap_data_struct d[2];
+	memset(d, 0, sizeof(d));
+	for (int i = 0; i < 2; i++) {
+		uint32_t v = (uint32_t)(keep >> (32 * i));
+		d[i].effective = d[i].permitted = d[i].inheritable = v;
+	}
+	if (syscall(SYS_capset, &h, d) < 0)
+		fail("capabilities", errno, "set the capabilities");
+}
+
+static int hexval(char c)
+{
+	if (c >= '0' && c <= '9')
+		return c - '0';
+	if (c >= 'a' && c <= 'f')
+		return c - 'a' + 10;
+	return -1;
+}
+
+// install_seccomp loads the plan's seccomp program (built in Go, seccomp_linux.go). It
+// is the last step before execve: no_new_privs is set, so it needs no privilege.
+static void install_seccomp(void)
+{
+	size_t n = strlen(plan.seccomp);
+	if (n == 0)
+		return;
+	if (n % 16 != 0 || n / 16 > 4096)
+		fail("seccomp", EINVAL, "malformed seccomp program in the plan");
+	size_t count = n / 16;
+	struct sock_filter *f = calloc(count, sizeof(*f));
+	if (f == NULL)
+		fail("seccomp", ENOMEM, "out of memory");
+	for (size_t i = 0; i < count; i++) {
+		unsigned char b[8];
+		for (int j = 0; j < 8; j++) {
+			int hi = hexval(plan.seccomp[16 * i + 2 * j]), lo = hexval(plan.seccomp[16 * i + 2 * j + 1]);
+			if (hi < 0 || lo < 0)
+				fail("seccomp", EINVAL, "malformed seccomp program in the plan");
+			b[j] = (unsigned char)(hi << 4 | lo);
+		}
+		f[i].code = (uint16_t)(b[0] | b[1] << 8);
+		f[i].jt = b[2];
+		f[i].jf = b[3];
+		f[i].k = (uint32_t)b[4] | (uint32_t)b[5] << 8 | (uint32_t)b[6] << 16 | (uint32_t)b[7] << 24;
+	}
+	struct sock_fprog prog = {.len = (unsigned short)count, .filter = f};
+	if (prctl(PR_SET_SECCOMP, SECCOMP_MODE_FILTER, &prog, 0, 0) < 0)
+		fail("seccomp", errno, "install the seccomp filter");
+	free(f);
 }
 
 static void dev_links(int rootfd)
@@ -745,6 +920,17 @@ __attribute__((noreturn)) static void supervise(pid_t child, sigset_t *all, int 
 
 __attribute__((noreturn)) static void run_session(int slave, sigset_t *all);
 
+// leave_session puts this process in a new session of its own, with no controlling
+// terminal: nothing inside the sandbox can then push input into the user's terminal
+// (TIOCSTI on an inherited descriptor needs it to be the controlling one), whatever
+// descriptors of it the command holds. The terminal's ^C reaches stage 0 (or the exec
+// fast path), which stays in the user's session and forwards it.
+static void leave_session(void)
+{
+	if (setsid() < 0)
+		fail("setup", errno, "setsid");
+}
+
 // pid1 runs as the init of the new PID namespace: it builds the root, then starts the
 // command and supervises it.
 __attribute__((noreturn)) static void pid1(sigset_t *all)
@@ -752,6 +938,7 @@ __attribute__((noreturn)) static void pid1(sigset_t *all)
 	// If stage 0 is killed, take the whole PID namespace down with it.
 	if (prctl(PR_SET_PDEATHSIG, SIGKILL, 0, 0, 0) < 0)
 		fail("setup", errno, "set the parent death signal");
+	leave_session();
 	guard("setup");
 	if (mount(NULL, "/", NULL, MS_REC | MS_PRIVATE, NULL) < 0)
 		fail("setup", errno, "make / private");
@@ -773,6 +960,7 @@ __attribute__((noreturn)) static void pid1(sigset_t *all)
 	mount_all(rootfd);
 	if (dev_tmpfs_mounted)
 		dev_links(rootfd);
+	harden(rootfd, 0);
 	close(lock);
 	int slave = -1;
 	if (plan.tty)
@@ -808,9 +996,11 @@ __attribute__((noreturn)) static void run_session(int slave, sigset_t *all)
 			if (s != SIGKILL && s != SIGSTOP)
 				signal(s, SIG_DFL);
 		sigprocmask(SIG_SETMASK, &none, NULL);
+		// PID 1 left the user's session; the command gets one of its own too, the
+		// pty's when there is one.
+		if (setsid() < 0)
+			fail("start", errno, "setsid");
 		if (slave >= 0) {
-			if (setsid() < 0)
-				fail("pty", errno, "setsid");
 			if (ioctl(slave, TIOCSCTTY, 0) < 0)
 				fail("pty", errno, "set the controlling terminal");
 			if (dup2(slave, 0) < 0 || dup2(slave, 1) < 0 || dup2(slave, 2) < 0)
@@ -820,6 +1010,8 @@ __attribute__((noreturn)) static void run_session(int slave, sigset_t *all)
 		}
 		if (chdir(plan.dir) < 0)
 			fail("exec", errno, "chdir %s", plan.dir);
+		drop_caps(plan.caps);
+		install_seccomp();
 		exec_command();
 	}
 	if (slave >= 0)
@@ -872,6 +1064,7 @@ __attribute__((noreturn)) static void pid1_join(sigset_t *all)
 {
 	if (prctl(PR_SET_PDEATHSIG, SIGKILL, 0, 0, 0) < 0)
 		fail("setup", errno, "set the parent death signal");
+	leave_session();
 	struct kp_mount *proc = NULL;
 	for (int i = 0; i < plan.nmounts; i++)
 		if (strcmp(plan.mounts[i].type, "proc") == 0 && strcmp(plan.mounts[i].dest, "/proc") == 0)
@@ -889,6 +1082,11 @@ __attribute__((noreturn)) static void pid1_join(sigset_t *all)
 		fail("mount", errno, "move the new proc onto /proc");
 	if (r < 0 && mount(proc->source, "/proc", "proc", proc->flags, proc->data[0] ? proc->data : NULL) < 0)
 		fail("mount", errno, "mount proc on /proc (proc)");
+	int rootfd = open("/", O_PATH | O_DIRECTORY | O_CLOEXEC);
+	if (rootfd < 0)
+		fail("mask", errno, "open /");
+	harden(rootfd, 1);
+	close(rootfd);
 	close(guard_procfd);
 	guard_procfd = -1;
 	if (prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) < 0)
@@ -950,6 +1148,8 @@ static void start_holder(void)
 			for (int fd = from; fd < 1024; fd++)
 				close(fd);
 		p[0] = 5;
+		// The holder (and a keeper) outlives the command: out of the user's session.
+		(void)setsid();
 		if (keep)
 			keeper_hook(5, 6);
 		char c;

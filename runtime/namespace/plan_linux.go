@@ -20,12 +20,17 @@ type flatPlan struct {
 	overlayMode               string // auto, kernel or fuse
 	fusePath                  string
 	hostname                  string
-	overlayOpts               string
-	merged                    string
-	setupLock                 string
-	mounts                    []flatMount
-	env, argv                 []string
-	dir                       string
+	// The command's limits (sandbox.Security): the capabilities it keeps as a mask,
+	// the paths masked and made read-only, and the seccomp program in hex.
+	caps                  uint64
+	masked, readonlyPaths []string
+	seccomp               string
+	overlayOpts           string
+	merged                string
+	setupLock             string
+	mounts                []flatMount
+	env, argv             []string
+	dir                   string
 }
 
 type flatMount struct {
@@ -35,7 +40,7 @@ type flatMount struct {
 	bind, recursive         bool
 }
 
-const planMagic = "KPNS1"
+const planMagic = "KPNS2"
 
 // planWriter appends the launcher's encoding: NUL-terminated strings, decimal numbers,
 // flags as "0" or "1", lists as a count then the items.
@@ -73,7 +78,7 @@ func (p *flatPlan) encode() []byte {
 	return w.Bytes()
 }
 
-// encodeHead writes the fields from tty to hostname.
+// encodeHead writes the fields from tty to seccomp.
 func (p *flatPlan) encodeHead(w *planWriter) {
 	w.flag(p.tty)
 	w.flag(p.netns)
@@ -83,6 +88,10 @@ func (p *flatPlan) encodeHead(w *planWriter) {
 	w.str(p.overlayMode)
 	w.str(p.fusePath)
 	w.str(p.hostname)
+	w.num(p.caps)
+	w.list(p.masked)
+	w.list(p.readonlyPaths)
+	w.str(p.seccomp)
 }
 
 // encodeMounts writes the setup lock and the mounts.
@@ -240,5 +249,29 @@ func checkStrings(what string, l []string) error {
 			return fmt.Errorf("%s: NUL byte in %q", what, s)
 		}
 	}
+	return nil
+}
+
+// flattenSecurity puts the command's limits into the launcher's form.
+func flattenSecurity(fp *flatPlan, sec sandbox.Security) error {
+	caps, err := capabilityMask(sec.Capabilities)
+	if err != nil {
+		return err
+	}
+	for _, l := range [][]string{sec.MaskedPaths, sec.ReadonlyPaths} {
+		for _, p := range l {
+			if !path.IsAbs(p) || path.Clean(p) != p || strings.IndexByte(p, 0) >= 0 {
+				return fmt.Errorf("masked or read-only path %q is not an absolute clean path", p)
+			}
+		}
+	}
+	prog, err := compileSeccomp(sec.Syscalls)
+	if err != nil {
+		return err
+	}
+	fp.caps = caps
+	fp.masked = sec.MaskedPaths
+	fp.readonlyPaths = sec.ReadonlyPaths
+	fp.seccomp = encodeSeccomp(prog)
 	return nil
 }

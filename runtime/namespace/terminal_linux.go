@@ -13,8 +13,6 @@ import (
 	"github.com/karapace/karapace/runtime"
 )
 
-func unsafePointer[T any](p *T) unsafe.Pointer { return unsafe.Pointer(p) }
-
 type winsize struct{ Row, Col, X, Y uint16 }
 
 func ioctl(fd uintptr, req uint, arg unsafe.Pointer) error {

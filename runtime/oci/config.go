@@ -39,15 +39,6 @@ type ConfigOptions struct {
 // every supported runtime accepts (crun 1.8 refuses "1.2.x"); Config uses no later field.
 const SpecVersion = "1.0.2"
 
-// Capabilities are the bounding set of an environment's processes: what a package
-// manager and ordinary development work need inside a user namespace, nothing that
-// administers the machine (no SYS_ADMIN, NET_ADMIN, SYS_PTRACE, SYS_MODULE).
-var Capabilities = []string{
-	"CAP_AUDIT_WRITE", "CAP_CHOWN", "CAP_DAC_OVERRIDE", "CAP_FOWNER", "CAP_FSETID",
-	"CAP_KILL", "CAP_MKNOD", "CAP_NET_BIND_SERVICE", "CAP_NET_RAW", "CAP_SETFCAP",
-	"CAP_SETGID", "CAP_SETPCAP", "CAP_SETUID", "CAP_SYS_CHROOT",
-}
-
 // standardDevices are the character devices the minimal /dev binds (null, zero, full,
 // random, urandom, tty), the pseudo-terminals (ptmx and pts, majors 5 and 136).
 var standardDevices = []specs.LinuxDeviceCgroup{
@@ -85,7 +76,7 @@ func Config(plan *sandbox.Plan, opts ConfigOptions) (*specs.Spec, error) {
 	if len(opts.UIDMap) == 0 || len(opts.GIDMap) == 0 {
 		return nil, errors.New("oci config: empty id maps")
 	}
-	caps := append([]string(nil), Capabilities...)
+	caps := append([]string(nil), plan.Security.Capabilities...)
 	s := &specs.Spec{
 		Version: SpecVersion,
 		Process: &specs.Process{
@@ -114,13 +105,9 @@ func Config(plan *sandbox.Plan, opts ConfigOptions) (*specs.Spec, error) {
 			},
 			UIDMappings: idMappings(opts.UIDMap),
 			GIDMappings: idMappings(opts.GIDMap),
-			MaskedPaths: []string{
-				"/proc/acpi", "/proc/kcore", "/proc/keys", "/proc/latency_stats", "/proc/timer_list",
-				"/proc/timer_stats", "/proc/sched_debug", "/proc/scsi", "/sys/firmware",
-			},
-			ReadonlyPaths: []string{
-				"/proc/asound", "/proc/bus", "/proc/fs", "/proc/irq", "/proc/sys", "/proc/sysrq-trigger",
-			},
+			// The same limits as the namespace backend (sandbox.DefaultSecurity).
+			MaskedPaths:   append([]string(nil), plan.Security.MaskedPaths...),
+			ReadonlyPaths: append([]string(nil), plan.Security.ReadonlyPaths...),
 		},
 	}
 	if plan.NetworkIsolation {

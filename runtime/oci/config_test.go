@@ -13,6 +13,7 @@ func testPlan() *sandbox.Plan {
 	return &sandbox.Plan{
 		Root:     sandbox.Root{Lower: []string{"/img/rootfs"}, Upper: "/env/upper", Work: "/env/work"},
 		Hostname: "karapace-0123456789ab",
+		Security: sandbox.DefaultSecurity(),
 		Mounts: []sandbox.Mount{
 			{Type: "proc", Source: "proc", Destination: "/proc", Options: []string{"nosuid", "nodev", "noexec"}},
 			{Type: "tmpfs", Source: "tmpfs", Destination: "/dev", Options: []string{"nosuid", "mode=755"}},

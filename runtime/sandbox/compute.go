@@ -113,6 +113,7 @@ func Compute(in Inputs) (*Plan, error) {
 		GIDMap:           idMapOrSingle(in.GIDMap, h.GID),
 		Limits:           limits,
 		TTY:              in.TTY,
+		Security:         DefaultSecurity(),
 	}
 
 	env := map[string]string{
@@ -141,7 +142,7 @@ func Compute(in Inputs) (*Plan, error) {
 		}
 	}
 
-	p.Mounts = baseMounts(p.NetworkIsolation)
+	p.Mounts = baseMounts(p.NetworkIsolation, in.TTY)
 	if !in.Build {
 		p.Mounts = append(p.Mounts, deviceMounts(in.Manifest, h.FS)...)
 	}
@@ -240,8 +241,10 @@ func loginShell(fsys FS, in Inputs) string {
 
 // baseMounts are /proc, /sys and the minimal /dev. Without a network namespace of its
 // own, the sandbox may not mount a fresh sysfs (the kernel ties sysfs to the network
-// namespace's owner), so the host's /sys is bound read-only instead.
-func baseMounts(netns bool) []Mount {
+// namespace's owner), so the host's /sys is bound read-only instead. /dev/tty is there
+// only for a session with a terminal of its own (a pty): every other session runs in a
+// new session with no controlling terminal, where /dev/tty could only name the host's.
+func baseMounts(netns, tty bool) []Mount {
 	ms := []Mount{{Type: "proc", Source: "proc", Destination: "/proc", Options: []string{"nosuid", "nodev", "noexec"}}}
 	if netns {
 		ms = append(ms, Mount{Type: "sysfs", Source: "sysfs", Destination: "/sys", Options: []string{"nosuid", "nodev", "noexec", "ro"}})
@@ -249,7 +252,11 @@ func baseMounts(netns bool) []Mount {
 		ms = append(ms, Mount{Type: "bind", Source: "/sys", Destination: "/sys", Options: []string{"rbind", "nosuid", "nodev", "noexec", "ro"}})
 	}
 	ms = append(ms, Mount{Type: "tmpfs", Source: "tmpfs", Destination: "/dev", Options: []string{"nosuid", "strictatime", "mode=755", "size=65536k"}})
-	for _, d := range []string{"null", "zero", "full", "random", "urandom", "tty"} {
+	devs := []string{"null", "zero", "full", "random", "urandom"}
+	if tty {
+		devs = append(devs, "tty")
+	}
+	for _, d := range devs {
 		ms = append(ms, Mount{Type: "bind", Source: "/dev/" + d, Destination: "/dev/" + d, Options: []string{"bind", "nosuid", "noexec"}, File: true})
 	}
 	ms = append(ms,

@@ -208,8 +208,26 @@ func TestTermDefault(t *testing.T) {
 	}
 }
 
+// TestDevTTYOnlyWithATerminal: /dev/tty names the caller's controlling terminal, so it
+// is bound only into a session that gets a pty of its own; every other session runs in
+// a new session without one.
+func TestDevTTYOnlyWithATerminal(t *testing.T) {
+	for _, tty := range []bool{false, true} {
+		in := baseInputs(desktopHost())
+		in.TTY = tty
+		has := false
+		for _, m := range mustCompute(t, in).Mounts {
+			has = has || m.Destination == "/dev/tty"
+		}
+		if has != tty {
+			t.Errorf("TTY %v: /dev/tty bound %v", tty, has)
+		}
+	}
+}
+
 func TestDevices(t *testing.T) {
-	base := []string{"/dev", "/dev/null", "/dev/zero", "/dev/full", "/dev/random", "/dev/urandom", "/dev/tty", "/dev/pts", "/dev/shm", "/dev/mqueue"}
+	// /dev/tty only for a session with a pty of its own (see TestDevTTYOnlyWithATerminal).
+	base := []string{"/dev", "/dev/null", "/dev/zero", "/dev/full", "/dev/random", "/dev/urandom", "/dev/pts", "/dev/shm", "/dev/mqueue"}
 	tests := []struct {
 		name       string
 		gpu, audio bool

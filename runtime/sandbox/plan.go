@@ -30,6 +30,8 @@ type Plan struct {
 	Limits Limits
 	// TTY asks for a controlling terminal (interactive sessions).
 	TTY bool
+	// Security limits what the command may do to the kernel (DefaultSecurity).
+	Security Security
 }
 
 // Root is the environment's root filesystem: an overlay of Upper over Lower.
