@@ -118,6 +118,7 @@ func Run(ctx context.Context, o Options) []Check {
 		OCIRuntime(ctx, o.Getenv, o.LookPath),
 		StoreWritable(o.StoreRoot),
 		DiskSpace(o.StoreRoot),
+		TerminalInjection(readSysctl("dev.tty.legacy_tiocsti")),
 	}
 	for _, c := range checks {
 		o.Logger.Debug("doctor check", "name", c.Name, "status", c.Status(), "detail", c.Detail)

@@ -45,7 +45,7 @@ func TestRunRealProbes(t *testing.T) {
 		t.Fatal(err)
 	}
 	t.Logf("\n%s", buf.String())
-	names := []string{"user_namespaces", "overlay_kernel", "overlay_fuse", "id_mapping", "cgroups", "oci_runtime", "store_writable", "disk_space"}
+	names := []string{"user_namespaces", "overlay_kernel", "overlay_fuse", "id_mapping", "cgroups", "oci_runtime", "store_writable", "disk_space", "terminal_injection"}
 	var got []string
 	for _, c := range checks {
 		got = append(got, c.Name)
@@ -91,6 +91,23 @@ func TestRunRealProbes(t *testing.T) {
 	need(t, errc == nil || errr == nil, "crun or runc")
 	if !m["oci_runtime"].OK {
 		t.Errorf("oci_runtime: %s", m["oci_runtime"].Detail)
+	}
+}
+
+func TestTerminalInjection(t *testing.T) {
+	for v, want := range map[string]string{
+		"0":      "TIOCSTI is disabled system-wide",
+		"1":      "TIOCSTI is enabled system-wide (dev.tty.legacy_tiocsti = 1",
+		"absent": "this kernel has no dev.tty.legacy_tiocsti",
+	} {
+		c := TerminalInjection(v)
+		if !c.OK || !strings.Contains(c.Detail, want) {
+			t.Errorf("legacy_tiocsti %s: %+v", v, c)
+		}
+	}
+	// The real probe on this host agrees with the kernel's switch.
+	if v := readSysctl("dev.tty.legacy_tiocsti"); v == "1" && !strings.Contains(byName(Run(context.Background(), Options{StoreRoot: t.TempDir()}))["terminal_injection"].Detail, "enabled") {
+		t.Error("the probe does not see TIOCSTI enabled")
 	}
 }
 

@@ -477,3 +477,21 @@ func diskCheck(c Check, mb uint64) Check {
 	}
 	return c
 }
+
+// TerminalInjection reports whether the kernel lets a process push input into its
+// controlling terminal (TIOCSTI), from the value of dev.tty.legacy_tiocsti ("absent" on
+// kernels before 6.2, which always allow it). Karapace sessions cannot either way: each
+// runs in a session of its own, with a seccomp filter refusing TIOCSTI and TIOCLINUX;
+// the check tells the user what other programs on the host can do.
+func TerminalInjection(legacyTIOCSTI string) Check {
+	c := Check{Name: "terminal_injection", OK: true}
+	switch legacyTIOCSTI {
+	case "0":
+		c.Detail = "TIOCSTI is disabled system-wide (dev.tty.legacy_tiocsti = 0)"
+	case "absent":
+		c.Detail = "TIOCSTI is enabled system-wide (this kernel has no dev.tty.legacy_tiocsti); Karapace sessions are refused it by their own session and seccomp filter"
+	default:
+		c.Detail = fmt.Sprintf("TIOCSTI is enabled system-wide (dev.tty.legacy_tiocsti = %s; set it to 0 to disable it for every program); Karapace sessions are refused it by their own session and seccomp filter", legacyTIOCSTI)
+	}
+	return c
+}
