@@ -54,7 +54,7 @@ func TestCLIFastExec(t *testing.T) {
 	// replaced its /proc, which moves it last), working directory.
 	probe := []string{"exec", "bb", "--", "/bin/sh", "-c",
 		"env | sort; hostname; id; echo pid $$; pwd; ls /dev; cut -d' ' -f2,3 /proc/mounts | sort; cat /proc/self/uid_map"}
-	vars := []string{"LANG=C.UTF-8", "LC_TIME=C", "GITHUB_TOKEN=secret", "SSH_AUTH_SOCK=/x", "FOO=bar"}
+	vars := []string{"LANG=C.UTF-8", "LC_TIME=C", "GITHUB_TOKEN=secret", "LC_Password=secret", "SSH_AUTH_SOCK=/x", "FOO=bar"}
 	a := fast.withEnv(vars...).ok(probe...)
 	b := full.withEnv(vars...).ok(probe...)
 	if a.stdout != b.stdout {
