@@ -566,7 +566,7 @@ func TestCLIDoctor(t *testing.T) {
 	for _, c := range d.Checks {
 		names = append(names, c.Name)
 	}
-	const runtimeChecks = "user_namespaces,overlay_kernel,overlay_fuse,id_mapping,cgroups,oci_runtime,store_writable,disk_space"
+	const runtimeChecks = "user_namespaces,overlay_kernel,overlay_fuse,id_mapping,cgroups,oci_runtime,store_writable,disk_space,terminal_injection"
 	if strings.Join(names, ",") != runtimeChecks+",store_exists" || d.Checks[len(d.Checks)-1].Status != "info" {
 		t.Errorf("doctor on a fresh machine: %s", r)
 	}

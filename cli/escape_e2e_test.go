@@ -12,6 +12,7 @@ import (
 
 	"golang.org/x/sys/unix"
 
+	"github.com/karapace/karapace/runtime/sandbox"
 	"github.com/karapace/karapace/runtime/testrootfs"
 )
 
@@ -226,6 +227,20 @@ func runEscapes(t *testing.T, u *testrootfs.User) {
 	r := w.run("build", "hostile.toml", "--name", "hostile")
 	if r.code == 0 || strings.Contains(r.stderr, "ESCAPED") || !strings.Contains(r.stderr, "attack done: all refused") {
 		t.Errorf("build step: %s", r)
+	}
+	// A failed package step under the single id mapping says why packages may fail and
+	// how to get a full mapping.
+	uid, name := uint32(0), "root"
+	if u != nil {
+		uid, name = uint32(u.UID), u.Name
+	}
+	ids, err := sandbox.IDMaps(sandbox.IDSource{User: name, UID: uid, GID: uid})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if hinted := strings.Contains(r.stderr, "hint: the environment maps only your own id"); hinted == ids.Full ||
+		(hinted && !strings.Contains(r.stderr, "usermod --add-subuids")) {
+		t.Errorf("build step with a full mapping %v: the id mapping hint %v:\n%s", ids.Full, hinted, r)
 	}
 	releaseKeepers(t, w.store)
 	w.ok("destroy", "h")

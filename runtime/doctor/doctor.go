@@ -163,8 +163,6 @@ const (
 		"apt install fuse-overlayfs (Debian/Ubuntu), dnf install fuse-overlayfs (Fedora), zypper install fuse-overlayfs (openSUSE)"
 	fixFuse = "apt install fuse-overlayfs fuse3 (Debian/Ubuntu), dnf install fuse-overlayfs fuse3 (Fedora), zypper install fuse-overlayfs fuse3 (openSUSE); " +
 		"/dev/fuse must be readable and writable by you (modprobe fuse)"
-	fixIDMap = "apt install uidmap (Debian/Ubuntu), dnf install shadow-utils (Fedora), zypper install shadow (openSUSE); " +
-		"then give yourself a range: sudo usermod --add-subuids 100000-165535 --add-subgids 100000-165535 $USER"
 	fixCgroups = "resource limits need a writable cgroup with the cpu and memory controllers: run under a delegated cgroup " +
 		"(systemd-run --user --scope -p Delegate=yes karapace ...), or as root; on cgroup v2 enable delegation of cpu and memory " +
 		"(systemctl edit user@.service: [Service] Delegate=cpu memory)"

@@ -183,8 +183,9 @@ func IDMapping(src sandbox.IDSource) Check {
 	}
 	c.Detail = m.Reason
 	if !m.Full {
-		c.Warn = true
-		c.Fix = fixIDMap
+		// Not a warning: package installs that create users or chown (openssh-client,
+		// man-db) fail in every environment built with the single mapping.
+		c.Fix = m.Fix
 		return c
 	}
 	c.OK = true

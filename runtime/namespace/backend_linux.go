@@ -152,7 +152,8 @@ func (b *Backend) Resolve(ctx context.Context, spec *runtime.Spec) (schema.Resol
 	if err != nil {
 		return schema.Resolution{}, err
 	}
-	return provision.Resolve(ctx, spec, img, b.buildSandbox(spec), b.log)
+	res, err := provision.Resolve(ctx, spec, img, b.buildSandbox(spec), b.log)
+	return res, b.mappingHint(err)
 }
 
 // Build implements runtime.Builder: the image, the environment's layers, and the exact
@@ -162,7 +163,25 @@ func (b *Backend) Build(ctx context.Context, spec *runtime.Spec) error {
 	if err != nil {
 		return err
 	}
-	return provision.Build(ctx, spec, img, b.buildSandbox(spec), "", b.log, filepath.Join(spec.EnvDir, sessionsDir))
+	err = provision.Build(ctx, spec, img, b.buildSandbox(spec), "", b.log, filepath.Join(spec.EnvDir, sessionsDir))
+	return b.mappingHint(err)
+}
+
+// mappingHint says why a package manager failed when the cause is likely the single id
+// mapping (dpkg's "error setting ownership", chgrp's "Invalid argument", apt's
+// "setgroups 65534 failed"), and how to get a full one.
+func (b *Backend) mappingHint(err error) error {
+	var ce *pkgmgr.CommandError
+	var pe *pkgmgr.PackageError
+	if err == nil || (!errors.As(err, &ce) && !errors.As(err, &pe)) {
+		return err
+	}
+	h := b.opts.Host()
+	ids, ierr := sandbox.IDMaps(sandbox.IDSource{User: h.User, UID: h.UID, GID: h.GID})
+	if ierr != nil || ids.Full {
+		return err
+	}
+	return fmt.Errorf("%w\nhint: the environment maps only your own id (%s), so packages that create users or change file ownership cannot install; %s", err, ids.Reason, ids.Fix)
 }
 
 // buildSandbox runs package-manager commands through the launcher, in a writable build

@@ -26,6 +26,9 @@ type IDMapping struct {
 	NewGIDMap string
 	// Reason explains the mapping in one line, for doctor and error messages.
 	Reason string
+	// Fix, for a single mapping, is what gives the caller a full one: the helpers to
+	// install, or the usermod line with a range no other user holds.
+	Fix string
 }
 
 // IDSource says where IDMaps looks. Zero fields take the system defaults.
@@ -123,6 +126,12 @@ func IDMaps(src IDSource) (IDMapping, error) {
 			missing = append(missing, src.SubGID)
 		}
 		single.Reason = fmt.Sprintf("%s: no range for %s in %s", hint, who, strings.Join(missing, " and "))
+		start := freeSubRange(src.SubUID, src.SubGID)
+		single.Fix = fmt.Sprintf("give %s a subordinate range no other user holds: sudo usermod --add-subuids %d-%d --add-subgids %d-%d %s",
+			src.User, start, start+65535, start, start+65535, src.User)
+		if src.UID != 0 {
+			single.Fix += " (and install newuidmap/newgidmap: apt install uidmap)"
+		}
 		return single, nil
 	}
 	m := IDMapping{
@@ -135,6 +144,7 @@ func IDMaps(src IDSource) (IDMapping, error) {
 		ng, err2 := src.LookPath("newgidmap")
 		if err1 != nil || err2 != nil {
 			single.Reason = fmt.Sprintf("%s: %s has a subordinate range but newuidmap/newgidmap are not installed", hint, who)
+			single.Fix = "install newuidmap and newgidmap: apt install uidmap (Debian/Ubuntu), dnf install shadow-utils (Fedora), zypper install shadow (openSUSE)"
 			return single, nil
 		}
 		m.NewUIDMap, m.NewGIDMap = nu, ng
@@ -153,4 +163,42 @@ func notHolding(rs []SubRange, id uint32) []SubRange {
 		out = append(out, r)
 	}
 	return out
+}
+
+// freeSubRange is the lowest 65536-aligned range of 65536 ids from 100000 up that no line
+// of the given sub-id files (any user's) overlaps.
+func freeSubRange(paths ...string) uint32 {
+	type span struct{ lo, hi uint64 }
+	var taken []span
+	for _, p := range paths {
+		b, err := os.ReadFile(p)
+		if err != nil {
+			continue
+		}
+		for _, line := range strings.Split(string(b), "\n") {
+			f := strings.Split(strings.TrimSpace(line), ":")
+			if len(f) != 3 {
+				continue
+			}
+			start, err1 := strconv.ParseUint(f[1], 10, 32)
+			count, err2 := strconv.ParseUint(f[2], 10, 32)
+			if err1 == nil && err2 == nil && count > 0 {
+				taken = append(taken, span{start, start + count})
+			}
+		}
+	}
+	const size = 65536
+	for lo := uint64(100000); lo+size <= 1<<32; lo += size {
+		free := true
+		for _, t := range taken {
+			if lo < t.hi && t.lo < lo+size {
+				free = false
+				break
+			}
+		}
+		if free {
+			return uint32(lo)
+		}
+	}
+	return 100000
 }

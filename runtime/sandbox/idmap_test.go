@@ -100,3 +100,27 @@ func TestIDMapsOnHost(t *testing.T) {
 	}
 	t.Logf("host id mapping for %s: %s", h.User, m.Reason)
 }
+
+// TestSingleMappingFix: without a range, the fix names one that no user's line in either
+// file overlaps.
+func TestSingleMappingFix(t *testing.T) {
+	dir := t.TempDir()
+	sub := filepath.Join(dir, "subuid")
+	subg := filepath.Join(dir, "subgid")
+	if err := os.WriteFile(sub, []byte("alice:100000:65536\ncarol:165536:1000\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(subg, []byte("alice:100000:65536\ndave:231072:65536\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	m, err := IDMaps(IDSource{User: "bob", UID: 1001, GID: 1001, SubUID: sub, SubGID: subg})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if m.Full || !strings.Contains(m.Fix, "usermod --add-subuids 296608-362143 --add-subgids 296608-362143 bob") {
+		t.Errorf("fix: %q", m.Fix)
+	}
+	if got := freeSubRange(filepath.Join(dir, "none")); got != 100000 {
+		t.Errorf("free range with no files: %d", got)
+	}
+}
