@@ -40,7 +40,7 @@ func newDoctorCommand(g *globals) *cobra.Command {
 	return &cobra.Command{
 		Use:   "doctor",
 		Short: "Check what karapace needs from this machine and the health of the store",
-		Long:  "Check the runtime prerequisites and the store (version, integrity, WAL, lock,\nenvironments, disk space), and say how to fix what is missing. Exits 1 when a check fails.\nIt never writes to the store.",
+		Long:  "Check the runtime prerequisites and the store (version, integrity, WAL, lock,\nenvironments, disk space), and say how to fix what is missing. Exits 1 when a check fails.\nIt never writes to the store. The terminal_injection line says whether the kernel lets\nprograms push input into their terminal (dev.tty.legacy_tiocsti); Karapace sessions are\nrefused that either way.",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			root, err := g.storePath()
