@@ -24,10 +24,11 @@ import (
 
 // Layout of an environment directory (spec.EnvDir) owned by this backend.
 const (
-	upperDir    = provision.UpperDir  // the environment's writable layer
-	workDir     = provision.WorkDir   // per-session overlay work dirs and the setup lock
-	lowerLink   = provision.LowerLink // symlink to the image rootfs, written by Build
-	sessionsDir = "sessions"          // one file per live session: "<pid> <start time>"
+	upperDir    = provision.UpperDir   // the environment's writable layer
+	workDir     = provision.WorkDir    // per-session overlay work dirs and the setup lock
+	lowerLink   = provision.LowerLink  // symlink to the image rootfs, written by Build
+	sessionsDir = "sessions"           // one file per live session: "<pid> <start time>"
+	aptConfFile = "apt-single-id.conf" // sandbox.AptSingleIDConf, bound with the single mapping
 )
 
 // BackendOptions configure New.
@@ -240,6 +241,14 @@ func (b *Backend) session(ctx context.Context, spec *runtime.Spec, stdio runtime
 		return 125, err
 	}
 	in.Argv, in.TTY = argv, tty
+	if len(in.UIDMap) == 1 && in.UIDMap[0].Size == 1 {
+		in.AptConf = filepath.Join(spec.EnvDir, aptConfFile)
+		if old, err := os.ReadFile(in.AptConf); err != nil || string(old) != sandbox.AptSingleIDConf {
+			if err := replaceFile(in.AptConf, []byte(sandbox.AptSingleIDConf), 0o644); err != nil {
+				return 125, err
+			}
+		}
+	}
 	var rec *sandbox.RecordingFS
 	if spec.FastExec != nil && !tty {
 		rec = &sandbox.RecordingFS{FS: in.Host.FS}

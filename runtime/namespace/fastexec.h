@@ -999,7 +999,7 @@ static int fx_try(const char *store_flag, const char *ref, int ncmd, char **cmd,
 			break;
 		if (ok != present || (ok && ((unsigned long long)sb.st_ino != ino || (unsigned long long)sb.st_size != size ||
 					     (unsigned long long)sb.st_mtim.tv_sec != sec || (unsigned long long)sb.st_mtim.tv_nsec != nsec)))
-			return fx_fallback(&st, "id map files changed");
+			return fx_fallback(&st, "id map files, the store version or the binary changed");
 	}
 	char *cwd = fx_str(&r);
 	if (!r.bad && cwd[0]) {

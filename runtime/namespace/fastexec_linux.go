@@ -183,7 +183,9 @@ func encodeFast(spec *runtime.Spec, plan *sandbox.Plan, facts fastFacts, opts Op
 	// The id maps come from these files, and the user's name and home from the password
 	// database when HOME or USER is unset.
 	// The store's format version file too: a migration makes every plan stale.
-	stats := []string{"/etc/subuid", "/etc/subgid", filepath.Join(spec.StoreRoot, "store", "version")}
+	// And the binary itself: a plan made by another build of karapace may lack what
+	// this one puts in plans (a security rule, a mount).
+	stats := []string{"/etc/subuid", "/etc/subgid", filepath.Join(spec.StoreRoot, "store", "version"), "/proc/self/exe"}
 	if facts.env["HOME"] == "" || facts.env["USER"] == "" {
 		stats = append(stats, "/etc/passwd")
 	}

@@ -11,4 +11,4 @@ const (
 var archSyscalls = map[string]uint32{}
 
 // absentSyscalls are names a profile may use that arm64 does not have.
-var absentSyscalls = map[string]struct{}{"iopl": {}, "ioperm": {}, "uselib": {}}
+var absentSyscalls = map[string]struct{}{"iopl": {}, "ioperm": {}, "uselib": {}, "chown": {}, "lchown": {}}

@@ -42,7 +42,7 @@ func compileSeccomp(rules []sandbox.SyscallRule) ([]bpf.RawInstruction, error) {
 		)
 	}
 	for _, r := range rules {
-		if r.Errno == 0 || r.Errno > 4095 {
+		if r.Skip != (r.Errno == 0) || r.Errno > 4095 {
 			return nil, fmt.Errorf("seccomp rule %v: errno %d out of range", r.Names, r.Errno)
 		}
 		ret := bpf.RetConstant{Val: seccompRetErrno | r.Errno}
@@ -126,6 +126,7 @@ var syscallNumbers = map[string]uint32{
 	"move_mount": unix.SYS_MOVE_MOUNT, "open_tree": unix.SYS_OPEN_TREE, "fsopen": unix.SYS_FSOPEN,
 	"fsconfig": unix.SYS_FSCONFIG, "fsmount": unix.SYS_FSMOUNT, "fspick": unix.SYS_FSPICK,
 	"mount_setattr": unix.SYS_MOUNT_SETATTR, "add_key": unix.SYS_ADD_KEY, "keyctl": unix.SYS_KEYCTL,
+	"fchown": unix.SYS_FCHOWN, "fchownat": unix.SYS_FCHOWNAT, "setgroups": unix.SYS_SETGROUPS,
 	"request_key": unix.SYS_REQUEST_KEY, "init_module": unix.SYS_INIT_MODULE, "finit_module": unix.SYS_FINIT_MODULE,
 	"delete_module": unix.SYS_DELETE_MODULE, "kexec_load": unix.SYS_KEXEC_LOAD, "kexec_file_load": unix.SYS_KEXEC_FILE_LOAD,
 	"reboot": unix.SYS_REBOOT, "swapon": unix.SYS_SWAPON, "swapoff": unix.SYS_SWAPOFF, "acct": unix.SYS_ACCT,

@@ -25,10 +25,10 @@ func seccompData(arch, nr uint32, args ...uint64) []byte {
 	return b
 }
 
-// TestSeccompProgram runs the default profile's program in a BPF interpreter on the
-// calls it must refuse and on everyday ones it must allow.
-func TestSeccompProgram(t *testing.T) {
-	raw, err := compileSeccomp(sandbox.DefaultSecurity().Syscalls)
+// seccompVM compiles rules and loads the program into x/net/bpf's interpreter.
+func seccompVM(t *testing.T, rules []sandbox.SyscallRule) (*bpf.VM, []bpf.RawInstruction) {
+	t.Helper()
+	raw, err := compileSeccomp(rules)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -40,6 +40,13 @@ func TestSeccompProgram(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	return vm, raw
+}
+
+// TestSeccompProgram runs the default profile's program in a BPF interpreter on the
+// calls it must refuse and on everyday ones it must allow.
+func TestSeccompProgram(t *testing.T) {
+	vm, raw := seccompVM(t, sandbox.DefaultSecurity().Syscalls)
 	const (
 		allow = seccompRetAllow
 		eperm = seccompRetErrno | 1
@@ -86,5 +93,25 @@ func TestSeccompUnknownSyscall(t *testing.T) {
 	}
 	if _, err := capabilityMask([]string{"CAP_NOPE"}); err == nil {
 		t.Error("an unknown capability was accepted")
+	}
+}
+
+// TestSeccompSkipOwnership: with the single mapping, chown and setgroups succeed without
+// running; with a range they run.
+func TestSeccompSkipOwnership(t *testing.T) {
+	for _, c := range []struct {
+		uidMap []sandbox.IDMap
+		want   uint32
+	}{
+		{[]sandbox.IDMap{{ContainerID: 0, HostID: 1000, Size: 1}}, seccompRetErrno},
+		{[]sandbox.IDMap{{ContainerID: 0, HostID: 1000, Size: 1}, {ContainerID: 1, HostID: 100000, Size: 65536}}, seccompRetAllow},
+	} {
+		vm, _ := seccompVM(t, sandbox.SecurityFor(c.uidMap).Syscalls)
+		for _, nr := range []uint32{unix.SYS_FCHOWNAT, unix.SYS_FCHOWN, unix.SYS_SETGROUPS} {
+			got, err := vm.Run(seccompData(uint32(seccompArch), nr, 0, 42, 42))
+			if err != nil || uint32(got) != c.want {
+				t.Errorf("map %v, call %d: filter returned %#x (%v), want %#x", c.uidMap, nr, uint32(got), err, c.want)
+			}
+		}
 	}
 }

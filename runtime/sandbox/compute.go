@@ -45,7 +45,17 @@ type Inputs struct {
 	// UIDMap and GIDMap come from IDMaps; empty means the single mapping 0 -> caller.
 	UIDMap []IDMap
 	GIDMap []IDMap
+	// AptConf is a host file holding AptSingleIDConf. With the single mapping, a
+	// session of an environment with apt gets it at AptSingleIDTarget: apt then keeps
+	// root for its downloads instead of switching to _apt, which that mapping cannot map.
+	AptConf string
 }
+
+// AptSingleIDConf is what AptConf holds, and AptSingleIDTarget where it is bound.
+const (
+	AptSingleIDConf   = "// Karapace: only one id is mapped here, so apt cannot switch to _apt.\nAPT::Sandbox::User \"root\";\n"
+	AptSingleIDTarget = "/etc/apt/apt.conf.d/99karapace-single-id"
+)
 
 // Hostname is the environment's hostname: karapace-<short id>.
 func Hostname(id schema.EnvID) string { return "karapace-" + id.Short() }
@@ -113,8 +123,8 @@ func Compute(in Inputs) (*Plan, error) {
 		GIDMap:           idMapOrSingle(in.GIDMap, h.GID),
 		Limits:           limits,
 		TTY:              in.TTY,
-		Security:         DefaultSecurity(),
 	}
+	p.Security = SecurityFor(p.UIDMap)
 
 	env := map[string]string{
 		"PATH":              DefaultPath,
@@ -162,6 +172,9 @@ func Compute(in Inputs) (*Plan, error) {
 		p.Mounts = append(p.Mounts, runtimeDirMounts(in.Manifest, h, env)...)
 		for _, m := range userMounts {
 			p.Mounts = append(p.Mounts, Mount{Type: "bind", Source: m.Source, Destination: m.ContainerPath, Options: []string{"rbind", "nosuid", "nodev"}, File: m.Kind != Dir})
+		}
+		if in.AptConf != "" && singleMapping(p.UIDMap) && hasPath(h.FS, in, "etc/apt/apt.conf.d", Dir) {
+			p.Mounts = append(p.Mounts, Mount{Type: "bind", Source: in.AptConf, Destination: AptSingleIDTarget, Options: []string{"bind", "ro", "nosuid", "nodev", "noexec"}, File: true, Optional: true})
 		}
 	}
 
@@ -226,18 +239,27 @@ func usableHome(h Host) string {
 	return src
 }
 
-// loginShell is bash when the environment has it, else sh. Upper is searched before the
-// lower layers, since a package build may have installed bash.
+// loginShell is bash when the environment has it, else sh.
 func loginShell(fsys FS, in Inputs) string {
-	for _, layer := range append([]string{in.Upper}, in.Lower...) {
-		for _, rel := range []string{"usr/bin/bash", "bin/bash"} {
-			if fsys.Kind(filepath.Join(layer, rel)) == File {
-				return "/bin/bash"
-			}
-		}
+	if hasPath(fsys, in, "usr/bin/bash", File) || hasPath(fsys, in, "bin/bash", File) {
+		return "/bin/bash"
 	}
 	return "/bin/sh"
 }
+
+// hasPath reports whether the environment's root has rel as a kind: upper is searched
+// before the lower layers, since a package build may have made it.
+func hasPath(fsys FS, in Inputs, rel string, kind Kind) bool {
+	for _, layer := range append([]string{in.Upper}, in.Lower...) {
+		if fsys.Kind(filepath.Join(layer, rel)) == kind {
+			return true
+		}
+	}
+	return false
+}
+
+// singleMapping reports whether m maps one id only (no subordinate range).
+func singleMapping(m []IDMap) bool { return len(m) == 1 && m[0].Size == 1 }
 
 // baseMounts are /proc, /sys and the minimal /dev. Without a network namespace of its
 // own, the sandbox may not mount a fresh sysfs (the kernel ties sysfs to the network

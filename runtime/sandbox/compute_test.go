@@ -513,3 +513,29 @@ func TestInputsFor(t *testing.T) {
 		t.Fatalf("plan %+v", p.Root)
 	}
 }
+
+// TestSingleMappingCompat: with the single mapping, ownership changes are skipped and a
+// session of an environment with apt gets the apt option that keeps its downloads as
+// root; with a range, neither.
+func TestSingleMappingCompat(t *testing.T) {
+	for _, single := range []bool{true, false} {
+		in := baseInputs(desktopHost())
+		in.AptConf = "/store/env/x/apt-single-id.conf"
+		if !single {
+			in.UIDMap = []IDMap{{ContainerID: 0, HostID: 1000, Size: 1}, {ContainerID: 1, HostID: 100000, Size: 65536}}
+			in.GIDMap = in.UIDMap
+		}
+		in.Host.FS.(*fakeFS).add(filepath.Join(in.Lower[0], "etc/apt/apt.conf.d"), Dir)
+		p := mustCompute(t, in)
+		skips, bound := false, false
+		for _, r := range p.Security.Syscalls {
+			skips = skips || (r.Skip && slices.Contains(r.Names, "fchownat"))
+		}
+		for _, m := range p.Mounts {
+			bound = bound || (m.Destination == AptSingleIDTarget && m.Source == in.AptConf)
+		}
+		if skips != single || bound != single {
+			t.Errorf("single mapping %v: chown skipped %v, apt option bound %v", single, skips, bound)
+		}
+	}
+}

@@ -127,8 +127,12 @@ func IDMaps(src IDSource) (IDMapping, error) {
 		}
 		single.Reason = fmt.Sprintf("%s: no range for %s in %s", hint, who, strings.Join(missing, " and "))
 		start := freeSubRange(src.SubUID, src.SubGID)
-		single.Fix = fmt.Sprintf("give %s a subordinate range no other user holds: sudo usermod --add-subuids %d-%d --add-subgids %d-%d %s",
-			src.User, start, start+65535, start, start+65535, src.User)
+		sudo := "sudo "
+		if src.UID == 0 {
+			sudo = ""
+		}
+		single.Fix = fmt.Sprintf("give %s a subordinate range no other user holds: %susermod --add-subuids %d-%d --add-subgids %d-%d %s",
+			src.User, sudo, start, start+65535, start, start+65535, src.User)
 		if src.UID != 0 {
 			single.Fix += " (and install newuidmap/newgidmap: apt install uidmap)"
 		}

@@ -24,6 +24,8 @@ type SyscallRule struct {
 	// Errno is returned instead of running the call (EPERM, or ENOSYS where a caller
 	// is expected to fall back, as glibc does from clone3 to clone).
 	Errno uint32
+	// Skip makes the call return success without running it (Errno must be 0).
+	Skip bool
 	// Arg, when set, limits the rule to calls whose argument matches.
 	Arg *ArgMatch
 }
@@ -70,6 +72,24 @@ var DefaultCapabilities = []string{
 	"CAP_AUDIT_WRITE", "CAP_CHOWN", "CAP_DAC_OVERRIDE", "CAP_FOWNER", "CAP_FSETID",
 	"CAP_KILL", "CAP_NET_BIND_SERVICE", "CAP_SETFCAP", "CAP_SETGID", "CAP_SETPCAP",
 	"CAP_SETUID", "CAP_SYS_CHROOT",
+}
+
+// skipOwnership is added to the profile when only the caller's own id is mapped (no
+// subordinate range): the kernel refuses every chown to another id and setgroups, so
+// package managers that give files to system users (dpkg unpacking man-db's files as
+// man:man, openssh-client's postinst chgrp) would fail. These calls then succeed without
+// effect: with a single mapping every file belongs to root inside anyway, as when
+// rootless podman ignores chown errors.
+var skipOwnership = SyscallRule{Names: []string{"chown", "fchown", "lchown", "fchownat", "setgroups"}, Skip: true}
+
+// SecurityFor is DefaultSecurity for a plan with the given uid map: with a single
+// mapping, ownership changes are skipped (skipOwnership).
+func SecurityFor(uidMap []IDMap) Security {
+	s := DefaultSecurity()
+	if singleMapping(uidMap) {
+		s.Syscalls = append(s.Syscalls, skipOwnership)
+	}
+	return s
 }
 
 // DefaultSecurity is the profile every plan gets: the OCI runtimes' masked and read-only

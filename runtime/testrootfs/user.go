@@ -23,12 +23,25 @@ type User struct {
 // fails under CI=true and skips loudly otherwise.
 func RootlessUser(t testing.TB) User {
 	t.Helper()
+	return lookupUser(t, "KARAPACE_TEST_USER", "karapace-test")
+}
+
+// NoRangeUser is an unprivileged account without a subordinate id range
+// ($KARAPACE_TEST_USER_NORANGE, default karapace-norange, which .ci/test-user creates):
+// its environments map its own id only. Skips and fails as RootlessUser.
+func NoRangeUser(t testing.TB) User {
+	t.Helper()
+	return lookupUser(t, "KARAPACE_TEST_USER_NORANGE", "karapace-norange")
+}
+
+func lookupUser(t testing.TB, env, def string) User {
+	t.Helper()
 	if os.Geteuid() != 0 {
 		t.Skip("already unprivileged: the other tests run as this user")
 	}
-	name := os.Getenv("KARAPACE_TEST_USER")
+	name := os.Getenv(env)
 	if name == "" {
-		name = "karapace-test"
+		name = def
 	}
 	u, err := user.Lookup(name)
 	if err != nil {
