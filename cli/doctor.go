@@ -94,6 +94,21 @@ func doctorRuntime(ctx context.Context, g *globals, root string, add func(c doct
 	}
 }
 
+// integrityProblems words a failed verification for doctor: how many, the first few
+// by name, and where the rest are.
+func integrityProblems(rep *core.VerifyReport) string {
+	const shown = 3
+	var names []string
+	for _, f := range rep.Failed[:min(shown, len(rep.Failed))] {
+		names = append(names, failureText(f))
+	}
+	msg := fmt.Sprintf("%d problems in the store: %s", len(rep.Failed), strings.Join(names, "; "))
+	if len(rep.Failed) > shown {
+		msg += fmt.Sprintf("; and %d more", len(rep.Failed)-shown)
+	}
+	return msg + " (verify-store lists them all)"
+}
+
 // doctorStore checks an existing store without writing to it.
 func doctorStore(ctx context.Context, g *globals, layout store.Layout, add func(name, status, format string, args ...any)) {
 	if err := layout.VerifyVersion(); err != nil {
@@ -109,9 +124,9 @@ func doctorStore(ctx context.Context, g *globals, layout store.Layout, add func(
 	if rep, err := e.Verify(ctx); err != nil {
 		add("store_integrity", "fail", "Integrity check failed: %v", err)
 	} else if !rep.OK() {
-		add("store_integrity", "fail", "%d of %d objects corrupted", len(rep.Failed), rep.Checked)
+		add("store_integrity", "fail", "%s", integrityProblems(rep))
 	} else {
-		add("store_integrity", "pass", "Store integrity OK (%d objects checked)", rep.Checked)
+		add("store_integrity", "pass", "Store integrity OK (%d objects and %d references checked)", rep.Checked, rep.RefsChecked)
 	}
 	switch entries, err := os.ReadDir(layout.WALDir()); {
 	case errors.Is(err, fs.ErrNotExist):

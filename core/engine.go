@@ -485,7 +485,9 @@ func (e *Engine) GC(ctx context.Context, dryRun bool) (*GCReport, error) {
 }
 
 // Verify checks every object, layer and metadata record against its hash or checksum,
-// and reports every bad one (corrupt metadata included). It takes no lock, so it never
+// and every reference between them (manifest objects, base, dependency and policy
+// layers, parents, object_refs) and the store directories for presence, and reports
+// every bad or missing one (corrupt metadata included). It takes no lock, so it never
 // waits for a build: every store write is an atomic rename (no torn file is ever
 // seen), and an item that fails only because it was removed while Verify ran (by GC or
 // a destroy) is not reported.

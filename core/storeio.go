@@ -380,17 +380,22 @@ func (s *stores) verify(ctx context.Context) (*VerifyReport, error) {
 		Checked: r.Checked, Passed: r.Passed, Failed: []VerifyFailure{},
 		LayersChecked: r.LayersChecked, LayersPassed: r.LayersPassed,
 		MetadataChecked: r.MetadataChecked, MetadataPassed: r.MetadataPassed,
+		RefsChecked: r.RefsChecked, RefsPassed: r.RefsPassed,
 	}
 	for _, f := range r.Failed {
 		if s.vanished(f) {
 			continue
 		}
-		rep.Failed = append(rep.Failed, VerifyFailure{Kind: f.Kind, Hash: f.Hash, Reason: f.Reason})
+		rep.Failed = append(rep.Failed, VerifyFailure{
+			Kind: f.Kind, Hash: f.Hash, Reason: f.Reason,
+			Missing: f.Missing, Field: f.Field, EnvID: f.EnvID, Layer: f.Layer,
+		})
 	}
 	return rep, nil
 }
 
 // vanished reports whether a failed item no longer exists: removed while Verify ran.
+// (Store.Verify settles dangling references itself; their Hash names what is missing.)
 func (s *stores) vanished(f store.IntegrityFailure) bool {
 	d, err := schema.ParseDigest(f.Hash)
 	if err != nil {

@@ -162,7 +162,8 @@ type GCReport struct {
 	RemovedObjects  int      `json:"removed_objects"`
 }
 
-// VerifyReport is the result of Verify: every object, layer and metadata record checked.
+// VerifyReport is the result of Verify: every object, layer and metadata record
+// checked against its hash, and every reference between them checked to resolve.
 type VerifyReport struct {
 	Checked         int             `json:"checked"`
 	Passed          int             `json:"passed"`
@@ -171,17 +172,25 @@ type VerifyReport struct {
 	LayersPassed    int             `json:"layers_passed"`
 	MetadataChecked int             `json:"metadata_checked"`
 	MetadataPassed  int             `json:"metadata_passed"`
+	RefsChecked     int             `json:"references_checked"`
+	RefsPassed      int             `json:"references_passed"`
 }
 
 // OK reports whether nothing failed.
 func (r *VerifyReport) OK() bool { return len(r.Failed) == 0 }
 
-// VerifyFailure is one item that failed verification.
+// VerifyFailure is one item that failed verification; see store.IntegrityFailure.
 type VerifyFailure struct {
-	Kind string `json:"kind"` // "object", "layer" or "metadata"
-	Hash string `json:"hash"` // the file name
+	Kind string `json:"kind"` // "object", "layer", "metadata", "directory" or "reference"
+	Hash string `json:"hash"` // the file name; a directory's path; the missing item
 
 	Reason string `json:"reason"`
+	// For a dangling reference: what is missing ("layer" or "object"), the key that
+	// names it, the layer holding it (empty: EnvID's metadata), the environment concerned.
+	Missing string `json:"missing,omitempty"`
+	Field   string `json:"field,omitempty"`
+	EnvID   string `json:"env_id,omitempty"`
+	Layer   string `json:"layer,omitempty"`
 }
 
 // MigrateStatus says what Migrate found.

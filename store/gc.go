@@ -15,16 +15,20 @@ import (
 	"github.com/karapace/karapace/schema"
 )
 
-// GraphEnv is an environment as GC sees it.
+// GraphEnv is an environment as GC and the reference check see it. Zero digests name
+// nothing (no base layer yet, no policy, no manifest).
 type GraphEnv struct {
-	ID       schema.EnvID
-	State    State
-	RefCount uint32
-	Layers   []schema.Digest // base, dependency and policy layers (content hashes)
-	Manifest schema.Digest   // zero when none
+	ID           schema.EnvID
+	State        State
+	RefCount     uint32
+	Manifest     schema.Digest   // the manifest object
+	Base         schema.Digest   // layer content hashes from here on
+	Dependencies []schema.Digest // zero digests are skipped
+	Policy       schema.Digest
 }
 
-// GraphLayer is a layer as GC sees it.
+// GraphLayer is a layer as GC and the reference check see it. A layer that is stored
+// but could not be read (only Verify builds such a graph) has no kind and no references.
 type GraphLayer struct {
 	Kind    LayerKind
 	Parent  schema.Digest
@@ -36,6 +40,44 @@ type Graph struct {
 	Envs    []GraphEnv
 	Layers  map[schema.Digest]GraphLayer
 	Objects []schema.Digest
+}
+
+// Ref is one edge of the graph: a field of a metadata record or of a layer naming a
+// layer or an object. Field is the JSON key the reference is stored under.
+type Ref struct {
+	Field  string
+	To     schema.Digest
+	Object bool // To names an object; otherwise a layer
+}
+
+// Refs lists what the environment refers to: its manifest object, then its base,
+// dependency and policy layers. Zero digests are left out.
+func (e GraphEnv) Refs() []Ref {
+	var out []Ref
+	add := func(field string, d schema.Digest, object bool) {
+		if !d.IsZero() {
+			out = append(out, Ref{Field: field, To: d, Object: object})
+		}
+	}
+	add("manifest_hash", e.Manifest, true)
+	add("base_layer", e.Base, false)
+	for _, l := range e.Dependencies {
+		add("dependency_layers", l, false)
+	}
+	add("policy_layer", e.Policy, false)
+	return out
+}
+
+// Refs lists what the layer refers to: its parent layer, then its objects.
+func (l GraphLayer) Refs() []Ref {
+	var out []Ref
+	if !l.Parent.IsZero() {
+		out = append(out, Ref{Field: "parent", To: l.Parent})
+	}
+	for _, o := range l.Objects {
+		out = append(out, Ref{Field: "object_refs", To: o, Object: true})
+	}
+	return out
 }
 
 // Marks is the result of Mark: what is garbage, each list sorted.
@@ -64,13 +106,12 @@ func Mark(g Graph) Marks {
 			m.OrphanEnvs = append(m.OrphanEnvs, e.ID)
 			continue
 		}
-		for _, l := range e.Layers {
-			if !l.IsZero() {
-				liveLayers[l] = true
+		for _, r := range e.Refs() {
+			if r.Object {
+				liveObjects[r.To] = true
+			} else {
+				liveLayers[r.To] = true
 			}
-		}
-		if !e.Manifest.IsZero() {
-			liveObjects[e.Manifest] = true
 		}
 	}
 	sort.Slice(m.OrphanEnvs, func(i, j int) bool { return less(m.OrphanEnvs[i], m.OrphanEnvs[j]) })
@@ -85,8 +126,10 @@ func Mark(g Graph) Marks {
 	}
 	for d, l := range g.Layers {
 		if liveLayers[d] {
-			for _, o := range l.Objects {
-				liveObjects[o] = true
+			for _, r := range l.Refs() {
+				if r.Object {
+					liveObjects[r.To] = true
+				}
 			}
 		} else {
 			m.OrphanLayers = append(m.OrphanLayers, d)
@@ -137,20 +180,7 @@ func (s *Store) Graph(ctx context.Context) (Graph, error) {
 		if e.Err != nil {
 			return wrap("gc", fmt.Errorf("unreadable metadata %s stops GC (fix or remove it; see verify-store): %w", e.Name, e.Err))
 		}
-		m := &e.Meta
-		ge := GraphEnv{ID: m.EnvID, State: m.State, RefCount: m.RefCount, Manifest: m.ManifestHash}
-		// Zero digests (no base layer, no policy) name nothing; Mark would skip them.
-		for _, l := range m.DependencyLayers {
-			if !l.IsZero() {
-				ge.Layers = append(ge.Layers, l)
-			}
-		}
-		for _, l := range []schema.Digest{m.BaseLayer, m.PolicyLayer} {
-			if !l.IsZero() {
-				ge.Layers = append(ge.Layers, l)
-			}
-		}
-		g.Envs = append(g.Envs, ge)
+		g.Envs = append(g.Envs, graphEnv(&e.Meta))
 		return nil
 	})
 	if err != nil {
@@ -166,12 +196,25 @@ func (s *Store) Graph(ctx context.Context) (Graph, error) {
 		if err != nil {
 			return g, wrap("gc", fmt.Errorf("unreadable layer %s stops GC (fix or remove it; see verify-store): %w", d, err))
 		}
-		g.Layers[d] = GraphLayer{Kind: l.Kind, Parent: l.Parent, Objects: l.ObjectRefs}
+		g.Layers[d] = graphLayer(l)
 	}
 	if g.Objects, err = s.Objects.List(ctx); err != nil {
 		return g, err
 	}
 	return g, nil
+}
+
+// graphEnv is a metadata record as a node of the graph.
+func graphEnv(m *Metadata) GraphEnv {
+	return GraphEnv{
+		ID: m.EnvID, State: m.State, RefCount: m.RefCount, Manifest: m.ManifestHash,
+		Base: m.BaseLayer, Dependencies: m.DependencyLayers, Policy: m.PolicyLayer,
+	}
+}
+
+// graphLayer is a layer as a node of the graph.
+func graphLayer(l Layer) GraphLayer {
+	return GraphLayer{Kind: l.Kind, Parent: l.Parent, Objects: l.ObjectRefs}
 }
 
 // GC collects garbage: Mark over the store's Graph, then the sweep, in the original's

@@ -18,9 +18,9 @@ func d(s string) schema.Digest { return schema.SumString(s) }
 func TestMarkOnInMemoryGraphs(t *testing.T) {
 	g := store.Graph{
 		Envs: []store.GraphEnv{
-			{ID: d("live"), State: store.StateBuilt, RefCount: 1, Layers: []schema.Digest{d("base1"), {}}, Manifest: d("manifest1")},
-			{ID: d("orphan"), State: store.StateBuilt, RefCount: 0, Layers: []schema.Digest{d("base2")}, Manifest: d("manifest2")},
-			{ID: d("archived"), State: store.StateArchived, RefCount: 0, Layers: []schema.Digest{d("base3")}},
+			{ID: d("live"), State: store.StateBuilt, RefCount: 1, Base: d("base1"), Dependencies: []schema.Digest{{}}, Manifest: d("manifest1")},
+			{ID: d("orphan"), State: store.StateBuilt, RefCount: 0, Base: d("base2"), Manifest: d("manifest2")},
+			{ID: d("archived"), State: store.StateArchived, RefCount: 0, Base: d("base3")},
 			{ID: d("running"), State: store.StateRunning, RefCount: 0, Manifest: d("manifest4")},
 			{ID: d("defined"), State: store.StateDefined, RefCount: 1, Manifest: d("manifest5")},
 		},

@@ -4,6 +4,9 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io/fs"
+	"os"
+	"path/filepath"
 	"runtime"
 	"sync"
 	"sync/atomic"
@@ -11,15 +14,25 @@ import (
 	"github.com/karapace/karapace/schema"
 )
 
-// IntegrityFailure names one bad store entry and why.
+// IntegrityFailure names one bad store entry and why. Kind is "object", "layer" or
+// "metadata" for an entry that does not match its hash or checksum (Hash is its file
+// name); "directory" for a store directory that is missing (Hash is its path below the
+// root, e.g. "store/objects"); "reference" for a dangling reference (Hash is the
+// missing item, Missing says whether it is a "layer" or an "object", Field is the key
+// holding the reference, Layer the layer holding it, empty when it is EnvID's
+// metadata; EnvID is the environment concerned, empty when none).
 type IntegrityFailure struct {
-	Kind   string `json:"kind"` // "object", "layer" or "metadata"
-	Hash   string `json:"hash"` // file name
-	Reason string `json:"reason"`
+	Kind    string `json:"kind"`
+	Hash    string `json:"hash"`
+	Reason  string `json:"reason"`
+	Missing string `json:"missing,omitempty"`
+	Field   string `json:"field,omitempty"`
+	EnvID   string `json:"env_id,omitempty"`
+	Layer   string `json:"layer,omitempty"`
 }
 
 // IntegrityReport is the result of Verify. Checked and Passed count objects, as in the
-// original.
+// original; RefsChecked and RefsPassed count references (see Dangling).
 type IntegrityReport struct {
 	Checked         int                `json:"checked"`
 	Passed          int                `json:"passed"`
@@ -28,21 +41,27 @@ type IntegrityReport struct {
 	LayersPassed    int                `json:"layers_passed"`
 	MetadataChecked int                `json:"metadata_checked"`
 	MetadataPassed  int                `json:"metadata_passed"`
+	RefsChecked     int                `json:"references_checked"`
+	RefsPassed      int                `json:"references_passed"`
 }
 
 // OK reports whether nothing failed.
 func (r IntegrityReport) OK() bool { return len(r.Failed) == 0 }
 
 // Verify re-hashes every object (streaming), every layer and every metadata checksum,
-// and reports each bad one by name, objects first, then layers, then metadata. Unlike
-// the original it reports corrupt metadata too (the original skipped it silently), and
-// stray files in objects/ and layers/.
+// and checks that every reference resolves (Dangling, over the graph read on the way;
+// no object is read twice). It reports each failure by name: missing store
+// directories first, then objects, layers, metadata, and dangling references. Unlike
+// the original it reports corrupt metadata too (the original skipped it silently),
+// stray files in objects/ and layers/, and what a store lacks.
 func (s *Store) Verify(ctx context.Context) (IntegrityReport, error) {
-	rep := IntegrityReport{Failed: []IntegrityFailure{}}
+	rep := IntegrityReport{Failed: s.missingDirs()}
+	g := Graph{Layers: map[schema.Digest]GraphLayer{}}
 	objs, strays, err := listDigests(ctx, s.Layout.ObjectsDir())
 	if err != nil {
 		return rep, wrap("verify objects", err)
 	}
+	g.Objects = objs
 	rep.Checked = len(objs) + len(strays)
 	reasons, err := s.verifyObjects(ctx, objs)
 	if err != nil {
@@ -50,13 +69,13 @@ func (s *Store) Verify(ctx context.Context) (IntegrityReport, error) {
 	}
 	for i, d := range objs {
 		if reasons[i] != "" {
-			rep.Failed = append(rep.Failed, IntegrityFailure{"object", d.String(), reasons[i]})
+			rep.Failed = append(rep.Failed, IntegrityFailure{Kind: "object", Hash: d.String(), Reason: reasons[i]})
 			continue
 		}
 		rep.Passed++
 	}
 	for _, name := range strays {
-		rep.Failed = append(rep.Failed, IntegrityFailure{"object", name, "object read error: file name is not a BLAKE3 digest"})
+		rep.Failed = append(rep.Failed, IntegrityFailure{Kind: "object", Hash: name, Reason: "object read error: file name is not a BLAKE3 digest"})
 	}
 	layers, strays, err := listDigests(ctx, s.Layout.LayersDir())
 	if err != nil {
@@ -67,15 +86,18 @@ func (s *Store) Verify(ctx context.Context) (IntegrityReport, error) {
 		if err := ctx.Err(); err != nil {
 			return rep, err
 		}
-		_, err := s.Layers.Get(ctx, d)
+		l, err := s.Layers.Get(ctx, d)
 		if err != nil {
-			rep.Failed = append(rep.Failed, IntegrityFailure{"layer", d.String(), reason("layer", err)})
+			// Present all the same: what refers to it is not dangling.
+			g.Layers[d] = GraphLayer{}
+			rep.Failed = append(rep.Failed, IntegrityFailure{Kind: "layer", Hash: d.String(), Reason: reason("layer", err)})
 			continue
 		}
+		g.Layers[d] = graphLayer(l)
 		rep.LayersPassed++
 	}
 	for _, name := range strays {
-		rep.Failed = append(rep.Failed, IntegrityFailure{"layer", name, "layer read error: file name is not a BLAKE3 digest"})
+		rep.Failed = append(rep.Failed, IntegrityFailure{Kind: "layer", Hash: name, Reason: "layer read error: file name is not a BLAKE3 digest"})
 	}
 	entries, err := s.Envs.ListWithErrors(ctx)
 	if err != nil {
@@ -84,12 +106,88 @@ func (s *Store) Verify(ctx context.Context) (IntegrityReport, error) {
 	rep.MetadataChecked = len(entries)
 	for _, e := range entries {
 		if e.Err != nil {
-			rep.Failed = append(rep.Failed, IntegrityFailure{"metadata", e.Name, reason("metadata", e.Err)})
+			rep.Failed = append(rep.Failed, IntegrityFailure{Kind: "metadata", Hash: e.Name, Reason: reason("metadata", e.Err)})
 			continue
 		}
+		g.Envs = append(g.Envs, graphEnv(&e.Meta))
 		rep.MetadataPassed++
 	}
+	checked, dangling := Dangling(g)
+	rep.RefsChecked, rep.RefsPassed = checked, checked
+	for _, d := range dangling {
+		if s.settled(ctx, d) {
+			continue
+		}
+		rep.RefsPassed--
+		missing := "layer"
+		if d.Object {
+			missing = "object"
+		}
+		rep.Failed = append(rep.Failed, IntegrityFailure{
+			Kind: "reference", Hash: d.To.String(), Reason: d.String(),
+			Missing: missing, Field: d.Field, EnvID: hexOrEmpty(d.Env), Layer: hexOrEmpty(d.Layer),
+		})
+	}
 	return rep, nil
+}
+
+// missingDirs reports the store directories every environment needs (objects/,
+// layers/, metadata/) that are missing or are not directories. Only an initialized
+// store must have them: Initialize creates them before the version file, and a
+// store cut short before it (a lock file, a WAL entry) holds nothing to refer to.
+func (s *Store) missingDirs() []IntegrityFailure {
+	out := []IntegrityFailure{}
+	l := s.Layout
+	if _, err := os.Lstat(l.VersionFile()); errors.Is(err, fs.ErrNotExist) {
+		return out
+	}
+	for _, dir := range []string{l.ObjectsDir(), l.LayersDir(), l.MetadataDir()} {
+		name, err := filepath.Rel(l.Root(), dir)
+		if err != nil {
+			name = dir
+		}
+		var why string
+		switch fi, err := os.Stat(dir); {
+		case errors.Is(err, fs.ErrNotExist):
+			why = name + " is missing"
+		case err != nil:
+			why = fmt.Sprintf("%s: %v", name, err)
+		case !fi.IsDir():
+			why = name + " is not a directory"
+		default:
+			continue
+		}
+		out = append(out, IntegrityFailure{Kind: "directory", Hash: name, Reason: why})
+	}
+	return out
+}
+
+// settled reports whether a dangling reference Dangling found is resolved by now, as
+// Verify takes no lock: its target was stored after the listing (writers store what is
+// referred to before what refers to it), or what holds it was removed or rewritten
+// since it was read (GC and destroy remove the holder first).
+func (s *Store) settled(ctx context.Context, d DanglingRef) bool {
+	target := s.Layers.Path(d.To)
+	if d.Object {
+		target = s.Objects.Path(d.To)
+	}
+	if _, err := os.Lstat(target); err == nil {
+		return true
+	}
+	if !d.Layer.IsZero() {
+		_, err := os.Lstat(s.Layers.Path(d.Layer))
+		return errors.Is(err, fs.ErrNotExist)
+	}
+	m, err := s.Envs.Get(ctx, d.Env)
+	if err != nil {
+		return errors.Is(err, ErrNotFound)
+	}
+	for _, r := range graphEnv(&m).Refs() {
+		if r == d.Ref {
+			return false
+		}
+	}
+	return true
 }
 
 // verifyObjects re-hashes objects on up to GOMAXPROCS workers and returns, for each,

@@ -23,22 +23,34 @@ func v1Store(t *testing.T, ids ...string) (string, []schema.Digest) {
 	}
 	_ = os.WriteFile(l.VersionFile(), []byte("{\n  \"format_version\": 1\n}"), 0o644)
 	var out []schema.Digest
+	base, err := v1Layer().Digest()
+	if err != nil {
+		t.Fatal(err)
+	}
 	for _, s := range ids {
 		id := schema.SumString(s)
 		out = append(out, id)
 		doc := `{"env_id":"` + id.String() + `","short_id":"` + id.Short() + `","state":"Built","manifest_hash":"` + d("m").String() +
-			`","base_layer":"` + d("b").String() + `","dependency_layers":[],"created_at":"2024-01-01T00:00:00Z","updated_at":"2024-01-02T00:00:00Z","ref_count":1}`
+			`","base_layer":"` + base.String() + `","dependency_layers":[],"created_at":"2024-01-01T00:00:00Z","updated_at":"2024-01-02T00:00:00Z","ref_count":1}`
 		_ = os.WriteFile(filepath.Join(l.MetadataDir(), id.String()), []byte(doc), 0o644)
 	}
 	return root, out
+}
+
+// v1Layer is the base layer v1Store's records name: over the object "object".
+func v1Layer() store.Layer {
+	obj := schema.SumString("object")
+	return store.Layer{Hash: obj, Kind: store.KindBase, ObjectRefs: []schema.Digest{obj}, ReadOnly: true, TarHash: obj}
 }
 
 func TestMigrateV1StoreToV2(t *testing.T) {
 	ctx := context.Background()
 	root, ids := v1Store(t, "one", "two")
 	s := store.New(root, store.Options{})
+	// What the records refer to, so that the migrated store verifies clean.
 	obj, _ := s.Objects.PutBytes(ctx, []byte("object"))
-	layer, _ := s.Layers.Put(ctx, store.Layer{Hash: obj, Kind: store.KindBase, ObjectRefs: []schema.Digest{obj}, ReadOnly: true, TarHash: obj})
+	_, _ = s.Objects.PutBytes(ctx, []byte("m"))
+	layer, _ := s.Layers.Put(ctx, v1Layer())
 	if err := s.Layout.Initialize(ctx); !errors.Is(err, store.ErrVersionMismatch) {
 		t.Fatalf("v1 store opened without migration: %v", err)
 	}
