@@ -32,10 +32,12 @@
 #include <sys/syscall.h>
 #include <sys/types.h>
 #include <sys/wait.h>
+#include <grp.h>
 #include <termios.h>
 #include <unistd.h>
 
 #define NSINIT_ARG "__karapace_nsinit"
+#define UNSHARE_ARG "__karapace_unshare"
 #define SYNC_FD 3
 #define SLOT_FD 4 // the session slot's lock, held until the overlay is gone
 #define PLAN_MAGIC "KPNS2"
@@ -1241,10 +1243,51 @@ __attribute__((noreturn)) static void stage0(uint32_t mem_want, char *mem, uint3
 	supervise(child, &all, 0);
 }
 
+// unshare_main runs argv[2..] as root of a new user namespace whose maps the Go parent
+// writes (unshare_linux.go: the caller's full map, as `podman unshare`): files owned by
+// the caller's subordinate ids are then the command's own. Nothing else changes: no
+// mount or other namespace, the caller's root and environment.
+//
+//	P                          U
+//	| start U -----------------> | unshare(NEWUSER)
+//	| <------------ USERNS msg --|
+//	| newuidmap, newgidmap       |
+//	| -- u32 go ---------------->| setresgid/setresuid(0), setgroups(0), execvp
+//	| <------ ERROR msg (on failure) or EOF at execve (fd 3 is close-on-exec)
+__attribute__((noreturn)) static void unshare_main(char **argv)
+{
+	if (fcntl(SYNC_FD, F_SETFD, FD_CLOEXEC) < 0)
+		_exit(125);
+	if (argv[2] == NULL)
+		fail("unshare", EINVAL, "no command");
+	if (unshare(CLONE_NEWUSER) < 0)
+		fail("unshare", errno, "unshare(CLONE_NEWUSER)");
+	send_msg(MSG_USERNS, 0, "unshare", "");
+	uint32_t go;
+	if (read_full(SYNC_FD, &go, sizeof(go)) < 0)
+		_exit(125);
+	if (setresgid(0, 0, 0) < 0)
+		fail("unshare", errno, "setresgid(0)");
+	if (setgroups(0, NULL) < 0)
+		fail("unshare", errno, "setgroups");
+	if (setresuid(0, 0, 0) < 0)
+		fail("unshare", errno, "setresuid(0)");
+	execvp(argv[2], argv + 2);
+	int err = errno;
+	char text[472];
+	snprintf(text, sizeof(text), "%s: %s", argv[2], strerror(err));
+	send_msg(MSG_ERROR, err, "exec", text);
+	_exit(err == ENOENT ? 127 : 126);
+}
+
 __attribute__((constructor)) static void karapace_nsinit(int argc, char **argv, char **envp)
 {
 	(void)envp;
-	if (argc < 2 || argv == NULL || argv[1] == NULL || strcmp(argv[1], NSINIT_ARG) != 0)
+	if (argc < 2 || argv == NULL || argv[1] == NULL)
+		return;
+	if (strcmp(argv[1], UNSHARE_ARG) == 0)
+		unshare_main(argv);
+	if (strcmp(argv[1], NSINIT_ARG) != 0)
 		return;
 	stage0(0, NULL, 0);
 }
