@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"io/fs"
+	"maps"
 	"os"
 	"path/filepath"
 	"regexp"
@@ -80,7 +81,8 @@ var noSpace = regexp.MustCompile(`(?i)no space left on device`)
 
 // Every mutating command on a full store fails with a clear "no space left on device"
 // and the store error exit code (3); once space is freed the store verifies, nothing
-// was lost, and the same command succeeds.
+// was lost, and the same command succeeds. The commands that free space, destroy and
+// gc, work on the full store and give the space back.
 func TestFullDisk(t *testing.T) {
 	mnt := smallTmpfs(t, "16m")
 	u := newUser(t, filepath.Join(mnt, "store"))
@@ -125,8 +127,6 @@ func TestFullDisk(t *testing.T) {
 		}},
 		{"restore", []string{"restore", "a", commit.SnapshotHash}, nil},
 		{"rename", []string{"rename", "a", "renamed"}, nil},
-		{"gc", []string{"gc"}, nil},
-		{"destroy", []string{"destroy", "b"}, nil},
 		{"migrate", []string{"migrate"}, func() { makeV1(t, u.store) }},
 	}
 	for _, c := range cases {
@@ -187,6 +187,30 @@ func TestFullDisk(t *testing.T) {
 				t.Errorf("migrate lost data:\nbefore: %s\nafter:  %s", before, now)
 			}
 		}
+	}
+
+	filler := fillUp(t, mnt)
+	files := storeFiles(t, u.store)
+	u.ok("gc", "--dry-run")
+	if after := storeFiles(t, u.store); !maps.Equal(after, files) {
+		t.Errorf("gc --dry-run on a full disk changed the store")
+	}
+	for _, ref := range []string{"a", "b"} {
+		u.ok("destroy", ref)
+	}
+	var gc struct {
+		RemovedObjects int `json:"removed_objects"`
+	}
+	u.jsonOK(&gc, "gc")
+	if gc.RemovedObjects == 0 {
+		t.Errorf("gc on a full disk removed no object")
+	}
+	if left := leftovers(u.store); len(left) > 0 {
+		t.Errorf("destroy and gc on a full disk left %v", left)
+	}
+	u.verifyClean("destroy and gc on a full disk")
+	if err := os.Remove(filler); err != nil {
+		t.Fatal(err)
 	}
 }
 

@@ -55,6 +55,10 @@ func exitCode(ctx context.Context, err error) int {
 	case ctx.Err() != nil:
 		// SIGINT or SIGTERM cancelled the command; whatever it returned, it was cut short.
 		return exitCancelled
+	case errors.Is(err, syscall.ENOSPC):
+		// A full disk is a store error whatever failed on it (a pull, a build step):
+		// the message says to free space with destroy and gc.
+		return exitStore
 	case errors.Is(err, core.ErrRemote), errors.Is(err, core.ErrLockFile):
 		// The original's "remote error" and "lock error" exit 1 even when a store or
 		// manifest error is nested inside.

@@ -111,6 +111,19 @@ func runChild(mode, root, proj, cycles string) int {
 			_, err = e.Build(ctx, manifestIn(t, dirs[k], pkgs(k, 5)...), BuildOptions{})
 			must(err)
 		}
+	case "destroy_gc":
+		// On a full disk (TestCrashOnFullDisk): destroy every environment, a GC after
+		// each; the loop ends when none is left.
+		for i := 0; i != n; i++ {
+			envs, err := e.List(ctx)
+			must(err)
+			if len(envs) == 0 {
+				return 0
+			}
+			must(e.Destroy(ctx, envs[i%len(envs)].EnvID))
+			_, err = e.GC(ctx, false)
+			must(err)
+		}
 	case "pull":
 		// A source store and an in-memory remote of the child's own; the store under
 		// test pulls, destroys and pulls again.

@@ -9,6 +9,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"syscall"
 	"time"
 
 	"github.com/karapace/karapace/runtime"
@@ -148,7 +149,7 @@ func (e *Engine) withLock(ctx context.Context, op string, fn func() error) error
 			e.log.Warn("recovery incomplete; retried at the next lock", "err", err)
 		}
 	}
-	return fn()
+	return noSpace(fn())
 }
 
 // recover rolls back the WAL, finishes or undoes interrupted restores, and settles
@@ -411,12 +412,14 @@ func (e *Engine) destroyLocked(ctx context.Context, id schema.EnvID) error {
 		return &TransitionError{From: "Running", To: "cannot destroy a running environment; stop it first"}
 	}
 	// The WAL steps finish the destroy if we die midway: the metadata and the
-	// directory go, whatever happened before. The metadata step comes first: an entry
-	// cut short after it (each step is its own write) leaves a directory without
-	// metadata, which recovery removes; the other order would leave a Built record
-	// without its directory.
+	// directory go, whatever happened before. The entry is the store's reserved one,
+	// so it can be written on a full disk. Without it (no reserve and no space) the
+	// destroy still runs, and the metadata goes first: a directory without metadata is
+	// what recovery removes anyway.
 	op, err := e.st.walBegin(ctx, "Destroy", id.String(), removeFile(e.st.metaPath(id)), removeDir(envDir))
-	if err != nil {
+	if errors.Is(err, syscall.ENOSPC) {
+		e.log.Warn("no space for a WAL entry; destroying without one", "env", id.Short(), "err", err)
+	} else if err != nil {
 		return classify(ErrStore, err)
 	}
 	if spec, b, err := e.envSpec(ctx, m); err != nil {
@@ -424,14 +427,16 @@ func (e *Engine) destroyLocked(ctx context.Context, id schema.EnvID) error {
 	} else if err := b.Destroy(ctx, spec); err != nil {
 		return e.abort(op, classify(ErrRuntime, err))
 	}
-	if err := os.RemoveAll(envDir); err != nil {
-		return classify(ErrStore, fmt.Errorf("remove %s: %w", envDir, err)) // WAL left: recovery finishes
-	}
 	if err := e.st.metaRemove(ctx, id); err != nil {
-		return classify(ErrStore, err)
+		return classify(ErrStore, err) // WAL left: recovery finishes
 	}
-	if err := e.st.walCommit(ctx, op); err != nil {
-		return classify(ErrStore, err)
+	if err := os.RemoveAll(envDir); err != nil {
+		return classify(ErrStore, fmt.Errorf("remove %s: %w", envDir, err))
+	}
+	if op != "" {
+		if err := e.st.walCommit(ctx, op); err != nil {
+			return classify(ErrStore, err)
+		}
 	}
 	e.unexportApps(ctx, id)
 	return nil
@@ -440,6 +445,9 @@ func (e *Engine) destroyLocked(ctx context.Context, id schema.EnvID) error {
 // abort drops a WAL entry without rolling it back (the operation failed before doing
 // anything its steps would undo) and returns err.
 func (e *Engine) abort(op string, err error) error {
+	if op == "" {
+		return err
+	}
 	if cerr := e.st.walCommit(context.Background(), op); cerr != nil {
 		e.log.Warn("drop WAL entry", "op", op, "err", cerr)
 	}
@@ -462,9 +470,18 @@ func (e *Engine) GC(ctx context.Context, dryRun bool) (*GCReport, error) {
 		return rep, nil
 	}
 	err := e.withLock(ctx, "gc", func() error {
-		op, err := e.st.walBegin(ctx, "Gc", "gc")
-		if err != nil {
-			return classify(ErrStore, err)
+		// The entry marks a GC in progress and has no step: a dry run, which writes
+		// nothing, logs none, and a GC on a full disk without the reserved entry
+		// runs without it.
+		op := ""
+		if !dryRun {
+			var err error
+			op, err = e.st.walBegin(ctx, "Gc", "gc")
+			if errors.Is(err, syscall.ENOSPC) {
+				e.log.Warn("no space for a WAL entry; collecting without one", "err", err)
+			} else if err != nil {
+				return classify(ErrStore, err)
+			}
 		}
 		r, gerr := e.st.gc(ctx, dryRun)
 		if r != nil {
@@ -473,8 +490,10 @@ func (e *Engine) GC(ctx context.Context, dryRun bool) (*GCReport, error) {
 		if gerr == nil && !dryRun {
 			e.pruneRefs()
 		}
-		if cerr := e.st.walCommit(context.Background(), op); cerr != nil && gerr == nil {
-			gerr = cerr
+		if op != "" {
+			if cerr := e.st.walCommit(context.Background(), op); cerr != nil && gerr == nil {
+				gerr = cerr
+			}
 		}
 		if gerr != nil && !errors.Is(gerr, context.Canceled) && !errors.Is(gerr, context.DeadlineExceeded) {
 			return classify(ErrStore, gerr)

@@ -3,6 +3,7 @@ package core
 import (
 	"errors"
 	"fmt"
+	"syscall"
 )
 
 // Error classes. Every error the Engine returns matches one of them with errors.Is, and
@@ -105,4 +106,25 @@ func (e *msgError) Unwrap() error { return e.cause }
 
 func withMsg(cause error, format string, args ...any) error {
 	return &msgError{msg: fmt.Sprintf(format, args...), cause: cause}
+}
+
+// noSpaceError is an operation that failed because the store's file system is full.
+type noSpaceError struct{ err error }
+
+func (e *noSpaceError) Error() string {
+	return "no space left on device: free space (karapace destroy <env>, then karapace gc) and retry: " + e.err.Error()
+}
+func (e *noSpaceError) Unwrap() error { return e.err }
+
+// noSpace makes an error caused by a full file system (ENOSPC anywhere in its chain) a
+// store error that says how to get space back; destroy and gc work on a full disk.
+func noSpace(err error) error {
+	var ns *noSpaceError
+	if err == nil || !errors.Is(err, syscall.ENOSPC) || errors.As(err, &ns) {
+		return err
+	}
+	if ce, ok := err.(*classError); ok && ce.class == ErrStore {
+		err = ce.err // "store error: " once
+	}
+	return &classError{class: ErrStore, err: &noSpaceError{err: err}}
 }

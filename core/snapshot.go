@@ -128,7 +128,7 @@ func (e *Engine) Restore(ctx context.Context, id schema.EnvID, snapshot schema.D
 		upper := e.layout.UpperDir(id)
 		op, err := e.st.walBegin(ctx, "Restore", id.String(), removeDir(staging))
 		if err != nil {
-			return e.abort(op, classify(ErrStore, err))
+			return classify(ErrStore, err)
 		}
 		if err := os.RemoveAll(staging); err != nil {
 			return e.rollback(op, classify(ErrStore, err))

@@ -308,20 +308,11 @@ type walStep = store.Step
 func removeDir(p string) walStep  { return store.RemoveDirStep(p) }
 func removeFile(p string) walStep { return store.RemoveFileStep(p) }
 
-// walBegin opens a WAL entry and adds steps to it, in order. A step list whose
-// prefix alone is unsafe to roll back must not be passed here (each AddStep is its
-// own write); see Destroy for the ordering that keeps every prefix safe.
+// walBegin opens a WAL entry holding steps, in order, written at once: the entry
+// appears with all of them or not at all, and on an error no entry is left and the
+// op id is "".
 func (s *stores) walBegin(ctx context.Context, kind, envID string, steps ...walStep) (string, error) {
-	op, err := s.WAL.Begin(ctx, store.OpKind(kind), envID)
-	if err != nil {
-		return "", err
-	}
-	for _, st := range steps {
-		if err := s.WAL.AddStep(ctx, op, st); err != nil {
-			return op, err
-		}
-	}
-	return op, nil
+	return s.WAL.Begin(ctx, store.OpKind(kind), envID, steps...)
 }
 
 func (s *stores) walRemoveDir(ctx context.Context, op, p string) error {

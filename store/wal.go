@@ -208,12 +208,21 @@ func NewWAL(l Layout, now func() time.Time, log *slog.Logger) *WAL {
 
 func (w *WAL) path(opID string) string { return filepath.Join(w.dir, opID+".json") }
 
-// Begin writes a fresh entry and returns its op id: the original's
+// Begin writes a fresh entry holding steps and returns its op id: the original's
 // YYYYMMDDHHMMSSmmm-<first 8 hex of blake3(env id)> plus "-<8 random hex>", so two
-// operations on one environment within a millisecond never share an entry.
-func (w *WAL) Begin(ctx context.Context, kind OpKind, envID string) (string, error) {
+// operations on one environment within a millisecond never share an entry. The entry
+// appears whole or not at all; on an error the op id is "" and nothing is left.
+//
+// Destroy and GC entries are written into the reserved entry (walreserve.go), so they
+// can begin on a full disk; every other Begin makes sure the reserve exists for them.
+func (w *WAL) Begin(ctx context.Context, kind OpKind, envID string, steps ...Step) (string, error) {
 	if err := ctx.Err(); err != nil {
 		return "", err
+	}
+	for _, s := range steps {
+		if err := w.checkStep(s); err != nil {
+			return "", wrap("wal begin", err)
+		}
 	}
 	if err := w.layout.mkdir(w.dir); err != nil {
 		return "", wrap("wal begin", err)
@@ -229,8 +238,23 @@ func (w *WAL) Begin(ctx context.Context, kind OpKind, envID string) (string, err
 		if _, err := os.Lstat(w.path(id)); err == nil {
 			continue
 		}
-		op := Op{OpID: id, Kind: kind, EnvID: envID, Timestamp: FormatTime(now), RollbackSteps: []Step{}}
-		return id, wrap("wal begin", w.write(op))
+		op := Op{OpID: id, Kind: kind, EnvID: envID, Timestamp: FormatTime(now), RollbackSteps: append([]Step{}, steps...)}
+		if freesSpace(kind) {
+			err := w.beginReserved(op)
+			if err == nil {
+				return id, nil
+			}
+			w.log.Debug("wal: reserved entry unavailable", "op", id, "err", err)
+		}
+		if err := w.write(op); err != nil {
+			return "", wrap("wal begin", err)
+		}
+		if !freesSpace(kind) {
+			if err := w.ensureReserve(); err != nil {
+				w.log.Debug("wal: cannot make the reserved entry", "err", err)
+			}
+		}
+		return id, nil
 	}
 }
 
@@ -270,12 +294,18 @@ func (w *WAL) AddStep(ctx context.Context, opID string, s Step) error {
 	return wrap("wal add step", w.write(op))
 }
 
-// Commit ends an operation by deleting its entry; a missing entry is not an error.
+// Commit ends an operation by deleting its entry (a reserved one goes back to being
+// the reserve); a missing entry is not an error.
 func (w *WAL) Commit(ctx context.Context, opID string) error {
 	if !validOpID(opID) {
 		return wrap("wal commit", fmt.Errorf("%w: op id %q", ErrInvalidID, opID))
 	}
-	if err := removeFile(ctx, w.path(opID)); err != nil {
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if err := w.retire(opID); err != nil {
 		return wrap("wal commit", err)
 	}
 	return wrap("wal commit", syncDir(w.dir))
@@ -348,7 +378,9 @@ type Recovery struct {
 // Recover rolls back every incomplete operation, oldest first, applying its steps in
 // reverse order. Steps naming paths outside the store are refused and dropped. An
 // entry whose steps all succeeded (or were refused) is deleted; one with a failed step
-// is kept so the next recovery retries it. Run it under the exclusive store lock.
+// is kept so the next recovery retries it. A deleted entry of the reserved entry's
+// size, or a claim of it a crash left, becomes the reserve again (walreserve.go). Run
+// it under the exclusive store lock.
 func (w *WAL) Recover(ctx context.Context) (Recovery, error) {
 	var rep Recovery
 	ops, bad, err := w.ListIncomplete(ctx)
@@ -376,12 +408,19 @@ func (w *WAL) Recover(ctx context.Context) (Recovery, error) {
 		if failed {
 			continue
 		}
-		_ = os.Remove(w.path(op.OpID))
+		w.mu.Lock()
+		_ = w.retire(op.OpID)
+		w.mu.Unlock()
 		rep.RolledBack = append(rep.RolledBack, op)
 	}
 	if len(rep.RolledBack) > 0 {
 		_ = syncDir(w.dir)
 	}
+	w.mu.Lock()
+	if _, err := w.reclaim(); err != nil && !errors.Is(err, fs.ErrNotExist) {
+		w.log.Warn("WAL: cannot take back the reserved entry", "err", err)
+	}
+	w.mu.Unlock()
 	return rep, nil
 }
 
