@@ -3,7 +3,6 @@ package cli
 import (
 	"context"
 	"errors"
-	"fmt"
 	"os"
 	"time"
 
@@ -13,7 +12,6 @@ import (
 	"github.com/karapace/karapace/runtime/namespace"
 	"github.com/karapace/karapace/runtime/oci"
 	"github.com/karapace/karapace/schema"
-	"github.com/karapace/karapace/store"
 )
 
 // backends is the explicit backend registry handed to the Engine: the manifest's
@@ -32,27 +30,21 @@ func (g *globals) backends() map[string]func() runtime.Backend {
 	}
 }
 
-// engineFor builds an Engine on the store for one command. readOnly commands skip WAL
-// recovery (the next mutation does it). A store of another format version is refused
-// before anything reads or changes it: gc or destroy on a newer store could remove what
-// the newer format needs. Only migrate and doctor look at such a store (through
-// openEngine).
+// engineFor builds an Engine on the store for one command. Every command, read-only
+// ones included, gets core.New's recovery when the store lock is free, and its refusal
+// of a store of another format version (gc or destroy on a newer store could remove
+// what the newer format needs). Only migrate and doctor look at such a store (through
+// openEngine). readOnly says what the command does; the Engine needs no telling.
 func (g *globals) engineFor(ctx context.Context, readOnly bool) (*core.Engine, error) {
-	root, err := g.storePath()
-	if err != nil {
-		return nil, err
-	}
-	layout := store.NewLayout(root)
-	if _, err := os.Stat(layout.VersionFile()); err == nil {
-		if err := layout.VerifyVersion(); err != nil {
-			return nil, fmt.Errorf("%w (run 'karapace migrate')", err)
-		}
-	}
-	return g.openEngine(ctx, readOnly)
+	return g.newEngine(ctx, false)
 }
 
-// openEngine builds an Engine without checking the store's format version.
+// openEngine builds an Engine that opens a store of any format version.
 func (g *globals) openEngine(ctx context.Context, readOnly bool) (*core.Engine, error) {
+	return g.newEngine(ctx, true)
+}
+
+func (g *globals) newEngine(ctx context.Context, anyFormat bool) (*core.Engine, error) {
 	root, err := g.storePath()
 	if err != nil {
 		return nil, err
@@ -60,13 +52,13 @@ func (g *globals) openEngine(ctx context.Context, readOnly bool) (*core.Engine, 
 	// Exported app launchers run this very binary, not whatever `karapace` PATH finds.
 	self, _ := os.Executable()
 	return core.New(ctx, core.Options{
-		StoreRoot:    root,
-		Executable:   self,
-		Backends:     g.backends(),
-		Logger:       g.log,
-		LockTimeout:  g.lockTimeout,
-		SkipRecovery: readOnly,
-		OnLockWait:   func(w core.LockWait) { g.notice(w.String()) },
+		StoreRoot:   root,
+		Executable:  self,
+		Backends:    g.backends(),
+		Logger:      g.log,
+		LockTimeout: g.lockTimeout,
+		AnyFormat:   anyFormat,
+		OnLockWait:  func(w core.LockWait) { g.notice(w.String()) },
 	})
 }
 

@@ -48,10 +48,10 @@ type Options struct {
 	// Executable is the karapace binary exported launchers run; "" runs `karapace`
 	// from PATH.
 	Executable string
-	// SkipRecovery skips WAL recovery and stale-session cleanup in New (read-only
-	// frontends such as `list` and `tui` may set it; recovery then happens at the next
-	// mutation).
-	SkipRecovery bool
+	// AnyFormat opens a store of another format version, which New refuses otherwise
+	// (ErrStore wrapping store.ErrVersionMismatch): only migrate and doctor, which
+	// look at such a store on purpose, set it. New never recovers such a store.
+	AnyFormat bool
 }
 
 // Engine runs the environment lifecycle on one store. It keeps no state between calls
@@ -66,10 +66,12 @@ type Engine struct {
 }
 
 // New returns an Engine on opts.StoreRoot. It creates nothing: the store is initialized
-// by the first mutation. If the store exists and its lock is free, New takes the lock,
-// rolls back the WAL entries of operations that died midway and clears sessions whose
-// process is gone, then releases the lock; if the lock is held, that work is left to
-// the holder, who does it whenever it takes the lock.
+// by the first mutation. A store of another format version is refused (ErrStore
+// wrapping store.ErrVersionMismatch) unless opts.AnyFormat. If the store exists and its
+// lock is free, New takes the lock, rolls back the WAL entries of operations that died
+// midway and clears sessions whose process is gone (see recoverOnOpen), then releases
+// the lock; if the lock is held, that work is left to the holder, who does it whenever
+// it takes the lock. Every caller gets this, read-only ones included.
 func New(ctx context.Context, opts Options) (*Engine, error) {
 	if opts.StoreRoot == "" {
 		return nil, fmt.Errorf("%w: no store root given", ErrStore)
@@ -94,12 +96,16 @@ func New(ctx context.Context, opts Options) (*Engine, error) {
 		e.opts.StopGrace = 500 * time.Millisecond
 	}
 	e.st = newStores(e.layout, e.log, e.now)
-	if !opts.SkipRecovery {
+	formatErr := e.gateFormat()
+	if formatErr != nil && !opts.AnyFormat {
+		return nil, formatErr
+	}
+	if formatErr == nil {
 		if _, err := os.Stat(e.layout.StoreDir()); err == nil {
 			release, held, _, err := e.st.tryLock("recover")
 			switch {
 			case err == nil:
-				if rerr := e.recover(ctx); rerr != nil {
+				if rerr := e.recoverOnOpen(ctx); rerr != nil {
 					e.log.Warn("recovery failed", "err", rerr)
 				}
 				release()
@@ -138,23 +144,32 @@ func (e *Engine) withLock(ctx context.Context, op string, fn func() error) error
 		}
 		return classify(ErrStore, err)
 	}
+	recovered := true
 	if _, err := os.Stat(e.layout.StoreDir()); err == nil {
 		// A rollback step that fails (a directory we may not delete) keeps its entry
 		// for the next holder; it concerns a dead operation, not this one, so it is
 		// reported, not allowed to block every later operation.
-		if err := e.recover(ctx); err != nil {
+		if err := e.recover(ctx, !e.settled()); err != nil {
 			if ctx.Err() != nil {
 				return ctx.Err()
 			}
+			recovered = false
 			e.log.Warn("recovery incomplete; retried at the next lock", "err", err)
 		}
+	}
+	// Until fn is done the store is not settled: if this process dies midway, the
+	// next opener finds no stamp and recovers in full (see recoverOnOpen).
+	e.unsettle()
+	if recovered {
+		defer e.markSettled()
 	}
 	return noSpace(fn())
 }
 
 // recover rolls back the WAL, finishes or undoes interrupted restores, and settles
-// environments whose sessions all died. The caller holds the exclusive lock.
-func (e *Engine) recover(ctx context.Context) error {
+// environments whose sessions all died; deep also settles what the original's sessions
+// left (see settleSessions). The caller holds the exclusive lock.
+func (e *Engine) recover(ctx context.Context, deep bool) error {
 	n, err := e.st.walRecover(ctx)
 	if err != nil {
 		return err
@@ -196,21 +211,10 @@ func (e *Engine) recover(ctx context.Context) error {
 			}
 			continue
 		}
-		// Only an environment with session claims can be stuck Running (a session
-		// records its claim before it sets Running), so the others cost one stat.
-		if _, err := os.Lstat(claimsDir(envDir)); err != nil {
-			continue
-		}
-		live, err := liveClaims(envDir)
-		if err != nil || live > 0 {
-			continue
-		}
-		m, err := e.st.metaGetRecorded(ctx, id)
-		if err != nil || m.State != Running {
-			continue
-		}
-		e.log.Info("environment has no live session any more", "env", id.Short())
-		if err := e.st.setState(ctx, m, Built); err != nil {
+		// Only an environment with session claims can be stuck Running by a session of
+		// ours (a session records its claim before it sets Running), so without deep
+		// the others cost one stat.
+		if err := e.settleSessions(ctx, id, envDir, deep); err != nil {
 			return err
 		}
 	}
@@ -319,10 +323,17 @@ func (e *Engine) Each(ctx context.Context, fn func(env *Env) error) error {
 // Resolve turns a reference into an environment id. A reference is a full id, a short
 // id, a unique id prefix (lowercase hex) or a name. An ambiguous prefix is an
 // *AmbiguousError; no match is ErrNotFound; anything that is neither hex nor a valid
-// name is ErrInvalidRef and never reaches the file system.
+// name is ErrInvalidRef and never reaches the file system. A full id resolves to its
+// metadata entry even when the record is corrupt, which a listing leaves out: reading
+// it is then ErrStore, not "no environment matching", and Destroy can remove it.
 func (e *Engine) Resolve(ctx context.Context, ref string) (schema.EnvID, error) {
 	if !schema.IsHexPrefix(ref) && !validName(ref) {
 		return resolveRef(ref, nil)
+	}
+	if id, err := schema.ParseEnvID(ref); err == nil && id.String() == ref {
+		if _, err := os.Lstat(e.st.metaPath(id)); err == nil {
+			return id, nil
+		}
 	}
 	envs, err := e.List(ctx)
 	if err != nil {
@@ -403,7 +414,13 @@ func (e *Engine) Destroy(ctx context.Context, id schema.EnvID) error {
 func (e *Engine) destroyLocked(ctx context.Context, id schema.EnvID) error {
 	m, err := e.get(ctx, id)
 	if err != nil {
-		return err
+		// A record that is there but unreadable or corrupt can still go (by its full
+		// id, see Resolve); only the backend's cleanup, which needs it, is skipped.
+		if !corruptRecord(err) {
+			return err
+		}
+		e.log.Warn("destroying an environment whose record is unreadable", "env", id.Short(), "err", err)
+		m = nil
 	}
 	envDir := e.layout.EnvPath(id)
 	if live, err := liveClaims(envDir); err != nil {
@@ -422,7 +439,9 @@ func (e *Engine) destroyLocked(ctx context.Context, id schema.EnvID) error {
 	} else if err != nil {
 		return classify(ErrStore, err)
 	}
-	if spec, b, err := e.envSpec(ctx, m); err != nil {
+	if m == nil {
+		e.log.Warn("destroying without backend cleanup", "env", id.Short())
+	} else if spec, b, err := e.envSpec(ctx, m); err != nil {
 		e.log.Warn("destroying without backend cleanup", "env", id.Short(), "err", err)
 	} else if err := b.Destroy(ctx, spec); err != nil {
 		return e.abort(op, classify(ErrRuntime, err))

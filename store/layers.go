@@ -160,7 +160,7 @@ func (s *Layers) get(ctx context.Context, d schema.Digest) (Layer, error) {
 	if err := ctx.Err(); err != nil {
 		return Layer{}, err
 	}
-	b, err := os.ReadFile(s.Path(d))
+	b, err := readRecord(s.Path(d))
 	if errors.Is(err, fs.ErrNotExist) {
 		return Layer{}, &NotFoundError{What: "layer", Key: d.String()}
 	}

@@ -291,7 +291,7 @@ func (s *Envs) get(ctx context.Context, id schema.EnvID) (Metadata, error) {
 	if err := ctx.Err(); err != nil {
 		return Metadata{}, err
 	}
-	b, err := os.ReadFile(s.Path(id))
+	b, err := readRecord(s.Path(id))
 	if errors.Is(err, fs.ErrNotExist) {
 		return Metadata{}, &NotFoundError{What: "environment", Key: id.String()}
 	}
@@ -407,7 +407,7 @@ func walkMapped[T any](ctx context.Context, s *Envs, conv func(Entry) T, fn func
 	if err := ctx.Err(); err != nil {
 		return err
 	}
-	names, err := recordNames(s.dir)
+	names, odd, err := recordNames(s.dir)
 	if errors.Is(err, fs.ErrNotExist) {
 		return nil
 	}
@@ -427,7 +427,7 @@ func walkMapped[T any](ctx context.Context, s *Envs, conv func(Entry) T, fn func
 	workers := min(runtime.GOMAXPROCS(0), 8, (len(names)+63)/64)
 	var slots [2]walkSlot[T]
 	for i := range slots {
-		slots[i] = walkSlot[T]{out: make([]T, walkBatch), readers: make([]metaReader, workers), conv: conv}
+		slots[i] = walkSlot[T]{out: make([]T, walkBatch), readers: make([]metaReader, workers), conv: conv, odd: odd}
 	}
 	nbatch := (len(names) + walkBatch - 1) / walkBatch
 	startBatch := func(k int) chan struct{} {
@@ -467,32 +467,42 @@ func walkMapped[T any](ctx context.Context, s *Envs, conv func(Entry) T, fn func
 	return nil
 }
 
-// recordNames returns the sorted names of the regular, non-dot files in dir. It reads
-// the directory a slice at a time and keeps only the names: for a large store the
-// entries os.ReadDir would hold all at once cost more than the names.
-func recordNames(dir string) ([]string, error) {
+// recordNames returns the sorted names of the non-dot entries in dir, and the types of
+// those that are not regular files (see readRecord: they are reported, never opened).
+// It reads the directory a slice at a time and keeps only the names: for a large
+// store the entries os.ReadDir would hold all at once cost more than the names.
+func recordNames(dir string) ([]string, map[string]fs.FileMode, error) {
 	f, err := os.Open(dir)
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	defer f.Close()
 	var names []string
+	var odd map[string]fs.FileMode
 	for {
 		des, err := f.ReadDir(4096)
 		for _, de := range des {
-			if name := de.Name(); name != "" && name[0] != '.' && de.Type().IsRegular() {
-				names = append(names, name)
+			name := de.Name()
+			if name == "" || name[0] == '.' {
+				continue
+			}
+			names = append(names, name)
+			if t := de.Type(); !t.IsRegular() {
+				if odd == nil {
+					odd = map[string]fs.FileMode{}
+				}
+				odd[name] = t
 			}
 		}
 		if errors.Is(err, io.EOF) {
 			break
 		}
 		if err != nil {
-			return nil, err
+			return nil, nil, err
 		}
 	}
 	slices.Sort(names)
-	return names, nil
+	return names, odd, nil
 }
 
 // walkSlot holds one batch of Walk: its results and a reader per goroutine.
@@ -500,13 +510,23 @@ type walkSlot[T any] struct {
 	out     []T
 	readers []metaReader
 	conv    func(Entry) T
+	odd     map[string]fs.FileMode // the entries that are not regular files
+}
+
+// entry reads the entry named name with reader r, or reports it when it is no
+// regular file.
+func (w *walkSlot[T]) entry(r int, dir metaDir, name string) T {
+	if t, ok := w.odd[name]; ok {
+		return w.conv(Entry{Name: name, Err: wrap("get metadata", &fs.PathError{Op: "read", Path: filepath.Join(dir.path, name), Err: notRegular(t)})})
+	}
+	return w.conv(w.readers[r].read(dir, name))
 }
 
 // read fills out[i] with the converted entry of names[i], on one goroutine per reader.
 func (w *walkSlot[T]) read(dir metaDir, names []string) {
 	if len(w.readers) == 1 {
 		for i, name := range names {
-			w.out[i] = w.conv(w.readers[0].read(dir, name))
+			w.out[i] = w.entry(0, dir, name)
 		}
 		return
 	}
@@ -515,7 +535,7 @@ func (w *walkSlot[T]) read(dir metaDir, names []string) {
 	for r := range w.readers {
 		wg.Go(func() {
 			for i := int(next.Add(1) - 1); i < len(names); i = int(next.Add(1) - 1) {
-				w.out[i] = w.conv(w.readers[r].read(dir, names[i]))
+				w.out[i] = w.entry(r, dir, names[i])
 			}
 		})
 	}

@@ -309,7 +309,8 @@ func (r *metaReader) readFile(d metaDir, name string) ([]byte, error) {
 	var fd int
 	var err error
 	for {
-		fd, err = unix.Openat(d.fd, name, unix.O_RDONLY|unix.O_CLOEXEC, 0)
+		// Never through a symlink put there since the directory was read.
+		fd, err = unix.Openat(d.fd, name, unix.O_RDONLY|unix.O_CLOEXEC|unix.O_NOFOLLOW|unix.O_NONBLOCK, 0)
 		if err != unix.EINTR {
 			break
 		}

@@ -73,7 +73,8 @@ func TestMetadataWalkManyRecords(t *testing.T) {
 	}
 	bad := map[string]bool{}
 	// A tampered record, one that is not JSON, one in another record's file, a file
-	// name that is no env id; a dot file and a directory are not records at all.
+	// name that is no env id, a directory and a symlink in a record's place (reported,
+	// never followed); a dot file is not a record at all.
 	tampered, garbage, moved := names[5].Name(), names[300].Name(), names[650].Name()
 	b, _ := os.ReadFile(filepath.Join(dir, tampered))
 	_ = os.WriteFile(filepath.Join(dir, tampered), bytes.Replace(b, []byte(`"ref_count": 1`), []byte(`"ref_count": 9`), 1), 0o644)
@@ -82,8 +83,11 @@ func TestMetadataWalkManyRecords(t *testing.T) {
 	_ = os.WriteFile(filepath.Join(dir, moved), b, 0o644)
 	_ = os.WriteFile(filepath.Join(dir, "not-an-id"), b, 0o644)
 	_ = os.WriteFile(filepath.Join(dir, ".tmp-123"), b, 0o644)
-	_ = os.Mkdir(filepath.Join(dir, schema.SumString("a directory").String()), 0o755)
-	for _, n := range []string{tampered, garbage, moved, "not-an-id"} {
+	odd := schema.SumString("a directory").String()
+	_ = os.Mkdir(filepath.Join(dir, odd), 0o755)
+	link := schema.SumString("a symlink").String()
+	_ = os.Symlink(names[1].Name(), filepath.Join(dir, link))
+	for _, n := range []string{tampered, garbage, moved, "not-an-id", odd, link} {
 		bad[n] = true
 	}
 	// A record far larger than the read buffer.
@@ -120,11 +124,11 @@ func TestMetadataWalkManyRecords(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if len(seen) != 702 || !sort.StringsAreSorted(seen) {
+	if len(seen) != 704 || !sort.StringsAreSorted(seen) {
 		t.Fatalf("Walk saw %d files (sorted: %v)", len(seen), sort.StringsAreSorted(seen))
 	}
 	all, err := envs.List(ctx)
-	if err != nil || len(all) != 702-len(bad) {
+	if err != nil || len(all) != 704-len(bad) {
 		t.Fatalf("List = %d records, %v", len(all), err)
 	}
 	for i := 1; i < len(all); i++ {

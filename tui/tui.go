@@ -16,7 +16,6 @@ import (
 	"github.com/karapace/karapace/core"
 	"github.com/karapace/karapace/runtime"
 	"github.com/karapace/karapace/schema"
-	"github.com/karapace/karapace/store"
 )
 
 // Options configure the terminal UI.
@@ -134,17 +133,8 @@ func newUI(ctx context.Context, opts Options) (*ui, error) {
 			u.cancel()
 			return nil, fmt.Errorf("%w: no store root given", core.ErrStore)
 		}
-		l := store.NewLayout(opts.StoreRoot)
-		if _, err := os.Stat(l.VersionFile()); err == nil {
-			if err := l.VerifyVersion(); err != nil {
-				u.cancel()
-				return nil, fmt.Errorf("%w: %w (run 'karapace migrate')", core.ErrStore, err)
-			}
-		}
 		eng, err := core.New(ctx, core.Options{
 			StoreRoot: opts.StoreRoot, Backends: opts.Backends, Logger: opts.Logger,
-			// Looking takes no lock; the first action recovers what needs it.
-			SkipRecovery: true,
 			// Called from the goroutine waiting for the lock, never the UI's.
 			OnLockWait: func(w core.LockWait) { go u.post(func() { u.setStatus(w.String()+"…", false) }) },
 		})
