@@ -59,6 +59,7 @@ func (g *globals) newEngine(ctx context.Context, anyFormat bool) (*core.Engine, 
 		LockTimeout: g.lockTimeout,
 		AnyFormat:   anyFormat,
 		OnLockWait:  func(w core.LockWait) { g.notice(w.String()) },
+		RemoveTree:  namespace.RemoveTree,
 	})
 }
 

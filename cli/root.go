@@ -105,6 +105,7 @@ func newRootCommand(g *globals) *cobra.Command {
 	)
 	add("tools",
 		newCompletionsCommand(g), newManPagesCommand(g), newTUICommand(g), newDoctorCommand(g),
+		newUnshareCommand(g),
 	)
 	root.SetHelpCommandGroupID("tools")
 	root.SetCompletionCommandGroupID("tools")

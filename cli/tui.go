@@ -8,6 +8,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/karapace/karapace/runtime/namespace"
 	"github.com/karapace/karapace/tui"
 )
 
@@ -43,11 +44,12 @@ func runTUI(ctx context.Context, g *globals, opts tuiOptions) error {
 	}
 	// The UI owns the terminal: no logger and no lock-wait notices on stderr.
 	return tui.Run(ctx, tui.Options{
-		StoreRoot: root,
-		Backends:  g.backends(),
-		Version:   Version,
-		Stdin:     g.stdin,
-		Stdout:    g.stdout,
-		Stderr:    g.stderr,
+		StoreRoot:  root,
+		Backends:   g.backends(),
+		RemoveTree: namespace.RemoveTree,
+		Version:    Version,
+		Stdin:      g.stdin,
+		Stdout:     g.stdout,
+		Stderr:     g.stderr,
 	})
 }

@@ -52,6 +52,11 @@ type Options struct {
 	// (ErrStore wrapping store.ErrVersionMismatch): only migrate and doctor, which
 	// look at such a store on purpose, set it. New never recovers such a store.
 	AnyFormat bool
+	// RemoveTree removes an environment's tree when the caller cannot alone: files
+	// that package scripts gave to system users belong to the caller's subordinate
+	// ids, which only root of a user namespace with the caller's id map may unlink
+	// (the CLI passes namespace.RemoveTree). nil: plain removal only.
+	RemoveTree func(ctx context.Context, path string) error
 }
 
 // Engine runs the environment lifecycle on one store. It keeps no state between calls
@@ -82,7 +87,11 @@ func New(ctx context.Context, opts Options) (*Engine, error) {
 		return nil, classify(ErrStore, err)
 	}
 	opts.StoreRoot = root
-	e := &Engine{opts: opts, log: opts.Logger, now: opts.Clock, layout: store.NewLayout(root)}
+	var remove func(string) error
+	if opts.RemoveTree != nil {
+		remove = func(p string) error { return opts.RemoveTree(context.Background(), p) }
+	}
+	e := &Engine{opts: opts, log: opts.Logger, now: opts.Clock, layout: store.NewLayout(root).WithRemover(remove)}
 	if e.log == nil {
 		e.log = slog.New(slog.DiscardHandler)
 	}
@@ -95,7 +104,7 @@ func New(ctx context.Context, opts Options) (*Engine, error) {
 	if e.opts.StopGrace == 0 {
 		e.opts.StopGrace = 500 * time.Millisecond
 	}
-	e.st = newStores(e.layout, e.log, e.now)
+	e.st = newStores(e.layout, e.log, e.now, remove)
 	formatErr := e.gateFormat()
 	if formatErr != nil && !opts.AnyFormat {
 		return nil, formatErr
@@ -186,7 +195,7 @@ func (e *Engine) recover(ctx context.Context, deep bool) error {
 			// A pull's replaced directory: the WAL is rolled back, so its swap was
 			// committed and only the deletion of the aside copy was cut short.
 			if _, err := schema.ParseEnvID(name); err == nil {
-				if err := os.RemoveAll(filepath.Join(e.layout.EnvDir(), ent.Name())); err != nil {
+				if err := e.layout.RemoveTree(filepath.Join(e.layout.EnvDir(), ent.Name())); err != nil {
 					return err
 				}
 			}
@@ -198,7 +207,7 @@ func (e *Engine) recover(ctx context.Context, deep bool) error {
 		}
 		envDir := e.layout.EnvPath(id)
 		// A restore's aside copy outlives its committed operation only by a crash.
-		if err := os.RemoveAll(e.layout.UpperDir(id) + swapSuffix); err != nil {
+		if err := e.layout.RemoveTree(e.layout.UpperDir(id) + swapSuffix); err != nil {
 			return err
 		}
 		if _, err := os.Lstat(e.st.metaPath(id)); errors.Is(err, fs.ErrNotExist) {
@@ -206,7 +215,7 @@ func (e *Engine) recover(ctx context.Context, deep bool) error {
 			// back), so a directory without metadata is what a destroy cut short
 			// left behind.
 			e.log.Info("removing environment directory without metadata", "env", id.Short())
-			if err := os.RemoveAll(envDir); err != nil {
+			if err := e.layout.RemoveTree(envDir); err != nil {
 				return err
 			}
 			continue
@@ -449,7 +458,7 @@ func (e *Engine) destroyLocked(ctx context.Context, id schema.EnvID) error {
 	if err := e.st.metaRemove(ctx, id); err != nil {
 		return classify(ErrStore, err) // WAL left: recovery finishes
 	}
-	if err := os.RemoveAll(envDir); err != nil {
+	if err := e.layout.RemoveTree(envDir); err != nil {
 		return classify(ErrStore, fmt.Errorf("remove %s: %w", envDir, err))
 	}
 	if op != "" {

@@ -150,7 +150,7 @@ func (e *Engine) Pull(ctx context.Context, ref string, rb Remote, opts ...PullOp
 			return classify(ErrStore, err)
 		}
 		if aside != "" {
-			if err := os.RemoveAll(aside); err != nil {
+			if err := e.layout.RemoveTree(aside); err != nil {
 				e.log.Warn("remove the replaced environment directory; recovery will", "path", aside, "err", err)
 			}
 		}
@@ -201,7 +201,7 @@ func (e *Engine) materialize(ctx context.Context, op string, id schema.EnvID, st
 	// image in its cache, its own scratch directories and its record of the image.
 	spec.EnvDir, spec.Offline, spec.Progress = staging, o.Offline, o.Progress
 	spec.Manifest.SystemPackages, spec.Manifest.GUIApps, spec.Packages = []string{}, []string{}, nil
-	if err := os.RemoveAll(staging); err != nil {
+	if err := e.layout.RemoveTree(staging); err != nil {
 		return "", classify(ErrStore, err)
 	}
 	if err := os.MkdirAll(staging, 0o700); err != nil {
@@ -217,7 +217,7 @@ func (e *Engine) materialize(ctx context.Context, op string, id schema.EnvID, st
 		return "", classify(ErrRuntime, err)
 	}
 	upper := filepath.Join(staging, "upper")
-	if err := os.RemoveAll(upper); err != nil {
+	if err := e.layout.RemoveTree(upper); err != nil {
 		return "", classify(ErrStore, err)
 	}
 	if o.Progress != nil {

@@ -130,7 +130,7 @@ func (e *Engine) Restore(ctx context.Context, id schema.EnvID, snapshot schema.D
 		if err != nil {
 			return classify(ErrStore, err)
 		}
-		if err := os.RemoveAll(staging); err != nil {
+		if err := e.layout.RemoveTree(staging); err != nil {
 			return e.rollback(op, classify(ErrStore, err))
 		}
 		if err := e.st.unpackObject(ctx, tar, staging); err != nil {
@@ -145,7 +145,7 @@ func (e *Engine) Restore(ctx context.Context, id schema.EnvID, snapshot schema.D
 		if err := e.st.walCommit(ctx, op); err != nil {
 			return classify(ErrStore, err)
 		}
-		if err := os.RemoveAll(aside); err != nil {
+		if err := e.layout.RemoveTree(aside); err != nil {
 			e.log.Warn("remove the replaced upper directory; recovery will", "path", aside, "err", err)
 		}
 		return nil

@@ -27,8 +27,8 @@ type stores struct {
 	now     func() time.Time
 }
 
-func newStores(l store.Layout, log *slog.Logger, now func() time.Time) *stores {
-	st := store.New(l.Root(), store.Options{Logger: log, Now: now})
+func newStores(l store.Layout, log *slog.Logger, now func() time.Time, removeTree func(string) error) *stores {
+	st := store.New(l.Root(), store.Options{Logger: log, Now: now, RemoveTree: removeTree})
 	return &stores{
 		Store: st, layout: st.Layout, objects: st.Objects, layers: st.Layers,
 		envs: st.Envs, log: log, now: now,

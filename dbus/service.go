@@ -46,6 +46,8 @@ type Options struct {
 	StoreRoot string
 	// Backends is the backend registry handed to the Engine.
 	Backends map[string]func() runtime.Backend
+	// RemoveTree is handed to the Engine (core.Options.RemoveTree).
+	RemoveTree func(ctx context.Context, path string) error
 	// Logger receives the service's log; nil discards it.
 	Logger *slog.Logger
 	// IdleTimeout ends Serve after this long without calls or running work; 0 never.
@@ -115,6 +117,7 @@ func New(ctx context.Context, opts Options) (*Service, error) {
 		Backends:    opts.Backends,
 		Logger:      opts.Logger,
 		LockTimeout: opts.LockTimeout,
+		RemoveTree:  opts.RemoveTree,
 		OnLockWait: func(w core.LockWait) {
 			opts.Logger.Info(w.String())
 		},

@@ -253,7 +253,7 @@ func (s *Store) GC(ctx context.Context, opts GCOptions) (GCReport, error) {
 		if err := ctx.Err(); err != nil {
 			return rep, err
 		}
-		if err := RemoveTree(s.Layout.EnvPath(id)); err != nil {
+		if err := s.Layout.RemoveTree(s.Layout.EnvPath(id)); err != nil {
 			return rep, wrap("gc: remove env dir", err)
 		}
 		if err := s.Envs.Remove(ctx, id); err != nil {
@@ -283,7 +283,7 @@ func (s *Store) GC(ctx context.Context, opts GCOptions) (GCReport, error) {
 		if err := ctx.Err(); err != nil {
 			return rep, err
 		}
-		if err := RemoveTree(p); err != nil {
+		if err := s.Layout.RemoveTree(p); err != nil {
 			return rep, wrap("gc: remove leftover", err)
 		}
 		rep.RemovedLeftovers++

@@ -20,6 +20,27 @@ const FormatVersion = 2
 // a file outside the store.
 type Layout struct {
 	root string
+	// remove, when set, removes a tree the caller could not (RemoveTree).
+	remove func(path string) error
+}
+
+// WithRemover returns the layout with a fallback for RemoveTree: a tree holding files
+// of the caller's subordinate ids (package scripts gave them to system users inside an
+// environment) can only be removed as root of a user namespace with the caller's id
+// map, which the runtime knows how to make (namespace.RemoveTree).
+func (l Layout) WithRemover(remove func(path string) error) Layout {
+	l.remove = remove
+	return l
+}
+
+// RemoveTree removes path like the package's RemoveTree, then, if permission was
+// refused and the layout has a remover, with it.
+func (l Layout) RemoveTree(path string) error {
+	err := RemoveTree(path)
+	if err != nil && errors.Is(err, fs.ErrPermission) && l.remove != nil {
+		return l.remove(path)
+	}
+	return err
 }
 
 // NewLayout returns the layout of the store at root, made absolute (WAL steps hold

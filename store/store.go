@@ -12,6 +12,9 @@ type Options struct {
 	Logger *slog.Logger
 	// Now is the clock for timestamps and op ids. Default: time.Now.
 	Now func() time.Time
+	// RemoveTree, when set, removes trees the caller cannot remove alone (see
+	// Layout.WithRemover).
+	RemoveTree func(path string) error
 }
 
 // Store bundles the parts of one store. Building it does no I/O; Open also initializes
@@ -35,7 +38,7 @@ func New(root string, opts Options) *Store {
 	if opts.Now == nil {
 		opts.Now = time.Now
 	}
-	l := NewLayout(root)
+	l := NewLayout(root).WithRemover(opts.RemoveTree)
 	return &Store{
 		Layout:  l,
 		Objects: NewObjects(l),

@@ -478,14 +478,14 @@ func (w *WAL) apply(ctx context.Context, s Step) error {
 	}
 	switch s.Kind {
 	case StepRemoveDir:
-		return RemoveTree(s.Path)
+		return w.layout.RemoveTree(s.Path)
 	case StepRemoveFile:
 		return removeFile(ctx, s.Path)
 	case StepRename:
 		if _, err := os.Lstat(s.From); errors.Is(err, fs.ErrNotExist) {
 			return nil
 		}
-		if err := RemoveTree(s.To); err != nil {
+		if err := w.layout.RemoveTree(s.To); err != nil {
 			return err
 		}
 		if err := os.Rename(s.From, s.To); err != nil {
@@ -526,7 +526,7 @@ func (w *WAL) SwapDir(ctx context.Context, opID, staged, target string) (string,
 	if err := w.inside(old); err != nil {
 		return "", wrap("swap", err)
 	}
-	if err := RemoveTree(old); err != nil {
+	if err := w.layout.RemoveTree(old); err != nil {
 		return "", wrap("swap", err)
 	}
 	_, err := os.Lstat(target)

@@ -27,6 +27,8 @@ type Options struct {
 	Engine    *core.Engine
 	StoreRoot string
 	Backends  map[string]func() runtime.Backend
+	// RemoveTree is handed to the Engine (core.Options.RemoveTree).
+	RemoveTree func(ctx context.Context, path string) error
 	// Logger receives diagnostics; nil discards them. It must not write to the terminal.
 	Logger *slog.Logger
 	// Version is shown in the header ("" shows none).
@@ -134,7 +136,7 @@ func newUI(ctx context.Context, opts Options) (*ui, error) {
 			return nil, fmt.Errorf("%w: no store root given", core.ErrStore)
 		}
 		eng, err := core.New(ctx, core.Options{
-			StoreRoot: opts.StoreRoot, Backends: opts.Backends, Logger: opts.Logger,
+			StoreRoot: opts.StoreRoot, Backends: opts.Backends, Logger: opts.Logger, RemoveTree: opts.RemoveTree,
 			// Called from the goroutine waiting for the lock, never the UI's.
 			OnLockWait: func(w core.LockWait) { go u.post(func() { u.setStatus(w.String()+"…", false) }) },
 		})

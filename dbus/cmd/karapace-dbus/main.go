@@ -59,6 +59,7 @@ func run(ctx context.Context, getenv func(string) string) error {
 	svc, err := dbus.New(ctx, dbus.Options{
 		StoreRoot:   store,
 		Backends:    backends(getenv, log),
+		RemoveTree:  namespace.RemoveTree,
 		Logger:      log,
 		IdleTimeout: idle,
 		KarapaceBin: getenv("KARAPACE_BIN"),
