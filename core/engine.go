@@ -137,6 +137,12 @@ func (e *Engine) Root() string { return e.opts.StoreRoot }
 // consistent store (fix of spec 5.24: recovery runs only under the exclusive lock, and
 // every mutation holds the lock for the whole span of its WAL entry).
 func (e *Engine) withLock(ctx context.Context, op string, fn func() error) error {
+	return e.withLockWrites(ctx, op, true, fn)
+}
+
+// withLockWrites is withLock; with writes false (a dry run) fn changes nothing, so the
+// recovery stamp is left as it is: a dry run writes nothing at all.
+func (e *Engine) withLockWrites(ctx context.Context, op string, writes bool, fn func() error) error {
 	release, err := e.waitLock(ctx, op, func() (func(), bool, string, error) { return e.st.tryLock(op) })
 	if err != nil {
 		if errors.Is(err, ErrLockTimeout) || errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded) {
@@ -168,6 +174,9 @@ func (e *Engine) withLock(ctx context.Context, op string, fn func() error) error
 	}
 	// Until fn is done the store is not settled: if this process dies midway, the
 	// next opener finds no stamp and recovers in full (see recoverOnOpen).
+	if !writes {
+		return noSpace(fn())
+	}
 	e.unsettle()
 	if recovered {
 		defer e.markSettled()
@@ -497,7 +506,7 @@ func (e *Engine) GC(ctx context.Context, dryRun bool) (*GCReport, error) {
 	if _, err := os.Stat(e.layout.StoreDir()); errors.Is(err, fs.ErrNotExist) {
 		return rep, nil
 	}
-	err := e.withLock(ctx, "gc", func() error {
+	err := e.withLockWrites(ctx, "gc", !dryRun, func() error {
 		// The entry marks a GC in progress and has no step: a dry run, which writes
 		// nothing, logs none, and a GC on a full disk without the reserved entry
 		// runs without it.
