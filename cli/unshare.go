@@ -18,8 +18,8 @@ func newUnshareCommand(g *globals) *cobra.Command {
 			"1..N to your subordinate range, as environments do (like `podman unshare`): files\n" +
 			"that package scripts gave to system users inside an environment are then yours to\n" +
 			"read, change or remove, e.g. `karapace unshare -- du -sh ~/.local/share/karapace`.\n" +
-			"Only the user namespace is new. As root the command runs as it is. Exits with the\n" +
-			"command's status; 1 when you have no subordinate range.",
+			"Only the user namespace is new. Without a subordinate range only you are mapped; as\n" +
+			"root the command runs as it is. Exits with the command's status.",
 		Args: cobra.MinimumNArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			return runUnshare(cmd.Context(), g, args)

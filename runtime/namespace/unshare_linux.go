@@ -20,12 +20,8 @@ import (
 // unshare_main.
 const unshareArg = "__karapace_unshare"
 
-// ErrNoRange says the caller has no subordinate id range, so no user namespace can map
-// the ids that own an environment's files.
-var ErrNoRange = errors.New("no subordinate id range")
-
-// Unshare runs argv as root of a new user namespace with the caller's full id map (0 ->
-// the caller, 1..N -> its subordinate range), as `podman unshare` does: files that
+// Unshare runs argv as root of a new user namespace with the caller's id map (0 -> the
+// caller, 1..N -> its subordinate range when it has one), as `podman unshare` does: files that
 // package scripts gave to system users of an environment (host ids of the range) are
 // the command's own there, to inspect or remove. Only the user namespace is new. Run as
 // root, the command runs directly: root needs no map. It returns the command's exit
@@ -41,9 +37,6 @@ func Unshare(ctx context.Context, argv []string, stdio runtime.Stdio, env []stri
 	ids, err := callerIDMaps()
 	if err != nil {
 		return 125, err
-	}
-	if !ids.Full {
-		return 125, fmt.Errorf("%w: %s; %s", ErrNoRange, ids.Reason, ids.Fix)
 	}
 	fds, err := syscall.Socketpair(syscall.AF_UNIX, syscall.SOCK_STREAM|syscall.SOCK_CLOEXEC, 0)
 	if err != nil {
