@@ -50,7 +50,9 @@ func runEnter(ctx context.Context, g *globals, opts enterOptions) error {
 			defer fmt.Fprint(g.stderr, exitBanner(id.Short()))
 		}
 	}
-	code, err := e.Enter(ctx, id, runtime.Stdio{Stdin: g.stdin, Stdout: g.stdout, Stderr: g.stderr}, opts.argv)
+	code, err := inSession(ctx, func() (int, error) {
+		return e.Enter(ctx, id, runtime.Stdio{Stdin: g.stdin, Stdout: g.stdout, Stderr: g.stderr}, opts.argv)
+	})
 	if err != nil {
 		return err
 	}

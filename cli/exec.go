@@ -41,7 +41,9 @@ func runExec(ctx context.Context, g *globals, opts execOptions) error {
 		return err
 	}
 	e.NoteExecRef(ctx, opts.ref, id)
-	code, err := e.Exec(ctx, id, runtime.Stdio{Stdin: g.stdin, Stdout: g.stdout, Stderr: g.stderr}, opts.argv)
+	code, err := inSession(ctx, func() (int, error) {
+		return e.Exec(ctx, id, runtime.Stdio{Stdin: g.stdin, Stdout: g.stdout, Stderr: g.stderr}, opts.argv)
+	})
 	if err != nil {
 		return err
 	}

@@ -35,6 +35,16 @@ type exitStatus struct{ code int }
 
 func (e exitStatus) Error() string { return "" }
 
+// startError is a session's command that could not be started (exit 127 or 126, as a
+// shell's); its message is the launcher's.
+type startError struct {
+	code int
+	err  error
+}
+
+func (e startError) Error() string { return e.err.Error() }
+func (e startError) Unwrap() error { return e.err }
+
 // exitCode is the one place where errors become exit codes. It decides by error class,
 // never by message text.
 func exitCode(ctx context.Context, err error) int {
@@ -43,9 +53,12 @@ func exitCode(ctx context.Context, err error) int {
 	}
 	var st exitStatus
 	var u usageError
+	var se startError
 	switch {
 	case errors.As(err, &st):
 		return st.code
+	case errors.As(err, &se):
+		return se.code
 	case errors.As(err, &u):
 		return exitUsage
 	case errors.Is(err, syscall.EPIPE):

@@ -86,7 +86,7 @@ func TestCLIFastExec(t *testing.T) {
 			t.Errorf("%s: fast and full paths differ:\n--- fast\n%s\n--- full\n%s", c.name, a, b)
 		}
 	}
-	if r := fast.run("exec", "bb", "--", "no-such-command"); r.code != 1 || !strings.Contains(r.stderr, "no-such-command") {
+	if r := fast.run("exec", "bb", "--", "no-such-command"); r.code != 127 || !strings.Contains(r.stderr, "no-such-command") {
 		t.Errorf("launch error: %s", r)
 	}
 

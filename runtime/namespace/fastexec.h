@@ -1340,6 +1340,14 @@ static int fx_try(const char *store_flag, const char *ref, int ncmd, char **cmd,
 				}
 				continue;
 			}
+			// The sandbox is out of the user's session (leave_session): the terminal's
+			// ^C reaches only this process, which passes it on and lets the command
+			// decide (a SIGINT handler runs; karapace exits with its status), as the
+			// Go path does (cli.inSession).
+			if (si.ssi_signo == SIGINT) {
+				kill(s0, SIGINT);
+				continue;
+			}
 			signals++;
 			if (signals >= 2) {
 				// As the Go path: a second signal quits at once.
@@ -1348,10 +1356,6 @@ static int fx_try(const char *store_flag, const char *ref, int ncmd, char **cmd,
 				fx_undo(&st);
 				_exit(130);
 			}
-			// The sandbox is out of the user's session (leave_session): the terminal's
-			// ^C reaches only this process, which passes it on.
-			if (si.ssi_signo == SIGINT)
-				kill(s0, SIGINT);
 			kill(s0, SIGTERM);
 			clock_gettime(CLOCK_MONOTONIC, &kill_at);
 			kill_at.tv_sec += 5;
@@ -1377,6 +1381,10 @@ static int fx_try(const char *store_flag, const char *ref, int ncmd, char **cmd,
 		err.stage[sizeof(err.stage) - 1] = 0;
 		err.text[sizeof(err.text) - 1] = 0;
 		dprintf(2, "error: runtime error: %s: %s\n", err.stage, err.text);
+		// A command that could not be started exits as a shell's would: 127 when it
+		// was not found, 126 when it could not be executed (the cli's exitCode).
+		if (strcmp(err.stage, "exec") == 0 && exit_code(status) >= 126 && exit_code(status) <= 127)
+			_exit(exit_code(status));
 		_exit(1);
 	}
 	int code = exit_code(status);
