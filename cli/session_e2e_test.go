@@ -2,6 +2,9 @@ package cli
 
 import (
 	"bufio"
+	"os"
+	"os/exec"
+	"path/filepath"
 	"strings"
 	"syscall"
 	"testing"
@@ -62,6 +65,53 @@ func TestCLISessionStatus(t *testing.T) {
 			_ = c.Process.Kill()
 			t.Fatalf("%s: SIGINT did not end the session", p.name)
 		}
+	}
+	releaseKeepers(t, w.store)
+}
+
+// TestCLISessionStartsInTheCallersDirectory: exec from a sub directory of a mounted
+// project starts there (Go path and fast path), and outside every mount and the home in
+// the home directory.
+func TestCLISessionStartsInTheCallersDirectory(t *testing.T) {
+	w := busyboxWorld(t, "namespace")
+	sub := filepath.Join(w.dir, "sub", "dir")
+	if err := os.MkdirAll(sub, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	w.write("karapace.toml", "manifest_version = 1\n\n[base]\nimage = \"debian/bookworm\"\n\n[mounts]\nworkspace = \""+
+		w.dir+":/workspace\"\n\n[runtime]\nbackend = \"namespace\"\n")
+	w.buildNamed("karapace.toml", "bb")
+	pwd := func(p *world, dir string) result {
+		c := p.cmd("exec", "bb", "--", "/bin/sh", "-c", "pwd")
+		c.Dir = dir
+		var out, errb strings.Builder
+		c.Stdout, c.Stderr = &out, &errb
+		code := 0
+		if err := c.Run(); err != nil {
+			code = -1
+			if ee, ok := err.(*exec.ExitError); ok {
+				code = ee.ExitCode()
+			}
+		}
+		return result{stdout: out.String(), stderr: errb.String(), code: code}
+	}
+	if r := pwd(w, sub); r.code != 0 || r.stdout != "/workspace/sub/dir\n" {
+		t.Errorf("first exec from %s: %s", sub, r)
+	}
+	if r := pwd(w.withEnv("KARAPACE_FASTEXEC=require"), sub); r.code != 0 || r.stdout != "/workspace/sub/dir\n" {
+		t.Errorf("fast exec from %s: %s", sub, r)
+	}
+	var home string
+	for _, kv := range w.env {
+		if v, ok := strings.CutPrefix(kv, "HOME="); ok {
+			home = v
+		}
+	}
+	if err := os.MkdirAll(home, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if r := pwd(w, "/"); r.code != 0 || r.stdout != home+"\n" {
+		t.Errorf("exec from /: %s (want the home %s)", r, home)
 	}
 	releaseKeepers(t, w.store)
 }

@@ -260,9 +260,9 @@ func (b *Backend) session(ctx context.Context, spec *runtime.Spec, stdio runtime
 	}
 	if rec != nil {
 		facts := fastFacts{fs: rec, env: in.Host.Env}
-		if sandbox.UsesCwd(spec.Manifest, spec.ManifestDir) {
-			facts.cwd = in.Host.Cwd
-		}
+		// The session starts in the caller's directory when the sandbox sees it
+		// (sandbox.sessionDir), so the plan holds for this directory only.
+		facts.cwd = in.Host.Cwd
 		if err := writeFastExec(spec, plan, facts, b.opts.Run); err != nil {
 			b.log.Debug("exec fast path plan not written", "err", err)
 		}

@@ -204,14 +204,45 @@ func Compute(in Inputs) (*Plan, error) {
 	p.Dir = in.Dir
 	if p.Dir == "" {
 		p.Dir = "/"
-		if !in.Build && home != "" {
-			p.Dir = h.Home
+		if !in.Build {
+			p.Dir = sessionDir(h, home, userMounts)
 		}
 	}
 	if !filepath.IsAbs(p.Dir) || filepath.Clean(p.Dir) != p.Dir {
 		return nil, fmt.Errorf("%w: working directory %q must be an absolute clean path", runtime.ErrExecFailed, p.Dir)
 	}
 	return p, nil
+}
+
+// sessionDir is where a session starts, as in distrobox and toolbx: the caller's
+// current directory when the session sees it (inside a [mounts] source, at its container
+// path, the most specific mount winning; or inside the home, which is bound at the same
+// path), else the home directory, else /.
+func sessionDir(h Host, home string, mounts []ResolvedMount) string {
+	fallback := "/"
+	if home != "" {
+		fallback = h.Home
+	}
+	if !filepath.IsAbs(h.Cwd) {
+		return fallback
+	}
+	cwd, err := resolveExisting(h.FS, filepath.Clean(h.Cwd))
+	if err != nil {
+		return fallback
+	}
+	best, dir := -1, ""
+	for _, m := range mounts {
+		if m.Kind == Dir && under(cwd, m.Source) && len(m.Source) > best {
+			best, dir = len(m.Source), filepath.Join(m.ContainerPath, strings.TrimPrefix(cwd, m.Source))
+		}
+	}
+	if dir != "" {
+		return dir
+	}
+	if home != "" && under(cwd, home) {
+		return filepath.Join(h.Home, strings.TrimPrefix(cwd, home))
+	}
+	return fallback
 }
 
 func idMapOrSingle(m []IDMap, id uint32) []IDMap {

@@ -539,3 +539,39 @@ func TestSingleMappingCompat(t *testing.T) {
 		}
 	}
 }
+
+// TestSessionDir: a session starts in the caller's directory when the sandbox sees it:
+// inside a mount at its container path (the most specific mount wins), inside the home
+// at the same path, else in the home; a build starts in /; an explicit Dir wins.
+func TestSessionDir(t *testing.T) {
+	mounts := []schema.Mount{
+		{Label: "w", HostPath: "/home/alice/proj", ContainerPath: "/workspace"},
+		{Label: "s", HostPath: "/home/alice/proj/src", ContainerPath: "/src"},
+		{Label: "t", HostPath: "/tmp/x", ContainerPath: "/scratch"},
+	}
+	for _, c := range []struct {
+		cwd, want string
+		build     bool
+		dir       string
+	}{
+		{cwd: "/home/alice/proj", want: "/workspace"},
+		{cwd: "/home/alice/proj/src", want: "/src"},
+		{cwd: "/home/alice/ok", want: "/src"}, // a symlink to proj/src
+		{cwd: "/tmp/x", want: "/scratch"},
+		{cwd: "/home/alice", want: "/home/alice"},
+		{cwd: "/etc", want: "/home/alice"},
+		{cwd: "", want: "/home/alice"},
+		{cwd: "/home/alice/proj", build: true, want: "/"},
+		{cwd: "/home/alice/proj", dir: "/opt", want: "/opt"},
+	} {
+		in := baseInputs(aliceHost())
+		in.Manifest.Mounts = mounts
+		in.Host.Cwd, in.Build, in.Dir = c.cwd, c.build, c.dir
+		if c.build {
+			in.Argv = []string{"true"}
+		}
+		if got := mustCompute(t, in).Dir; got != c.want {
+			t.Errorf("cwd %q (build %v, dir %q): session starts in %q, want %q", c.cwd, c.build, c.dir, got, c.want)
+		}
+	}
+}

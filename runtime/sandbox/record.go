@@ -1,11 +1,5 @@
 package sandbox
 
-import (
-	"strings"
-
-	"github.com/karapace/karapace/schema"
-)
-
 // hostEnvKeys are the host variables Compute reads besides the allow-listed ones that
 // pass into the environment (HostFromOS reads HOME and USER; host integration reads the
 // rest).
@@ -13,23 +7,9 @@ var hostEnvKeys = []string{"HOME", "USER", "DISPLAY", "XDG_RUNTIME_DIR", "WAYLAN
 
 // HostEnvKeys returns the host variables a session's plan depends on, other than the
 // allow-listed ones it passes on: with these, Host.UID/GID, the answers of Host.FS and
-// (see UsesCwd) Host.Cwd unchanged, Compute gives the same plan for the same Inputs.
+// Host.Cwd (a session starts in it when the sandbox sees it, and relative mounts may
+// resolve against it) unchanged, Compute gives the same plan for the same Inputs.
 func HostEnvKeys() []string { return append([]string(nil), hostEnvKeys...) }
-
-// UsesCwd reports whether a session plan of this manifest depends on the current
-// directory: a mount with a relative host path, and no manifest directory to resolve
-// it against.
-func UsesCwd(n schema.Normalized, manifestDir string) bool {
-	if manifestDir != "" {
-		return false
-	}
-	for _, m := range n.Mounts {
-		if !strings.HasPrefix(m.HostPath, "/") && !strings.HasPrefix(m.HostPath, "~") {
-			return true
-		}
-	}
-	return false
-}
 
 // KindFact is one answer of FS.Kind.
 type KindFact struct {
