@@ -137,6 +137,10 @@ func TestCLIFastExec(t *testing.T) {
 	fast.fail(125, []string{"store lock busy"}, "exec", "bb", "--", "/bin/true")
 	lock.Close()
 	pending := filepath.Join(w.store, "store", "wal", "pending.json")
+	// The WAL directory exists once an operation has logged an entry.
+	if err := os.MkdirAll(filepath.Dir(pending), 0o700); err != nil {
+		t.Fatal(err)
+	}
 	if err := os.WriteFile(pending, []byte("{}"), 0o644); err != nil {
 		t.Fatal(err)
 	}

@@ -43,6 +43,10 @@ func TestCLIEverydayPackages(t *testing.T) {
 			if r := w.ok("exec", "pk", "--", "sh", "-c", "ssh -V 2>&1; man -w ls"); !strings.Contains(r.stdout, "OpenSSH_") || !strings.Contains(r.stdout, "/usr/share/man/man1/ls.1.gz") {
 				t.Errorf("installed packages: %s", r)
 			}
+			// The hostname resolves, as sudo and mail tools need.
+			if r := w.ok("exec", "pk", "--", "sh", "-c", "getent hosts $(hostname)"); !strings.Contains(r.stdout, "karapace-") {
+				t.Errorf("the hostname does not resolve: %s", r)
+			}
 			r := w.run("exec", "pk", "--", "sh", "-c", "apt-get update -q >/dev/null && apt-get install -y -q hello >/dev/null && hello")
 			if r.code != 0 || r.stdout != "Hello, world!\n" {
 				t.Errorf("apt-get install inside a session: %s", r)

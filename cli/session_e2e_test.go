@@ -115,3 +115,20 @@ func TestCLISessionStartsInTheCallersDirectory(t *testing.T) {
 	}
 	releaseKeepers(t, w.store)
 }
+
+// TestCLIInsideIdentity: the hostname resolves (it is in /etc/hosts), /etc/hostname agrees
+// with it, and the prompt variables name the environment, on the Go path and the fast
+// path.
+func TestCLIInsideIdentity(t *testing.T) {
+	w := busyboxWorld(t, "namespace")
+	id := w.buildNamed("karapace.toml", "bb")
+	want := "karapace-" + id[:12] + "\nkarapace-" + id[:12] + "\n127.0.1.1\tkarapace-" + id[:12] + "\nbb bb\n"
+	probe := []string{"exec", "bb", "--", "/bin/sh", "-c", `hostname; cat /etc/hostname; grep "$(hostname)" /etc/hosts; echo "$debian_chroot $KARAPACE_ENV_NAME"`}
+	if r := w.ok(probe...); r.stdout != want {
+		t.Errorf("Go path:\n%s\nwant:\n%s", r, want)
+	}
+	if r := w.withEnv("KARAPACE_FASTEXEC=require").ok(probe...); r.stdout != want {
+		t.Errorf("fast path:\n%s\nwant:\n%s", r, want)
+	}
+	releaseKeepers(t, w.store)
+}

@@ -278,6 +278,7 @@ func (e *Engine) envSpec(ctx context.Context, m *Env) (*runtime.Spec, runtime.Ba
 	envDir := e.layout.EnvPath(m.EnvID)
 	return &runtime.Spec{
 		EnvID:       m.EnvID,
+		Name:        m.DisplayName(),
 		StoreRoot:   e.layout.Root(),
 		EnvDir:      envDir,
 		Manifest:    *n,

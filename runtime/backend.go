@@ -27,6 +27,7 @@ var (
 // Spec describes one environment to a backend. The engine fills it from the store.
 type Spec struct {
 	EnvID     schema.EnvID
+	Name      string // the environment's name, or ""
 	StoreRoot string // the store root (<store>)
 	EnvDir    string // <store>/env/<env_id>: upper/, work/ and backend state live here
 	Manifest  schema.Normalized

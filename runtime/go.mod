@@ -4,6 +4,7 @@ go 1.26.0
 
 require (
 	github.com/karapace/karapace/schema v0.0.0
+	github.com/google/renameio/v2 v2.0.2
 	github.com/klauspost/compress v1.20.4
 	github.com/opencontainers/runtime-spec v1.2.1
 	github.com/ulikunitz/xz v0.5.17

@@ -97,18 +97,25 @@ func (b *Backend) inputs(spec *runtime.Spec, lower, upper, work string) (sandbox
 	if err != nil {
 		return sandbox.Inputs{}, err
 	}
+	hosts, hostname, err := provision.HostFiles(spec.EnvDir, spec.EnvID)
+	if err != nil {
+		return sandbox.Inputs{}, err
+	}
 	return sandbox.Inputs{
-		EnvID:       spec.EnvID,
-		Manifest:    spec.Manifest,
-		ManifestDir: spec.ManifestDir,
-		Lower:       []string{lower},
-		Upper:       upper,
-		Work:        work,
-		ReadOnly:    spec.ReadOnly,
-		Offline:     spec.Offline,
-		Host:        h,
-		UIDMap:      ids.UID,
-		GIDMap:      ids.GID,
+		HostsFile:    hosts,
+		HostnameFile: hostname,
+		EnvID:        spec.EnvID,
+		Name:         spec.Name,
+		Manifest:     spec.Manifest,
+		ManifestDir:  spec.ManifestDir,
+		Lower:        []string{lower},
+		Upper:        upper,
+		Work:         work,
+		ReadOnly:     spec.ReadOnly,
+		Offline:      spec.Offline,
+		Host:         h,
+		UIDMap:       ids.UID,
+		GIDMap:       ids.GID,
 	}, nil
 }
 

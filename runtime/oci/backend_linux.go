@@ -120,6 +120,9 @@ func (b *Backend) inputs(spec *runtime.Spec, lower, upper, work string) (sandbox
 	}
 	in := sandbox.InputsFor(spec)
 	in.Lower, in.Upper, in.Work = []string{lower}, upper, work
+	if in.HostsFile, in.HostnameFile, err = provision.HostFiles(spec.EnvDir, spec.EnvID); err != nil {
+		return sandbox.Inputs{}, err
+	}
 	in.Host, in.UIDMap, in.GIDMap = b.opts.Host(), ids.UID, ids.GID
 	return in, nil
 }

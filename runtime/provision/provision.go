@@ -14,9 +14,12 @@ import (
 	"path/filepath"
 	"strings"
 
+	"github.com/google/renameio/v2"
+
 	"github.com/karapace/karapace/runtime"
 	"github.com/karapace/karapace/runtime/image"
 	"github.com/karapace/karapace/runtime/pkgmgr"
+	"github.com/karapace/karapace/runtime/sandbox"
 	"github.com/karapace/karapace/schema"
 )
 
@@ -188,4 +191,36 @@ func Lower(spec *runtime.Spec, images *image.Cache) (string, error) {
 		return "", fmt.Errorf("%w: base image rootfs %s is missing or corrupted; run 'karapace rebuild'", runtime.ErrImageNotFound, lower)
 	}
 	return lower, nil
+}
+
+// Files the backends write into an environment's directory for its sessions and build
+// steps, bound read-only over the image's (sandbox.Inputs.HostsFile, HostnameFile).
+const (
+	HostsFile    = "hosts"
+	HostnameFile = "hostname"
+)
+
+// HostFiles brings the environment's /etc/hosts (the host's plus its hostname,
+// sandbox.HostsFor) and /etc/hostname up to date in envDir, writing only what changed,
+// and returns their paths. The host's /etc/hosts is read now: a change there reaches an
+// environment at its next session that the engine starts.
+func HostFiles(envDir string, id schema.EnvID) (hosts, hostname string, err error) {
+	name := sandbox.Hostname(id)
+	hostHosts, err := os.ReadFile("/etc/hosts")
+	if err != nil && !os.IsNotExist(err) {
+		return "", "", fmt.Errorf("read the host's /etc/hosts: %w", err)
+	}
+	hosts, hostname = filepath.Join(envDir, HostsFile), filepath.Join(envDir, HostnameFile)
+	for _, f := range []struct {
+		path string
+		data []byte
+	}{{hosts, sandbox.HostsFor(hostHosts, name)}, {hostname, []byte(name + "\n")}} {
+		if old, err := os.ReadFile(f.path); err == nil && string(old) == string(f.data) {
+			continue
+		}
+		if err := renameio.WriteFile(f.path, f.data, 0o644); err != nil {
+			return "", "", fmt.Errorf("write %s: %w", f.path, err)
+		}
+	}
+	return hosts, hostname, nil
 }

@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 
@@ -14,7 +15,9 @@ import (
 // Inputs is everything a Plan is computed from. Compute reads the host only through
 // Host (and Host.FS), so the same Inputs always give the same Plan.
 type Inputs struct {
-	EnvID    schema.EnvID
+	EnvID schema.EnvID
+	// Name is the environment's name ("" for none); sessions show it in the prompt.
+	Name     string
 	Manifest schema.Normalized
 	// ManifestDir is the manifest file's directory; relative mount host paths resolve
 	// against it (against Host.Cwd when empty).
@@ -45,10 +48,31 @@ type Inputs struct {
 	// UIDMap and GIDMap come from IDMaps; empty means the single mapping 0 -> caller.
 	UIDMap []IDMap
 	GIDMap []IDMap
+	// HostsFile and HostnameFile, when set, are host files the backend wrote for this
+	// environment: the host's /etc/hosts plus a line for the environment's hostname,
+	// and that hostname, bound read-only at /etc/hosts and /etc/hostname, so the name
+	// `hostname` prints resolves (sudo, mail tools) and /etc/hostname agrees with it.
+	HostsFile, HostnameFile string
 	// AptConf is a host file holding AptSingleIDConf. With the single mapping, a
 	// session of an environment with apt gets it at AptSingleIDTarget: apt then keeps
 	// root for its downloads instead of switching to _apt, which that mapping cannot map.
 	AptConf string
+}
+
+// HostsFor is the environment's /etc/hosts (HostsFile): the host's, then the hostname
+// on 127.0.1.1 (as Debian's installer writes it), unless the host's already names it.
+func HostsFor(hostHosts []byte, hostname string) []byte {
+	out := append([]byte(nil), hostHosts...)
+	for _, line := range strings.Split(string(hostHosts), "\n") {
+		f := strings.Fields(line)
+		if len(f) > 1 && !strings.HasPrefix(f[0], "#") && slices.Contains(f[1:], hostname) {
+			return out
+		}
+	}
+	if len(out) > 0 && out[len(out)-1] != '\n' {
+		out = append(out, '\n')
+	}
+	return append(out, "127.0.1.1\t"+hostname+"\n"...)
 }
 
 // AptSingleIDConf is what AptConf holds, and AptSingleIDTarget where it is bound.
@@ -150,6 +174,16 @@ func Compute(in Inputs) (*Plan, error) {
 		if env["TERM"] == "" && in.TTY {
 			env["TERM"] = "xterm-256color"
 		}
+		// The prompt names the environment: Debian's and Ubuntu's bashrc show
+		// debian_chroot, Fedora's keeps an exported PS1, and KARAPACE_ENV_NAME is there
+		// for any other prompt.
+		label := in.Name
+		if label == "" {
+			label = in.EnvID.Short()
+		}
+		env["KARAPACE_ENV_NAME"] = label
+		env["debian_chroot"] = label
+		env["PS1"] = `(` + label + `) \u@\h:\w\$ `
 	}
 
 	p.Mounts = baseMounts(p.NetworkIsolation, in.TTY)
@@ -163,9 +197,17 @@ func Compute(in Inputs) (*Plan, error) {
 			p.Mounts = append(p.Mounts, Mount{Type: "bind", Source: home, Destination: h.Home, Options: []string{"rbind", "nosuid", "nodev"}})
 		}
 	}
-	for _, f := range []string{"/etc/resolv.conf", "/etc/hosts"} {
-		if src, err := resolveExisting(h.FS, f); err == nil && h.FS.Kind(src) == File {
-			p.Mounts = append(p.Mounts, Mount{Type: "bind", Source: src, Destination: f, Options: []string{"bind", "ro", "nosuid", "nodev", "noexec"}, File: true, Optional: true})
+	for _, f := range []struct{ dest, own string }{{"/etc/resolv.conf", ""}, {"/etc/hosts", in.HostsFile}, {"/etc/hostname", in.HostnameFile}} {
+		src := f.own
+		if src == "" && f.dest != "/etc/hostname" {
+			r, err := resolveExisting(h.FS, f.dest)
+			if err != nil || h.FS.Kind(r) != File {
+				continue
+			}
+			src = r
+		}
+		if src != "" {
+			p.Mounts = append(p.Mounts, Mount{Type: "bind", Source: src, Destination: f.dest, Options: []string{"bind", "ro", "nosuid", "nodev", "noexec"}, File: true, Optional: true})
 		}
 	}
 	if !in.Build {
@@ -415,6 +457,7 @@ func runtimeDirMounts(n schema.Normalized, h Host, env map[string]string) []Moun
 func InputsFor(spec *runtime.Spec) Inputs {
 	return Inputs{
 		EnvID:       spec.EnvID,
+		Name:        spec.Name,
 		Manifest:    spec.Manifest,
 		ManifestDir: spec.ManifestDir,
 		Upper:       filepath.Join(spec.EnvDir, "upper"),

@@ -166,6 +166,9 @@ func TestEnvFiltering(t *testing.T) {
 		"WAYLAND_DISPLAY": "wayland-1", "XDG_RUNTIME_DIR": "/run/user/1000",
 		"DBUS_SESSION_BUS_ADDRESS": "unix:path=/run/user/1000/bus",
 		"XAUTHORITY":               "/run/user/1000/Xauthority",
+		// The prompt (TestHostFilesAndPrompt).
+		"KARAPACE_ENV_NAME": testID.Short(), "debian_chroot": testID.Short(),
+		"PS1": "(" + testID.Short() + `) \u@\h:\w\$ `,
 	}
 	for k, v := range want {
 		if env[k] != v {
@@ -573,5 +576,38 @@ func TestSessionDir(t *testing.T) {
 		if got := mustCompute(t, in).Dir; got != c.want {
 			t.Errorf("cwd %q (build %v, dir %q): session starts in %q, want %q", c.cwd, c.build, c.dir, got, c.want)
 		}
+	}
+}
+
+func TestHostsFor(t *testing.T) {
+	host := "127.0.0.1\tlocalhost\n::1\tlocalhost ip6-localhost"
+	if got := string(HostsFor([]byte(host), "karapace-0123456789ab")); got != host+"\n127.0.1.1\tkarapace-0123456789ab\n" {
+		t.Errorf("hosts: %q", got)
+	}
+	named := "127.0.0.1 localhost karapace-0123456789ab\n"
+	if got := string(HostsFor([]byte(named), "karapace-0123456789ab")); got != named {
+		t.Errorf("hosts that name it already: %q", got)
+	}
+	if got := string(HostsFor(nil, "h")); got != "127.0.1.1\th\n" {
+		t.Errorf("no host hosts: %q", got)
+	}
+}
+
+// TestHostFilesAndPrompt: with the backend's files, /etc/hosts and /etc/hostname are
+// bound from them, and the prompt variables name the environment.
+func TestHostFilesAndPrompt(t *testing.T) {
+	in := baseInputs(desktopHost())
+	in.HostsFile, in.HostnameFile, in.Name = "/store/env/x/hosts", "/store/env/x/hostname", "web"
+	p := mustCompute(t, in)
+	got := map[string]string{}
+	for _, m := range p.Mounts {
+		got[m.Destination] = m.Source
+	}
+	if got["/etc/hosts"] != in.HostsFile || got["/etc/hostname"] != in.HostnameFile {
+		t.Errorf("mounts: hosts from %q, hostname from %q", got["/etc/hosts"], got["/etc/hostname"])
+	}
+	env := envMap(p)
+	if env["debian_chroot"] != "web" || env["KARAPACE_ENV_NAME"] != "web" || !strings.HasPrefix(env["PS1"], "(web) ") {
+		t.Errorf("prompt variables: %v", env)
 	}
 }
