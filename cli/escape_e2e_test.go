@@ -89,6 +89,7 @@ func hostileWorld(t *testing.T, u *testrootfs.User) *world {
 	}
 	w.env = append(w.env, "KARAPACE_IMAGE_SERVER="+srv.URL)
 	w.write("ns.toml", "manifest_version = 1\n\n[base]\nimage = \"debian/bookworm\"\n\n[runtime]\nbackend = \"namespace\"\n")
+	w.write("oci.toml", "manifest_version = 1\n\n[base]\nimage = \"debian/bookworm\"\n\n[runtime]\nbackend = \"oci\"\n")
 	w.write("hostile.toml", "manifest_version = 1\n\n[base]\nimage = \"debian/bookworm\"\n\n[system]\npackages = [\"anything\"]\n\n[runtime]\nbackend = \"namespace\"\n")
 	return w
 }
@@ -192,6 +193,15 @@ func TestCLIEscapes(t *testing.T) {
 func TestCLIEscapesRootless(t *testing.T) {
 	u := testrootfs.RootlessUser(t)
 	runEscapes(t, &u)
+}
+
+// TestCLIEscapesOCI runs the attack under the OCI backend (crun or runc), which gets the
+// same profile through config.json.
+func TestCLIEscapesOCI(t *testing.T) {
+	w := hostileWorld(t, nil)
+	w.buildNamed("oci.toml", "o")
+	checkAttack(t, "OCI backend", w.run("exec", "o", "--", "/attack", "all"))
+	w.ok("destroy", "o")
 }
 
 func runEscapes(t *testing.T, u *testrootfs.User) {

@@ -108,6 +108,7 @@ func Config(plan *sandbox.Plan, opts ConfigOptions) (*specs.Spec, error) {
 			// The same limits as the namespace backend (sandbox.DefaultSecurity).
 			MaskedPaths:   append([]string(nil), plan.Security.MaskedPaths...),
 			ReadonlyPaths: append([]string(nil), plan.Security.ReadonlyPaths...),
+			Seccomp:       seccompConfig(plan.Security.Syscalls),
 		},
 	}
 	if plan.NetworkIsolation {

@@ -210,6 +210,10 @@ func HostFiles(envDir string, id schema.EnvID) (hosts, hostname string, err erro
 	if err != nil && !os.IsNotExist(err) {
 		return "", "", fmt.Errorf("read the host's /etc/hosts: %w", err)
 	}
+	// Private, as the store makes environment directories.
+	if err := os.MkdirAll(envDir, 0o700); err != nil {
+		return "", "", err
+	}
 	hosts, hostname = filepath.Join(envDir, HostsFile), filepath.Join(envDir, HostnameFile)
 	for _, f := range []struct {
 		path string
