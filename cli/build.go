@@ -2,6 +2,7 @@ package cli
 
 import (
 	"context"
+	"fmt"
 	"io"
 
 	"github.com/spf13/cobra"
@@ -15,6 +16,7 @@ type buildOptions struct {
 	locked             bool
 	offline            bool
 	requirePinnedImage bool
+	force              bool // rebuild only
 	json               bool
 }
 
@@ -77,6 +79,7 @@ func runBuild(ctx context.Context, g *globals, opts buildOptions, rebuild bool) 
 		Locked:             opts.locked,
 		Offline:            opts.offline,
 		RequirePinnedImage: opts.requirePinnedImage,
+		Force:              opts.force,
 		Progress:           sp.Progress,
 	}
 	var res *core.BuildResult
@@ -90,6 +93,10 @@ func runBuild(ctx context.Context, g *globals, opts buildOptions, rebuild bool) 
 		return err
 	}
 	sp.Success(words[1])
+	if !res.NameFrom.IsZero() && len(res.Replaced) == 0 {
+		fmt.Fprintf(g.stderr, "name '%s' moved from %s, built from this project before; that environment stays (karapace destroy %s)\n",
+			res.Name, res.NameFrom.Short(), res.NameFrom.Short())
+	}
 	return printBuildResult(g.stdout, res, words[3], words[4], opts.json)
 }
 

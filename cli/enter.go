@@ -6,7 +6,9 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/karapace/karapace/core"
 	"github.com/karapace/karapace/runtime"
+	"github.com/karapace/karapace/schema"
 )
 
 type enterOptions struct {
@@ -17,17 +19,19 @@ type enterOptions struct {
 func newEnterCommand(g *globals) *cobra.Command {
 	var opts enterOptions
 	return &cobra.Command{
-		Use:   "enter <env_id> [-- cmd...]",
+		Use:   "enter [env_id] [-- cmd...]",
 		Short: "Open a shell (or run cmd) interactively in an environment",
 		Long: "Start an interactive session in a built environment: a login shell, or cmd when given\n" +
 			"after --. karapace exits with the session's exit status. The store lock is held only\n" +
-			"while the session starts and ends, so other commands keep working meanwhile.",
+			"while the session starts and ends, so other commands keep working meanwhile.\n" +
+			"Without env_id: the environment of the karapace.toml in the current directory or the\n" +
+			"nearest parent (the one its karapace.lock names).",
 		// Flags go before the --; "[flags]" after the command would mislead.
 		DisableFlagsInUseLine: true,
 		Args:                  dashArgs(1, 0),
 		ValidArgsFunction:     completeEnv(g),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			opts.ref, opts.argv = args[0], args[1:]
+			opts.ref, opts.argv = splitRef(cmd, args)
 			return runEnter(cmd.Context(), g, opts)
 		},
 	}
@@ -38,7 +42,7 @@ func runEnter(ctx context.Context, g *globals, opts enterOptions) error {
 	if err != nil {
 		return err
 	}
-	id, err := resolve(ctx, e, opts.ref, true)
+	id, err := resolveOrProject(ctx, g, e, opts.ref)
 	if err != nil {
 		return err
 	}
@@ -62,9 +66,9 @@ func runEnter(ctx context.Context, g *globals, opts enterOptions) error {
 	return nil
 }
 
-// dashArgs validates `<positional...> [-- argv...]`: exactly before positional
-// arguments before the dash, and at least after arguments after it (a dash is then
-// required).
+// dashArgs validates `[<positional...>] [-- argv...]`: at most before positional
+// arguments before the dash (none means the current project's environment), and at
+// least after arguments after it (a dash is then required).
 func dashArgs(before, after int) cobra.PositionalArgs {
 	return func(cmd *cobra.Command, args []string) error {
 		dash := cmd.ArgsLenAtDash()
@@ -72,14 +76,40 @@ func dashArgs(before, after int) cobra.PositionalArgs {
 		if dash >= 0 {
 			n = dash
 		}
-		if n != before {
-			return usageError{fmt.Errorf("%s takes %d argument(s) before --, got %d", cmd.Name(), before, n)}
+		if n > before {
+			return usageError{fmt.Errorf("%s takes at most %d argument(s) before --, got %d", cmd.Name(), before, n)}
 		}
 		if after > 0 && (dash < 0 || len(args)-dash < after) {
 			return usageError{fmt.Errorf("%s needs a command after --, as in: karapace %s <env_id> -- <cmd> [args]", cmd.Name(), cmd.Name())}
 		}
 		return nil
 	}
+}
+
+// splitRef splits `[ref] [-- argv...]` into the reference ("" when there is none
+// before the dash) and the command.
+func splitRef(cmd *cobra.Command, args []string) (string, []string) {
+	if cmd.ArgsLenAtDash() == 0 || len(args) == 0 {
+		return "", args
+	}
+	return args[0], args[1:]
+}
+
+// resolveOrProject resolves ref, or without one finds the environment of the
+// manifest in the current directory or its parents, warning on stderr when the
+// manifest changed since that environment was built.
+func resolveOrProject(ctx context.Context, g *globals, e *core.Engine, ref string) (schema.EnvID, error) {
+	if ref != "" {
+		return resolve(ctx, e, ref, true)
+	}
+	p, err := e.FindProject(ctx, ".")
+	if err != nil {
+		return schema.EnvID{}, err
+	}
+	if p.Drift != nil {
+		fmt.Fprintf(g.stderr, "warning: %s changed since %s was built (karapace build to update it): %v\n", p.Manifest, p.EnvID.Short(), p.Drift)
+	}
+	return p.EnvID, nil
 }
 
 // enterBanner is what enter writes to a terminal's stderr before the session: the OSC

@@ -16,16 +16,17 @@ type execOptions struct {
 func newExecCommand(g *globals) *cobra.Command {
 	var opts execOptions
 	return &cobra.Command{
-		Use:   "exec <env_id> -- <cmd>...",
+		Use:   "exec [env_id] -- <cmd>...",
 		Short: "Run a command in an environment",
 		Long: "Run cmd in a built environment with stdin, stdout and stderr streamed. karapace exits\n" +
-			"with the command's exit status (128+n when it is killed by signal n).",
+			"with the command's exit status (128+n when it is killed by signal n). Without env_id:\n" +
+			"the environment of the karapace.toml in the current directory or the nearest parent.",
 		// Flags go before the --; "[flags]" after the command would mislead.
 		DisableFlagsInUseLine: true,
 		Args:                  dashArgs(1, 1),
 		ValidArgsFunction:     completeEnv(g),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			opts.ref, opts.argv = args[0], args[1:]
+			opts.ref, opts.argv = splitRef(cmd, args)
 			return runExec(cmd.Context(), g, opts)
 		},
 	}
@@ -36,11 +37,13 @@ func runExec(ctx context.Context, g *globals, opts execOptions) error {
 	if err != nil {
 		return err
 	}
-	id, err := resolve(ctx, e, opts.ref, true)
+	id, err := resolveOrProject(ctx, g, e, opts.ref)
 	if err != nil {
 		return err
 	}
-	e.NoteExecRef(ctx, opts.ref, id)
+	if opts.ref != "" {
+		e.NoteExecRef(ctx, opts.ref, id)
+	}
 	code, err := inSession(ctx, func() (int, error) {
 		return e.Exec(ctx, id, runtime.Stdio{Stdin: g.stdin, Stdout: g.stdout, Stderr: g.stderr}, opts.argv)
 	})

@@ -13,7 +13,9 @@ import (
 	"github.com/BurntSushi/toml"
 	"github.com/spf13/cobra"
 
+	"github.com/karapace/karapace/core"
 	"github.com/karapace/karapace/schema"
+	"github.com/karapace/karapace/store"
 )
 
 // manifestFile is where `new` writes, always in the current directory.
@@ -42,7 +44,9 @@ func newNewCommand(g *globals) *cobra.Command {
 		Use:   "new <name>",
 		Short: "Write a new karapace.toml in the current directory",
 		Long: "Write ./karapace.toml, from a template (--template) and, on a terminal, from answers\n" +
-			"to a few questions. Templates: " + strings.Join(schema.TemplateNames(), ", ") + ".",
+			"to a few questions. Templates: " + strings.Join(schema.TemplateNames(), ", ") + ".\n" +
+			"The name goes to ./karapace.name: the first build names its environment so, later\n" +
+			"builds carry the name over, and enter/exec without a name find it from the directory.",
 		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			opts.name = args[0]
@@ -58,6 +62,9 @@ func newNewCommand(g *globals) *cobra.Command {
 
 func runNew(_ context.Context, opts newOptions, p *prompter, w io.Writer) error {
 	path := filepath.Join(opts.dir, "karapace.toml")
+	if err := store.ValidateName(opts.name); err != nil {
+		return usageError{fmt.Errorf("new: %w", err)}
+	}
 	var m *schema.Manifest
 	var templateText []byte
 	if opts.template != "" {
@@ -110,6 +117,10 @@ func runNew(_ context.Context, opts newOptions, p *prompter, w io.Writer) error 
 	if err := writeFileAtomic(path, data, 0o644); err != nil {
 		return err
 	}
+	// The name is the project's: the first build names its environment so.
+	if err := writeFileAtomic(filepath.Join(opts.dir, core.ProjectNameFile), []byte(opts.name+"\n"), 0o644); err != nil {
+		return err
+	}
 	if opts.json {
 		res := newResult{Status: "written", Path: manifestFile, Name: opts.name}
 		if opts.template != "" {
@@ -117,7 +128,7 @@ func runNew(_ context.Context, opts newOptions, p *prompter, w io.Writer) error 
 		}
 		return writeJSON(w, res)
 	}
-	if err := printf(w, "wrote %s for '%s'\n", manifestFile, opts.name); err != nil {
+	if err := printf(w, "wrote %s and %s for '%s'\n", manifestFile, core.ProjectNameFile, opts.name); err != nil {
 		return err
 	}
 	if opts.template != "" {

@@ -7,6 +7,7 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 
 	"github.com/karapace/karapace/runtime"
@@ -14,6 +15,20 @@ import (
 	"github.com/karapace/karapace/schema"
 	"github.com/karapace/karapace/store"
 )
+
+// loadProject parses and normalizes a manifest file and resolves its relative mount
+// host paths against the manifest's directory (schema.Normalized.ResolveMounts), so the
+// identity covers the directories it names. It returns the resolved manifest, the
+// manifest as written and the manifest's absolute directory.
+func loadProject(path string) (n, written *schema.Normalized, dir string, err error) {
+	if written, err = loadManifest(path); err != nil {
+		return nil, nil, "", err
+	}
+	if dir, err = filepath.Abs(filepath.Dir(path)); err != nil {
+		return nil, nil, "", classify(ErrManifest, err)
+	}
+	return written.ResolveMounts(dir), written, dir, nil
+}
 
 // loadManifest parses and normalizes a manifest file.
 func loadManifest(path string) (*schema.Normalized, error) {
@@ -38,7 +53,7 @@ func lockPath(manifestPath string) string {
 // there is none or it is itself an unresolved placeholder from an earlier Init: a real
 // lock is never overwritten (fix of spec 5.2), so `build --locked` keeps working.
 func (e *Engine) Init(ctx context.Context, manifestPath string) (*BuildResult, error) {
-	n, err := loadManifest(manifestPath)
+	n, _, _, err := loadProject(manifestPath)
 	if err != nil {
 		return nil, err
 	}
@@ -90,13 +105,35 @@ func (e *Engine) Init(ctx context.Context, manifestPath string) (*BuildResult, e
 // build leaves an existing environment as it was and removes only what the build
 // created.
 func (e *Engine) Build(ctx context.Context, manifestPath string, opts BuildOptions) (*BuildResult, error) {
-	return e.build(ctx, manifestPath, opts)
+	return e.build(ctx, manifestPath, opts, false)
 }
 
-func (e *Engine) build(ctx context.Context, manifestPath string, opts BuildOptions) (*BuildResult, error) {
-	n, err := loadManifest(manifestPath)
+// build is Build; rename lets opts.Name rename an environment that already has another
+// name (Rebuild's --name), which a plain build refuses.
+func (e *Engine) build(ctx context.Context, manifestPath string, opts BuildOptions, rename bool) (*BuildResult, error) {
+	n, written, manifestDir, err := loadProject(manifestPath)
 	if err != nil {
 		return nil, err
+	}
+	lp := lockPath(manifestPath)
+	var locked, prev *schema.Lock
+	if opts.Locked {
+		if locked, err = schema.ReadLock(lp); err != nil {
+			return nil, classify(ErrLockFile, err)
+		}
+		if _, err := locked.VerifyIntegrity(); err != nil {
+			return nil, classify(ErrLockFile, err)
+		}
+		if locked.HasRelativeMounts() {
+			// A lock of the original's (or ours before mounts were resolved) hashed
+			// the mounts as written: build them so, and its env id holds.
+			n = written
+		}
+		if err := locked.VerifyManifestIntent(n); err != nil {
+			return nil, classify(ErrLockFile, err)
+		}
+	} else if l, err := schema.ReadLock(lp); err == nil {
+		prev = l // the environment this project had, whose name a changed id carries over
 	}
 	if opts.Offline && len(n.SystemPackages)+len(n.GUIApps) > 0 {
 		return nil, classify(ErrRuntime, withMsg(runtime.ErrOffline, "offline mode: cannot resolve system packages"))
@@ -106,20 +143,6 @@ func (e *Engine) build(ctx context.Context, manifestPath string, opts BuildOptio
 			return nil, classify(ErrManifest, err)
 		}
 	}
-	lp := lockPath(manifestPath)
-	var locked *schema.Lock
-	if opts.Locked {
-		if locked, err = schema.ReadLock(lp); err != nil {
-			return nil, classify(ErrLockFile, err)
-		}
-		if _, err := locked.VerifyIntegrity(); err != nil {
-			return nil, classify(ErrLockFile, err)
-		}
-		if err := locked.VerifyManifestIntent(n); err != nil {
-			return nil, classify(ErrLockFile, err)
-		}
-	}
-	manifestDir, _ := filepath.Abs(filepath.Dir(manifestPath))
 	if len(n.Mounts) > 0 {
 		host := sandbox.HostFromOS()
 		for _, m := range n.Mounts {
@@ -161,15 +184,14 @@ func (e *Engine) build(ctx context.Context, manifestPath string, opts BuildOptio
 			return classify(ErrLockFile, schema.LockedIDDrift(locked.EnvID, id))
 		}
 		res.EnvID, res.ShortID, res.Lock = id, id.Short(), lock
-		if opts.Name != "" {
-			if err := e.st.checkNameFree(ctx, opts.Name, id); err != nil {
-				return classify(ErrStore, err)
-			}
-		}
 		old, err := e.st.metaGet(ctx, id)
 		if err != nil && !errors.Is(err, store.ErrNotFound) {
 			e.log.Warn("existing metadata unreadable; the build replaces it", "env", id.Short(), "err", err)
 			old = nil
+		}
+		name, from, err := e.buildName(ctx, opts.Name, rename, id, old, prev, manifestDir)
+		if err != nil {
+			return classify(ErrStore, err)
 		}
 		envDir := e.layout.EnvPath(id)
 		if live, err := liveClaims(envDir); err != nil {
@@ -234,8 +256,7 @@ func (e *Engine) build(ctx context.Context, manifestPath string, opts BuildOptio
 				m.Name, m.CreatedAt = old.Name, old.CreatedAt
 			}
 		}
-		if opts.Name != "" {
-			name := opts.Name
+		if name != "" {
 			m.Name = &name
 		}
 		if locked == nil {
@@ -251,13 +272,26 @@ func (e *Engine) build(ctx context.Context, manifestPath string, opts BuildOptio
 				return e.rollback(op, classify(ErrStore, err))
 			}
 		}
+		if from != nil {
+			// The name moves: off the environment this project built before, then
+			// onto this one (names are unique, so never on both).
+			if err := e.st.envs.SetName(ctx, from.EnvID, ""); err != nil {
+				return e.rollback(op, classify(ErrStore, err))
+			}
+		}
 		if err := e.st.metaPut(ctx, m); err != nil {
+			if from != nil {
+				_ = e.st.envs.SetName(context.WithoutCancel(ctx), from.EnvID, name)
+			}
 			return e.rollback(op, classify(ErrStore, err))
 		}
 		if err := e.st.walCommit(ctx, op); err != nil {
 			return classify(ErrStore, err)
 		}
 		res.Name = m.DisplayName()
+		if from != nil {
+			res.NameFrom = from.EnvID
+		}
 		// The Defined record of an earlier Init is superseded (fix of spec 5.2).
 		if prelim != id {
 			if p, err := e.st.metaGet(ctx, prelim); err == nil && p.State == Defined {
@@ -282,7 +316,16 @@ func (e *Engine) build(ctx context.Context, manifestPath string, opts BuildOptio
 // new environment inherits the old one's name unless opts.Name is set. The old
 // environment's metadata is removed only when its destroy succeeded (fix of spec 5.8);
 // a failed destroy is logged and the old environment stays.
+//
+// Before anything is built, unless opts.Force, it refuses with a *DiscardError when
+// the environment it would replace holds what a rebuild cannot make again: snapshots,
+// changes made in its writable layer since its build, exported apps the manifest does
+// not list. (Build keeps such an environment and moves its name to the new one.)
 func (e *Engine) Rebuild(ctx context.Context, manifestPath string, opts BuildOptions) (*BuildResult, error) {
+	n, _, _, err := loadProject(manifestPath)
+	if err != nil {
+		return nil, err
+	}
 	var olds []*Env
 	if l, err := schema.ReadLock(lockPath(manifestPath)); err == nil {
 		if m, err := e.st.metaGet(ctx, l.EnvID); err == nil {
@@ -290,12 +333,23 @@ func (e *Engine) Rebuild(ctx context.Context, manifestPath string, opts BuildOpt
 		}
 	}
 	if len(olds) == 0 {
-		n, err := loadManifest(manifestPath)
-		if err != nil {
-			return nil, err
-		}
 		if m, err := e.st.metaGet(ctx, n.PreliminaryID()); err == nil {
 			olds = append(olds, m)
+		}
+	}
+	if !opts.Force {
+		var lost []Discard
+		for _, o := range olds {
+			d, err := e.discards(ctx, o, n.GUIApps)
+			if err != nil {
+				return nil, err
+			}
+			if d.Any() {
+				lost = append(lost, d)
+			}
+		}
+		if len(lost) > 0 {
+			return nil, &DiscardError{Envs: lost}
 		}
 	}
 	name := opts.Name
@@ -308,7 +362,7 @@ func (e *Engine) Rebuild(ctx context.Context, manifestPath string, opts BuildOpt
 			bopts.Name = "" // the old environment still holds it; moved below
 		}
 	}
-	res, err := e.build(ctx, manifestPath, bopts)
+	res, err := e.build(ctx, manifestPath, bopts, true)
 	if err != nil {
 		return nil, err
 	}
@@ -325,9 +379,7 @@ func (e *Engine) Rebuild(ctx context.Context, manifestPath string, opts BuildOpt
 	if len(res.Replaced) > 0 {
 		// A launcher is named after its app, so the replaced environment's held the
 		// name until its destroy removed it: export again.
-		if n, err := loadManifest(manifestPath); err == nil {
-			res.Exported = e.exportApps(ctx, res.EnvID, n.GUIApps)
-		}
+		res.Exported = e.exportApps(ctx, res.EnvID, n.GUIApps)
 	}
 	if name != "" && res.Name != name {
 		if err := e.Rename(ctx, res.EnvID, name); err != nil {
@@ -340,6 +392,53 @@ func (e *Engine) Rebuild(ctx context.Context, manifestPath string, opts BuildOpt
 		}
 	}
 	return res, nil
+}
+
+// discards is what destroying m would drop that a build of the manifest (whose gui
+// apps are apps) does not make again.
+func (e *Engine) discards(ctx context.Context, m *Env, apps []string) (Discard, error) {
+	d := Discard{EnvID: m.EnvID, Name: m.DisplayName()}
+	snaps, err := e.Snapshots(ctx, m.EnvID)
+	if err != nil {
+		return d, err
+	}
+	d.Snapshots = len(snaps)
+	exported, err := e.Apps(ctx, m.EnvID)
+	if err != nil {
+		return d, err
+	}
+	for _, x := range exported {
+		if !slices.Contains(apps, x.Name) {
+			d.Apps = append(d.Apps, x.Name)
+		}
+	}
+	d.Changed, err = e.upperChanged(ctx, m)
+	return d, err
+}
+
+// upperChanged reports whether m's writable layer differs from the base layer its
+// build captured: the packed upper directory hashes to another tar.
+func (e *Engine) upperChanged(ctx context.Context, m *Env) (bool, error) {
+	upper := e.layout.UpperDir(m.EnvID)
+	if m.BaseLayer == "" {
+		return false, nil // a Defined record: nothing built yet
+	}
+	k, err := schema.ParseDigest(m.BaseLayer)
+	if err != nil {
+		return false, classify(ErrStore, err)
+	}
+	base, err := e.st.layerGet(ctx, k)
+	if err != nil {
+		return false, classify(ErrStore, err)
+	}
+	if _, err := os.Lstat(upper); errors.Is(err, fs.ErrNotExist) {
+		return base.TarHash != schema.Sum(nil), nil
+	}
+	h := schema.Hasher()
+	if err := store.Pack(ctx, upper, h, e.log); err != nil {
+		return false, classify(ErrStore, fmt.Errorf("compare the writable layer of %s with its build: %w", m.ShortID, err))
+	}
+	return schema.DigestOf(h) != base.TarHash, nil
 }
 
 // manifestDirFile, in an environment's directory, records the directory of the manifest

@@ -3,7 +3,10 @@ package core
 import (
 	"errors"
 	"fmt"
+	"strings"
 	"syscall"
+
+	"github.com/karapace/karapace/schema"
 )
 
 // Error classes. Every error the Engine returns matches one of them with errors.Is, and
@@ -40,6 +43,9 @@ var (
 	// ErrLockTimeout: the store lock stayed held by someone else for longer than
 	// Options.LockTimeout.
 	ErrLockTimeout = errors.New("timed out waiting for the store lock")
+	// ErrWouldDiscard: a rebuild without force would destroy what it cannot make
+	// again; the error is a *DiscardError.
+	ErrWouldDiscard = errors.New("rebuild would discard data")
 	// ErrNotImplemented: the operation needs a module that is not wired in yet.
 	ErrNotImplemented = errors.New("not implemented")
 )
@@ -128,3 +134,60 @@ func noSpace(err error) error {
 	}
 	return &classError{class: ErrStore, err: &noSpaceError{err: err}}
 }
+
+// Discard is what destroying one environment drops that a build cannot make again.
+type Discard struct {
+	EnvID     schema.EnvID
+	Name      string
+	Snapshots int      // committed snapshots, restorable only there
+	Changed   bool     // the writable layer differs from what its build left
+	Apps      []string // exported apps the manifest does not list
+}
+
+// Any reports whether anything would be lost.
+func (d Discard) Any() bool { return d.Snapshots > 0 || d.Changed || len(d.Apps) > 0 }
+
+// String lists what is lost: "2 snapshots, the changes in its writable layer, ...".
+func (d Discard) String() string {
+	var parts []string
+	if d.Snapshots > 0 {
+		parts = append(parts, plural(d.Snapshots, "snapshot"))
+	}
+	if d.Changed {
+		parts = append(parts, "the changes made in its writable layer since it was built")
+	}
+	if len(d.Apps) > 0 {
+		parts = append(parts, "exported app(s) "+strings.Join(d.Apps, ", "))
+	}
+	return strings.Join(parts, ", ")
+}
+
+func plural(n int, noun string) string {
+	if n == 1 {
+		return "1 " + noun
+	}
+	return fmt.Sprintf("%d %ss", n, noun)
+}
+
+// DiscardError is a rebuild refused because it would drop data (ErrWouldDiscard).
+type DiscardError struct{ Envs []Discard }
+
+func (e *DiscardError) Error() string {
+	var b strings.Builder
+	b.WriteString("rebuild refused: it would destroy ")
+	for i, d := range e.Envs {
+		if i > 0 {
+			b.WriteString("; and ")
+		}
+		if d.Name != "" {
+			fmt.Fprintf(&b, "'%s' (%s)", d.Name, d.EnvID.Short())
+		} else {
+			b.WriteString(d.EnvID.Short())
+		}
+		b.WriteString(" with " + d.String())
+	}
+	b.WriteString(". Pass --force to drop that, or run 'karapace build', which keeps the environment and moves its name to the new one")
+	return b.String()
+}
+
+func (e *DiscardError) Unwrap() error { return ErrWouldDiscard }

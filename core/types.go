@@ -106,6 +106,9 @@ type BuildOptions struct {
 	Offline bool
 	// RequirePinnedImage refuses a base image that is not an http(s) URL.
 	RequirePinnedImage bool
+	// Force lets Rebuild destroy an environment whose snapshots, writable-layer
+	// changes or extra exported apps it would drop (see DiscardError).
+	Force bool
 	// Progress receives human-readable progress lines; nil discards them.
 	Progress func(msg string)
 }
@@ -123,6 +126,10 @@ type BuildResult struct {
 	Lock *schema.Lock
 	// Replaced lists the environments a Rebuild destroyed because their id changed.
 	Replaced []schema.EnvID
+	// NameFrom is the environment the name was moved from (zero when none): the one
+	// this project built before an edit of the manifest changed the id. It stays,
+	// unnamed.
+	NameFrom schema.EnvID
 	// Exported lists the `[gui] apps` exported as launchers and desktop entries after
 	// the build; an app missing here failed to export (a warning was logged).
 	Exported []string
