@@ -51,7 +51,7 @@ func TestEngineOnNamespaceBackend(t *testing.T) {
 		}
 		return code, out.String()
 	}
-	if code, out := run("echo one >/etc/added; echo changed >/etc/hostname; rm /etc/group; cat /etc/hostname"); code != 0 || out != "changed\n" {
+	if code, out := run("echo one >/etc/added; echo changed >/etc/passwd; rm /etc/group; cat /etc/passwd"); code != 0 || out != "changed\n" {
 		t.Fatalf("exec: %d %q", code, out)
 	}
 	if code, _ := run("exit 7"); code != 7 {
@@ -61,7 +61,7 @@ func TestEngineOnNamespaceBackend(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if !slices.Contains(d.Added, "etc/added") || !slices.Contains(d.Modified, "etc/hostname") || !slices.Contains(d.Removed, "etc/group") {
+	if !slices.Contains(d.Added, "etc/added") || !slices.Contains(d.Modified, "etc/passwd") || !slices.Contains(d.Removed, "etc/group") {
 		t.Errorf("diff %+v", d)
 	}
 	key, err := e.Commit(ctx, id)
