@@ -4,11 +4,14 @@ import (
 	"context"
 
 	"github.com/spf13/cobra"
+
+	"github.com/karapace/karapace/core"
 )
 
 type commitOptions struct {
-	ref  string
-	json bool
+	ref     string
+	message string
+	json    bool
 }
 
 // commitResult is the `--json` shape of commit.
@@ -19,10 +22,10 @@ type commitResult struct {
 
 func newCommitCommand(g *globals) *cobra.Command {
 	var opts commitOptions
-	return &cobra.Command{
+	cmd := &cobra.Command{
 		Use:               "commit <env_id>",
 		Short:             "Snapshot an environment's writable layer",
-		Long:              "Snapshot the writable layer of a built or frozen environment and print the snapshot\nhash that restore takes.",
+		Long:              "Snapshot the writable layer of a built or frozen environment and print the snapshot\nhash that restore takes (any unique prefix of it will do). snapshots lists them with\ntheir time, size and message.",
 		Args:              cobra.ExactArgs(1),
 		ValidArgsFunction: completeEnv(g),
 		RunE: func(cmd *cobra.Command, args []string) error {
@@ -30,6 +33,8 @@ func newCommitCommand(g *globals) *cobra.Command {
 			return runCommit(cmd.Context(), g, opts)
 		},
 	}
+	cmd.Flags().StringVarP(&opts.message, "message", "m", "", "a note kept with the snapshot, shown by snapshots")
+	return cmd
 }
 
 func runCommit(ctx context.Context, g *globals, opts commitOptions) error {
@@ -41,7 +46,7 @@ func runCommit(ctx context.Context, g *globals, opts commitOptions) error {
 	if err != nil {
 		return err
 	}
-	key, err := e.Commit(ctx, id)
+	key, err := e.Commit(ctx, id, core.CommitOptions{Message: opts.message})
 	if err != nil {
 		return err
 	}

@@ -26,7 +26,7 @@ func newRestoreCommand(g *globals) *cobra.Command {
 	return &cobra.Command{
 		Use:               "restore <env_id> <snapshot>",
 		Short:             "Replace an environment's writable layer with a snapshot",
-		Long:              "Replace the writable layer of a built or frozen environment with one of its snapshots\n(the restore_hash printed by commit and snapshots).",
+		Long:              "Replace the writable layer of a built or frozen environment with one of its snapshots\n(the restore_hash printed by commit and snapshots, or any unique prefix of it).",
 		Args:              cobra.ExactArgs(2),
 		ValidArgsFunction: completeEnv(g),
 		RunE: func(cmd *cobra.Command, args []string) error {
@@ -37,15 +37,18 @@ func newRestoreCommand(g *globals) *cobra.Command {
 }
 
 func runRestore(ctx context.Context, g *globals, opts restoreOptions) error {
-	snap, err := schema.ParseDigest(opts.snapshot)
-	if err != nil {
-		return fmt.Errorf("invalid snapshot hash: %w", err)
+	if !schema.IsHexPrefix(opts.snapshot) {
+		return fmt.Errorf("invalid snapshot hash '%s': want its hex digits or a unique prefix of them", opts.snapshot)
 	}
 	e, err := g.engineFor(ctx, false)
 	if err != nil {
 		return err
 	}
 	id, err := resolve(ctx, e, opts.ref, !opts.json)
+	if err != nil {
+		return err
+	}
+	snap, err := e.ResolveSnapshot(ctx, id, opts.snapshot)
 	if err != nil {
 		return err
 	}

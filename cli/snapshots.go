@@ -2,6 +2,7 @@ package cli
 
 import (
 	"context"
+	"fmt"
 
 	"github.com/spf13/cobra"
 
@@ -24,7 +25,7 @@ func newSnapshotsCommand(g *globals) *cobra.Command {
 	return &cobra.Command{
 		Use:               "snapshots <env_id>",
 		Short:             "List an environment's snapshots",
-		Long:              "List the snapshots committed from an environment. restore takes the restore_hash.",
+		Long:              "List the snapshots committed from an environment, with their time, size and message.\nrestore takes the restore_hash, or any unique prefix of it.",
 		Args:              cobra.ExactArgs(1),
 		ValidArgsFunction: completeEnv(g),
 		RunE: func(cmd *cobra.Command, args []string) error {
@@ -60,7 +61,15 @@ func runSnapshots(ctx context.Context, g *globals, opts snapshotsOptions) error 
 		return err
 	}
 	for _, s := range snaps {
-		if err := printf(g.stdout, "  %s (tar: %s)\n", s.Key, s.TarHash.Short()); err != nil {
+		size := fmt.Sprintf("%.1f MiB", float64(s.Size)/(1<<20))
+		if s.Size < 1<<20 {
+			size = fmt.Sprintf("%.1f KiB", float64(s.Size)/(1<<10))
+		}
+		line := fmt.Sprintf("  %s  %s  %s", s.Key, s.CreatedAt, size)
+		if s.Message != "" {
+			line += "  " + s.Message
+		}
+		if err := printf(g.stdout, "%s\n", line); err != nil {
 			return err
 		}
 	}

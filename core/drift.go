@@ -33,18 +33,11 @@ func diffTrees(ctx context.Context, upper, lower string) (added, modified, remov
 	if _, err := os.Lstat(upper); errors.Is(err, fs.ErrNotExist) {
 		return added, modified, removed, nil
 	}
-	var low *os.Root
-	if r, err := os.OpenRoot(lower); err == nil {
-		low = r
-		defer r.Close()
+	low := openLower(lower)
+	if low != nil {
+		defer low.Close()
 	}
-	inLower := func(rel string) bool {
-		if low == nil {
-			return false
-		}
-		_, err := low.Lstat(filepath.FromSlash(rel))
-		return err == nil
-	}
+	inLower := func(rel string) bool { return hasPath(low, rel) }
 	err = filepath.WalkDir(upper, func(p string, d fs.DirEntry, werr error) error {
 		if werr != nil {
 			return werr
@@ -95,6 +88,25 @@ func diffTrees(ctx context.Context, upper, lower string) (added, modified, remov
 	return added, modified, removed, nil
 }
 
+// openLower opens an environment's lower tree for lookups that cannot leave it; a
+// missing lower gives nil, which has nothing.
+func openLower(dir string) *os.Root {
+	r, err := os.OpenRoot(dir)
+	if err != nil {
+		return nil
+	}
+	return r
+}
+
+// hasPath reports whether the lower tree has rel (not following a final symlink).
+func hasPath(low *os.Root, rel string) bool {
+	if low == nil {
+		return false
+	}
+	_, err := low.Lstat(filepath.FromSlash(rel))
+	return err == nil
+}
+
 // isWhiteoutDevice reports whether p is a character device with device number 0/0.
 func isWhiteoutDevice(p string) bool {
 	var st syscall.Stat_t
@@ -122,6 +134,17 @@ func isOpaque(dir string) bool {
 // lowerOnly lists the entries of the lower directory rel that the upper directory
 // upperDir does not have: what an opaque upper directory removes.
 func lowerOnly(low *os.Root, rel, upperDir string) []string {
+	var out []string
+	for _, n := range lowerNames(low, rel) {
+		if _, err := os.Lstat(filepath.Join(upperDir, n)); errors.Is(err, fs.ErrNotExist) {
+			out = append(out, path.Join(rel, n))
+		}
+	}
+	return out
+}
+
+// lowerNames lists the lower directory rel (nothing when there is none).
+func lowerNames(low *os.Root, rel string) []string {
 	if low == nil {
 		return nil
 	}
@@ -134,13 +157,7 @@ func lowerOnly(low *os.Root, rel, upperDir string) []string {
 	if err != nil {
 		return nil
 	}
-	var out []string
-	for _, n := range names {
-		if _, err := os.Lstat(filepath.Join(upperDir, n)); errors.Is(err, fs.ErrNotExist) {
-			out = append(out, path.Join(rel, n))
-		}
-	}
-	return out
+	return names
 }
 
 func dedup(s []string) []string {

@@ -13,13 +13,27 @@ import (
 	"github.com/karapace/karapace/store"
 )
 
-// Diff reports the drift in an environment's writable layer: files added, modified and
-// removed (overlay whiteouts included). It never follows symlinks and takes no lock.
+// Diff reports what changed in an environment since it was built: files added,
+// modified and removed (overlay whiteouts included) relative to its base layer, the
+// writable layer as the build left it. Empty mount points a session's launcher made are
+// not changes. A record without a base layer with content (one the original wrote before
+// tar content existed) is compared with the image, as the original does. It never
+// follows symlinks and takes no lock.
 func (e *Engine) Diff(ctx context.Context, id schema.EnvID) (*Drift, error) {
-	if _, err := e.get(ctx, id); err != nil {
+	env, err := e.get(ctx, id)
+	if err != nil {
 		return nil, err
 	}
-	a, m, r, err := diffTrees(ctx, e.layout.UpperDir(id), e.layout.LowerDir(id))
+	built, ok, err := e.builtTree(ctx, env)
+	if err != nil {
+		return nil, classify(ErrStore, err)
+	}
+	var a, m, r []string
+	if ok {
+		a, m, r, err = e.diffBuilt(ctx, env, built)
+	} else {
+		a, m, r, err = diffTrees(ctx, e.layout.UpperDir(id), e.layout.LowerDir(id))
+	}
 	if err != nil {
 		return nil, classify(ErrStore, err)
 	}
@@ -33,7 +47,12 @@ func snapshotID(id schema.EnvID, base string, tar schema.Digest) schema.Digest {
 
 // Commit snapshots the writable layer of a Built or Frozen environment and returns the
 // snapshot's key (what Restore takes). Committing unchanged content gives the same key.
-func (e *Engine) Commit(ctx context.Context, id schema.EnvID) (schema.Digest, error) {
+// opts may give a message, kept with the snapshot's time (see CommitOptions).
+func (e *Engine) Commit(ctx context.Context, id schema.EnvID, opts ...CommitOptions) (schema.Digest, error) {
+	var o CommitOptions
+	for _, x := range opts {
+		o = x
+	}
 	var key schema.Digest
 	err := e.withLock(ctx, "commit", func() error {
 		m, err := e.get(ctx, id)
@@ -77,6 +96,9 @@ func (e *Engine) Commit(ctx context.Context, id schema.EnvID) (schema.Digest, er
 		}
 		if _, err := e.st.layerPut(ctx, l); err != nil {
 			return e.rollback(op, classify(ErrStore, err))
+		}
+		if err := e.writeNote(id, key, o.Message); err != nil {
+			return e.rollback(op, classify(ErrStore, fmt.Errorf("record the snapshot's note: %w", err)))
 		}
 		return classify(ErrStore, e.st.walCommit(ctx, op))
 	})
@@ -152,7 +174,8 @@ func (e *Engine) Restore(ctx context.Context, id schema.EnvID, snapshot schema.D
 	})
 }
 
-// Snapshots lists an environment's snapshots, sorted by snapshot id.
+// Snapshots lists an environment's snapshots, sorted by snapshot id, with their time,
+// size (of the tar) and message.
 func (e *Engine) Snapshots(ctx context.Context, id schema.EnvID) ([]Snapshot, error) {
 	m, err := e.get(ctx, id)
 	if err != nil {
@@ -168,7 +191,9 @@ func (e *Engine) Snapshots(ctx context.Context, id schema.EnvID) ([]Snapshot, er
 		if err != nil || l.Kind != store.KindSnapshot || l.Parent.IsZero() || l.Parent.String() != m.BaseLayer {
 			continue
 		}
-		out = append(out, Snapshot{ID: l.Hash, Key: k, TarHash: l.TarHash, Parent: l.Parent.String()})
+		s := Snapshot{ID: l.Hash, Key: k, TarHash: l.TarHash, Parent: l.Parent.String()}
+		e.describe(ctx, id, &s)
+		out = append(out, s)
 	}
 	sort.Slice(out, func(i, j int) bool { return out[i].ID.String() < out[j].ID.String() })
 	return out, nil

@@ -7,6 +7,7 @@ import (
 	"os"
 	"path/filepath"
 	"reflect"
+	"strings"
 	"testing"
 	"time"
 
@@ -26,30 +27,121 @@ func TestDiff(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	// A fresh mock env already shows its marker files as added (as the original).
-	if want := []string{".karapace-mock", ".pkg-git"}; !reflect.DeepEqual(d.Added, want) || !d.HasDrift {
+	// What the build installed (the mock's marker files) is the built state, not drift
+	// (the original listed it as added).
+	if d.HasDrift || len(d.Added)+len(d.Modified)+len(d.Removed) > 0 {
 		t.Errorf("fresh env drift %+v", d)
 	}
 	upper := upperOf(e, id)
-	if err := os.RemoveAll(upper); err != nil {
-		t.Fatal(err)
-	}
-	if err := os.Mkdir(upper, 0o755); err != nil {
-		t.Fatal(err)
-	}
-	if d, err := e.Diff(ctx, id); err != nil || d.HasDrift {
-		t.Errorf("cleared upper: %+v %v", d, err)
-	}
 	lower := filepath.Join(e.Root(), "env", id.String(), "lower")
 	writeFiles(t, lower, map[string]string{"etc/conf": "a", "gone": "a"})
-	writeFiles(t, upper, map[string]string{"etc/conf": "b", "new": "n", ".wh.gone": ""})
+	// Empty mount points a session made are not changes; the same files with content are.
+	writeFiles(t, upper, map[string]string{"etc/hosts": "", "etc/resolv.conf": "", "etc/apt/apt.conf.d/99karapace-single-id": ""})
+	if d, err := e.Diff(ctx, id); err != nil || d.HasDrift {
+		t.Errorf("mount points: %+v %v", d, err)
+	}
+	writeFiles(t, upper, map[string]string{"etc/conf": "b", "new": "n", ".wh.gone": "", "etc/hosts": "127.0.0.1 x\n"})
+	if err := os.Chmod(filepath.Join(upper, ".karapace-mock"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Remove(filepath.Join(upper, ".pkg-git")); err != nil {
+		t.Fatal(err)
+	}
 	d, err = e.Diff(ctx, id)
 	if err != nil {
 		t.Fatal(err)
 	}
-	want := &Drift{EnvID: id, Added: []string{"new"}, Modified: []string{"etc/conf"}, Removed: []string{"gone"}, HasDrift: true}
+	want := &Drift{EnvID: id, Added: []string{"etc/hosts", "new"}, Modified: []string{".karapace-mock", "etc/conf"},
+		Removed: []string{".pkg-git", "gone"}, HasDrift: true}
 	if !reflect.DeepEqual(d, want) {
 		t.Errorf("diff %+v, want %+v", d, want)
+	}
+	// A record without base layer content is compared with the image, as the original.
+	m, err := e.st.metaGet(ctx, id)
+	if err != nil {
+		t.Fatal(err)
+	}
+	m.BaseLayer = ""
+	if err := e.st.metaPut(ctx, m); err != nil {
+		t.Fatal(err)
+	}
+	if d, err := e.Diff(ctx, id); err != nil || !reflect.DeepEqual(d.Added, []string{".karapace-mock", "etc/apt/apt.conf.d/99karapace-single-id", "etc/hosts", "etc/resolv.conf", "new"}) {
+		t.Errorf("legacy diff %+v %v", d, err)
+	}
+}
+
+func TestSnapshotNotesAndPrefixes(t *testing.T) {
+	ctx := context.Background()
+	e := newEngine(t)
+	id := build(t, e, manifest(t, "git"))
+	upper := upperOf(e, id)
+	var keys []schema.Digest
+	for i, msg := range []string{"first", ""} {
+		writeFiles(t, upper, map[string]string{"f": strings.Repeat("x", i+1)})
+		k, err := e.Commit(ctx, id, CommitOptions{Message: msg})
+		if err != nil {
+			t.Fatal(err)
+		}
+		keys = append(keys, k)
+	}
+	snaps, err := e.Snapshots(ctx, id)
+	if err != nil || len(snaps) != 2 {
+		t.Fatalf("snapshots %+v %v", snaps, err)
+	}
+	msgs := map[schema.Digest]string{}
+	for _, s := range snaps {
+		if s.CreatedAt == "" || s.Size <= 0 {
+			t.Errorf("snapshot without time or size: %+v", s)
+		}
+		msgs[s.Key] = s.Message
+	}
+	if msgs[keys[0]] != "first" || msgs[keys[1]] != "" {
+		t.Errorf("messages %v", msgs)
+	}
+	// Re-committing unchanged content without a message keeps the note.
+	writeFiles(t, upper, map[string]string{"f": "x"})
+	if k, err := e.Commit(ctx, id); err != nil || k != keys[0] {
+		t.Fatalf("re-commit: %s %v", k, err)
+	}
+	if snaps, _ := e.Snapshots(ctx, id); snaps[0].Message+snaps[1].Message != "first" {
+		t.Errorf("note lost on re-commit: %+v", snaps)
+	}
+	for _, k := range keys {
+		common := 0
+		other := keys[0]
+		if k == keys[0] {
+			other = keys[1]
+		}
+		for common < 64 && k.String()[common] == other.String()[common] {
+			common++
+		}
+		got, err := e.ResolveSnapshot(ctx, id, k.String()[:common+1])
+		if err != nil || got != k {
+			t.Errorf("prefix %s: %s %v", k.String()[:common+1], got, err)
+		}
+		if got, err := e.ResolveSnapshot(ctx, id, k.String()); err != nil || got != k {
+			t.Errorf("full key: %s %v", got, err)
+		}
+	}
+	if _, err := e.ResolveSnapshot(ctx, id, ""); !errors.Is(err, ErrInvalidRef) {
+		t.Errorf("empty prefix: %v", err)
+	}
+	if _, err := e.ResolveSnapshot(ctx, id, "xyz"); !errors.Is(err, ErrInvalidRef) {
+		t.Errorf("non-hex prefix: %v", err)
+	}
+	miss := "0"
+	for _, k := range keys {
+		if strings.HasPrefix(k.String(), miss) {
+			miss = "1"
+		}
+	}
+	if _, err := e.ResolveSnapshot(ctx, id, miss); !errors.Is(err, ErrStore) || !errors.Is(err, store.ErrNotFound) {
+		t.Errorf("no match: %v", err)
+	}
+	if keys[0].String()[0] == keys[1].String()[0] {
+		if _, err := e.ResolveSnapshot(ctx, id, keys[0].String()[:1]); !errors.Is(err, ErrAmbiguous) {
+			t.Errorf("ambiguous: %v", err)
+		}
 	}
 }
 

@@ -155,6 +155,12 @@ type Snapshot struct {
 	Key     schema.Digest `json:"restore_hash"`
 	TarHash schema.Digest `json:"tar_hash"`
 	Parent  string        `json:"parent"`
+	// CreatedAt is when the snapshot was committed (RFC 3339, UTC).
+	CreatedAt string `json:"created_at"`
+	// Size is the size in bytes of the snapshot's tar.
+	Size int64 `json:"size"`
+	// Message is the note given with commit -m, if any.
+	Message string `json:"message,omitempty"`
 }
 
 // GCReport is the result of GC. Orphans are listed sorted; in a dry run nothing is

@@ -123,6 +123,12 @@ func (aptDialect) installError(pkgs []Package, r Result) error {
 	return commandError(aptDialect{}.installCmd(pkgs), r)
 }
 
+// cleanCmd: apt-get clean empties /var/cache/apt/archives (the downloaded .deb files)
+// and the binary caches apt rebuilds itself; /var/lib/apt/lists stays.
+func (aptDialect) cleanCmd() []string {
+	return append(append([]string{"apt-get"}, aptOpts...), "clean")
+}
+
 // installedCmd asks dpkg for name, version and status; the format is one argument whose
 // \t and \n dpkg-query expands itself.
 func (aptDialect) installedCmd(names []string) []string {

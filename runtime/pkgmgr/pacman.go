@@ -63,6 +63,12 @@ func (pacmanDialect) parseCandidates(names []string, r Result) ([]Package, error
 	return out, nil
 }
 
+// cleanCmd empties pacman's package cache. pacman -Scc cannot: with --noconfirm it takes
+// the default answer to "remove ALL files from cache?", which is no.
+func (pacmanDialect) cleanCmd() []string {
+	return []string{"/bin/sh", "-c", "rm -rf /var/cache/pacman/pkg/*"}
+}
+
 func (pacmanDialect) installCmd(pkgs []Package) []string {
 	argv := []string{"pacman", "-S", "--noconfirm", "--needed"}
 	for _, p := range pkgs {

@@ -197,6 +197,8 @@ type dialect interface {
 	installError(pkgs []Package, r Result) error
 	installedCmd(names []string) []string
 	parseInstalled(r Result) map[string]string
+	// cleanCmd removes the downloaded package files, keeping the package index.
+	cleanCmd() []string
 }
 
 // Refresh updates the package index (apt-get update, dnf makecache, zypper refresh,
@@ -268,6 +270,22 @@ func (m *Manager) Install(ctx context.Context, pkgs []Package) ([]Package, error
 		}
 	}
 	return got, nil
+}
+
+// Clean removes the package files the installs downloaded (apt-get clean, dnf clean
+// packages, zypper clean, pacman's package cache), so that they do not stay in the
+// environment's writable layer. The package index stays: the package manager still
+// knows its repositories inside the environment.
+func (m *Manager) Clean(ctx context.Context) error {
+	argv := m.d.cleanCmd()
+	r, err := m.exec(ctx, argv)
+	if err != nil {
+		return err
+	}
+	if r.ExitCode != 0 {
+		return commandError(argv, r)
+	}
+	return nil
 }
 
 // Installed returns the installed version of each name, in the order given. A name

@@ -356,3 +356,17 @@ func TestOpen(t *testing.T) {
 		t.Errorf("Open(empty) = %v", err)
 	}
 }
+
+func TestCleanCommands(t *testing.T) {
+	for kind, want := range map[Kind]string{
+		Apt:    "apt-get -o APT::Sandbox::User=root -o Acquire::Retries=3 -q clean",
+		Dnf:    "dnf -y clean packages",
+		Zypper: "zypper --non-interactive clean",
+		Pacman: "/bin/sh -c rm -rf /var/cache/pacman/pkg/*",
+	} {
+		m, _ := newManager(t, kind)
+		if got := strings.Join(m.d.cleanCmd(), " "); got != want {
+			t.Errorf("%s clean:\n got %s\nwant %s", kind, got, want)
+		}
+	}
+}

@@ -116,6 +116,15 @@ func (d *rpmDialect) parseZypperInfo(names []string, r Result) ([]Package, error
 // installCmd: dnf takes NEVRA-style name-[epoch:]version-release; zypper takes the
 // capability name=version, and --oldpackage lets it install a locked version older
 // than one in the image.
+// cleanCmd: zypper clean without options deletes only the downloaded packages; dnf
+// clean packages the same (dnf keeps none unless keepcache is set).
+func (d *rpmDialect) cleanCmd() []string {
+	if d.kind == Zypper {
+		return []string{"zypper", "--non-interactive", "clean"}
+	}
+	return []string{"dnf", "-y", "clean", "packages"}
+}
+
 func (d *rpmDialect) installCmd(pkgs []Package) []string {
 	var argv []string
 	sep := "-"

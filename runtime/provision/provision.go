@@ -122,8 +122,15 @@ func Build(ctx context.Context, spec *runtime.Spec, img image.Image, sb Sandbox,
 	for i, p := range spec.Packages {
 		pkgs[i] = pkgmgr.Package{Name: p.Name, Version: p.Version}
 	}
-	_, err = pm.Install(ctx, pkgs)
-	return err
+	if _, err := pm.Install(ctx, pkgs); err != nil {
+		return err
+	}
+	// The downloaded package files would stay in the writable layer (and so in the
+	// base layer and every snapshot); a failed clean costs space, not correctness.
+	if err := pm.Clean(ctx); err != nil {
+		log.Warn("clean the package cache", "err", err)
+	}
+	return nil
 }
 
 // RemoveScratch deletes a session's or resolver's scratch directory. The kernel
