@@ -163,97 +163,115 @@ func (e *Engine) build(ctx context.Context, manifestPath string, opts BuildOptio
 		progress = func(string) {}
 	}
 	res := &BuildResult{LockPath: lp}
+	if _, err := os.Stat(e.layout.StoreDir()); errors.Is(err, fs.ErrNotExist) {
+		// The image cache lives in the store: make the store (private) before it.
+		if err := e.withLock(ctx, "build", func() error { return classify(ErrStore, e.layout.Initialize(ctx)) }); err != nil {
+			return nil, err
+		}
+	}
+	// Resolution, installation and capture run without the store lock; the lock is held
+	// only to claim the environment and to commit it (docs/engine.md, "Builds and the
+	// store lock").
+	prelim := n.PreliminaryID()
+	spec := &runtime.Spec{
+		EnvID: prelim, StoreRoot: e.layout.Root(), EnvDir: e.layout.EnvPath(prelim),
+		Manifest: *n, ManifestDir: manifestDir, Offline: opts.Offline, Progress: opts.Progress,
+	}
+	progress("resolving packages")
+	spec.Manifest.SystemPackages = resolveNames(n, locked)
+	resolution, err := b.Resolve(ctx, spec)
+	if err != nil {
+		return nil, classify(ErrRuntime, err)
+	}
+	lock := schema.NewLock(n, resolution)
+	id := lock.EnvID
+	if locked != nil && locked.EnvID != id {
+		return nil, classify(ErrLockFile, schema.LockedIDDrift(locked.EnvID, id))
+	}
+	res.EnvID, res.ShortID, res.Lock = id, id.Short(), lock
+	envDir := e.layout.EnvPath(id)
+	claim, created, old, err := e.claimBuild(ctx, id, e.freeName(ctx, opts.Name, prev))
+	if err != nil {
+		return nil, err
+	}
+	committed := false
+	defer func() {
+		if committed {
+			return
+		}
+		// Undo what this build made, still under its claim (recovery would do it
+		// if we died here).
+		if created {
+			// Let the backend make its scratch deletable (overlay work dirs) first.
+			if derr := b.Destroy(context.WithoutCancel(ctx), spec); derr != nil {
+				e.log.Warn("backend cleanup after a failed build", "err", derr)
+			}
+			if rerr := e.layout.RemoveTree(envDir); rerr != nil {
+				e.log.Warn("remove the failed build's directory; recovery will retry", "err", rerr)
+			}
+		}
+		_ = os.Remove(claim)
+	}()
+	spec.EnvID, spec.EnvDir = id, envDir
+	// GUI apps are installed as packages too (see withApps).
+	spec.Packages, spec.Manifest.SystemPackages = withApps(lock.ResolvedPackages, n.SystemPackages, n.GUIApps)
+	progress("building environment")
+	if err := b.Build(ctx, spec); err != nil {
+		if ctx.Err() != nil {
+			return nil, ctx.Err()
+		}
+		return nil, classify(ErrRuntime, err)
+	}
+	var base schema.Digest
+	if old == nil || old.BaseLayer == "" {
+		progress("capturing base layer")
+		if base, err = e.st.captureBase(ctx, e.layout.UpperDir(id)); err != nil {
+			if ctx.Err() != nil {
+				return nil, ctx.Err()
+			}
+			return nil, classify(ErrStore, err)
+		}
+	}
 	err = e.withLock(ctx, "build", func() error {
-		if err := e.layout.Initialize(ctx); err != nil {
-			return classify(ErrStore, err)
-		}
-		prelim := n.PreliminaryID()
-		spec := &runtime.Spec{
-			EnvID: prelim, StoreRoot: e.layout.Root(), EnvDir: e.layout.EnvPath(prelim),
-			Manifest: *n, ManifestDir: manifestDir, Offline: opts.Offline, Progress: opts.Progress,
-		}
-		progress("resolving packages")
-		spec.Manifest.SystemPackages = resolveNames(n, locked)
-		resolution, err := b.Resolve(ctx, spec)
-		if err != nil {
-			return classify(ErrRuntime, err)
-		}
-		lock := schema.NewLock(n, resolution)
-		id := lock.EnvID
-		if locked != nil && locked.EnvID != id {
-			return classify(ErrLockFile, schema.LockedIDDrift(locked.EnvID, id))
-		}
-		res.EnvID, res.ShortID, res.Lock = id, id.Short(), lock
-		old, err := e.st.metaGet(ctx, id)
+		// The record as it is now: a rename or a destroy may have run meanwhile (not a
+		// session, a freeze or a destroy of this environment: they wait for the claim).
+		cur, err := e.st.metaGet(ctx, id)
 		if err != nil && !errors.Is(err, store.ErrNotFound) {
 			e.log.Warn("existing metadata unreadable; the build replaces it", "env", id.Short(), "err", err)
-			old = nil
 		}
-		name, from, err := e.buildName(ctx, opts.Name, rename, id, old, prev, manifestDir)
+		if err != nil {
+			cur = nil
+		}
+		name, from, err := e.buildName(ctx, opts.Name, rename, id, cur, prev, manifestDir)
 		if err != nil {
 			return classify(ErrStore, err)
-		}
-		envDir := e.layout.EnvPath(id)
-		if live, err := liveClaims(envDir); err != nil {
-			return classify(ErrStore, err)
-		} else if live > 0 {
-			return &TransitionError{From: "running", To: "cannot rebuild a running environment; stop it first"}
 		}
 		mh, err := e.st.putObject(ctx, n.CanonicalJSON())
 		if err != nil {
 			return classify(ErrStore, err)
-		}
-		op, err := e.st.walBegin(ctx, "Build", id.String())
-		if err != nil {
-			return classify(ErrStore, err)
-		}
-		// Fix of spec 5.7: only a directory this build creates is ever removed.
-		created := false
-		if _, err := os.Lstat(envDir); errors.Is(err, fs.ErrNotExist) {
-			created = true
-			if err := e.st.walRemoveDir(ctx, op, envDir); err != nil {
-				return e.abort(op, classify(ErrStore, err))
-			}
-		}
-		if err := os.MkdirAll(envDir, 0o700); err != nil {
-			return e.rollback(op, classify(ErrStore, err))
-		}
-		spec.EnvID, spec.EnvDir = id, envDir
-		// GUI apps are installed as packages too (see withApps).
-		spec.Packages, spec.Manifest.SystemPackages = withApps(lock.ResolvedPackages, n.SystemPackages, n.GUIApps)
-		progress("building environment")
-		if err := b.Build(ctx, spec); err != nil {
-			if created {
-				// Let the backend make its scratch deletable (overlay work dirs)
-				// before the rollback deletes the directory it created.
-				if derr := b.Destroy(context.WithoutCancel(ctx), spec); derr != nil {
-					e.log.Warn("backend cleanup after a failed build", "err", derr)
-				}
-			}
-			if ctx.Err() != nil {
-				return e.rollback(op, ctx.Err())
-			}
-			return e.rollback(op, classify(ErrRuntime, err))
 		}
 		now := e.st.timestamp()
 		m := &Env{
 			EnvID: id, ShortID: id.Short(), State: Built, ManifestHash: mh.String(),
 			DependencyLayers: []string{}, CreatedAt: now, UpdatedAt: now, RefCount: 1,
 		}
-		if old != nil && old.BaseLayer != "" {
+		if cur != nil && cur.BaseLayer != "" {
 			// Same id, same lock: keep the base layer (and so the snapshots) and the
 			// record's identity.
-			m.BaseLayer, m.Name, m.CreatedAt, m.RefCount = old.BaseLayer, old.Name, old.CreatedAt, max(old.RefCount, 1)
-			m.DependencyLayers, m.PolicyLayer = old.DependencyLayers, old.PolicyLayer
+			m.BaseLayer, m.Name, m.CreatedAt, m.RefCount = cur.BaseLayer, cur.Name, cur.CreatedAt, max(cur.RefCount, 1)
+			m.DependencyLayers, m.PolicyLayer = cur.DependencyLayers, cur.PolicyLayer
 		} else {
-			progress("capturing base layer")
-			base, err := e.st.captureBase(ctx, e.layout.UpperDir(id))
-			if err != nil {
-				return e.rollback(op, classify(ErrStore, err))
+			// The capture ran without the lock, so a gc may have taken its layer or
+			// object since (they were nobody's yet): then capture again, locked.
+			if base.IsZero() || !e.st.layerComplete(ctx, base) {
+				progress("capturing base layer")
+				if base, err = e.st.captureBase(ctx, e.layout.UpperDir(id)); err != nil {
+					return classify(ErrStore, err)
+				}
 			}
 			m.BaseLayer = base.String()
-			if old != nil {
-				m.Name, m.CreatedAt = old.Name, old.CreatedAt
+			if cur != nil {
+				m.Name, m.CreatedAt = cur.Name, cur.CreatedAt
 			}
 		}
 		if name != "" {
@@ -261,37 +279,51 @@ func (e *Engine) build(ctx context.Context, manifestPath string, opts BuildOptio
 		}
 		if locked == nil {
 			if err := lock.WriteFile(lp); err != nil {
-				return e.rollback(op, classify(ErrLockFile, err))
+				return classify(ErrLockFile, err)
 			}
 		}
 		if err := writeManifestDir(envDir, manifestDir); err != nil {
-			return e.rollback(op, classify(ErrStore, err))
+			return classify(ErrStore, err)
 		}
-		if old == nil {
-			if err := e.st.walRemoveFile(ctx, op, e.st.metaPath(id)); err != nil {
-				return e.rollback(op, classify(ErrStore, err))
+		// The commit is logged: killed before the entry is committed, it is rolled
+		// back (a new environment's record and directory go). Its first entry also
+		// makes the WAL's reserve (store.WAL.Begin).
+		var steps []walStep
+		if cur == nil {
+			steps = append(steps, removeFile(e.st.metaPath(id)))
+			if created {
+				steps = append(steps, removeDir(envDir))
 			}
+		}
+		op, err := e.st.walBegin(ctx, "Build", id.String(), steps...)
+		if err != nil {
+			return classify(ErrStore, err)
 		}
 		if from != nil {
 			// The name moves: off the environment this project built before, then
 			// onto this one (names are unique, so never on both).
 			if err := e.st.envs.SetName(ctx, from.EnvID, ""); err != nil {
-				return e.rollback(op, classify(ErrStore, err))
+				return e.abort(op, classify(ErrStore, err))
 			}
 		}
+		// The commit point: with its record written the environment is built.
 		if err := e.st.metaPut(ctx, m); err != nil {
 			if from != nil {
 				_ = e.st.envs.SetName(context.WithoutCancel(ctx), from.EnvID, name)
 			}
-			return e.rollback(op, classify(ErrStore, err))
+			return e.abort(op, classify(ErrStore, err))
 		}
 		if err := e.st.walCommit(ctx, op); err != nil {
-			return classify(ErrStore, err)
+			return classify(ErrStore, err) // the entry is left: recovery rolls the build back
 		}
-		res.Name = m.DisplayName()
+		committed = true
 		if from != nil {
 			res.NameFrom = from.EnvID
 		}
+		if err := os.Remove(claim); err != nil && !errors.Is(err, fs.ErrNotExist) {
+			e.log.Warn("remove the build claim", "err", err)
+		}
+		res.Name = m.DisplayName()
 		// The Defined record of an earlier Init is superseded (fix of spec 5.2).
 		if prelim != id {
 			if p, err := e.st.metaGet(ctx, prelim); err == nil && p.State == Defined {
@@ -309,6 +341,58 @@ func (e *Engine) build(ctx context.Context, manifestPath string, opts BuildOptio
 		return nil, err
 	}
 	return res, nil
+}
+
+// claimBuild is a build's first locked step: it waits for another build of id to end
+// (withEnvLock), refuses a running environment, records the build claim and makes the
+// environment's directory, reporting whether it made it and the record that was
+// there. An existing record is touched (updated_at), so that the native exec fast path,
+// which runs only on a record byte for byte as its plan saw it, falls back to the full
+// path and waits for the build as every other session does.
+func (e *Engine) claimBuild(ctx context.Context, id schema.EnvID, name string) (claim string, created bool, old *Env, err error) {
+	envDir := e.layout.EnvPath(id)
+	err = e.withEnvLock(ctx, "build", id, func() error {
+		if err := e.layout.Initialize(ctx); err != nil {
+			return classify(ErrStore, err)
+		}
+		if name != "" {
+			if err := e.st.checkNameFree(ctx, name, id); err != nil {
+				return classify(ErrStore, err)
+			}
+		}
+		m, err := e.st.metaGet(ctx, id)
+		if err != nil && !errors.Is(err, store.ErrNotFound) {
+			e.log.Warn("existing metadata unreadable; the build replaces it", "env", id.Short(), "err", err)
+		}
+		if err == nil {
+			old = m
+		}
+		if live, err := liveClaims(envDir); err != nil {
+			return classify(ErrStore, err)
+		} else if live > 0 {
+			return &TransitionError{From: "running", To: "cannot rebuild a running environment; stop it first"}
+		}
+		if claim, err = addBuildClaim(e.buildsDir(), id); err != nil {
+			return classify(ErrStore, err)
+		}
+		// Fix of spec 5.7: only a directory this build creates is ever removed.
+		if _, err := os.Lstat(envDir); errors.Is(err, fs.ErrNotExist) {
+			created = true
+		}
+		if err := os.MkdirAll(envDir, 0o700); err != nil {
+			_ = os.Remove(claim)
+			return classify(ErrStore, err)
+		}
+		if rec, err := e.st.metaGetRecorded(ctx, id); err == nil {
+			rec.UpdatedAt = e.st.timestamp()
+			if err := e.st.metaPut(ctx, rec); err != nil {
+				_ = os.Remove(claim)
+				return classify(ErrStore, err)
+			}
+		}
+		return nil
+	})
+	return claim, created, old, err
 }
 
 // Rebuild builds the manifest, then destroys the environment it replaces (the one the

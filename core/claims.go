@@ -9,6 +9,8 @@ import (
 	"strconv"
 	"strings"
 	"sync/atomic"
+
+	"github.com/karapace/karapace/schema"
 )
 
 // A session claim is the engine's own record of a live session: the file
@@ -161,4 +163,100 @@ func procInfo(pid int) (start uint64, state string, err error) {
 	}
 	start, err = strconv.ParseUint(f[19], 10, 64)
 	return start, f[0], err
+}
+
+// A build claim, <store>/builds/<env_id>.<pid>.<n> holding "<pid> <start time>" as a
+// session claim does, marks a build in progress: a build runs its slow part (download,
+// resolution, package installation, capture of the base layer) without the store lock
+// and holds the lock only to claim the environment and to commit it (see docs/engine.md,
+// "Builds and the store lock"). While a live build claims an environment, the
+// operations that would change it wait (withEnvLock), recovery leaves its directory
+// alone although it has no metadata yet, and the recovery stamp is not trusted once a
+// claim's process is gone.
+
+const buildsDirName = "builds"
+
+func (e *Engine) buildsDir() string { return filepath.Join(e.layout.StoreDir(), buildsDirName) }
+
+// addBuildClaim records a build of id by this process and returns the claim's path.
+func addBuildClaim(dir string, id schema.EnvID) (string, error) {
+	pid := os.Getpid()
+	start, err := procStart(pid)
+	if err != nil {
+		return "", fmt.Errorf("record build: %w", err)
+	}
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return "", fmt.Errorf("record build: %w", err)
+	}
+	p := filepath.Join(dir, fmt.Sprintf("%s.%d.%d", id, pid, claimSeq.Add(1)))
+	// The claim is written whole before the rename: a reader never sees a half claim.
+	tmp := filepath.Join(dir, "."+filepath.Base(p)+".tmp")
+	if err := os.WriteFile(tmp, fmt.Appendf(nil, "%d %d", pid, start), 0o600); err != nil {
+		_ = os.Remove(tmp)
+		return "", fmt.Errorf("record build: %w", err)
+	}
+	if err := os.Rename(tmp, p); err != nil {
+		_ = os.Remove(tmp)
+		return "", fmt.Errorf("record build: %w", err)
+	}
+	return p, nil
+}
+
+// buildClaim is one entry of the builds directory.
+type buildClaim struct {
+	id   schema.EnvID
+	pid  int
+	path string
+	live bool
+}
+
+// readBuilds lists the build claims in dir (none when it does not exist). Temp files
+// of addBuildClaim count as dead claims once their writer is gone.
+func readBuilds(dir string) []buildClaim {
+	ents, err := os.ReadDir(dir)
+	if err != nil {
+		return nil
+	}
+	var out []buildClaim
+	for _, ent := range ents {
+		name := ent.Name()
+		p := filepath.Join(dir, name)
+		tmp := strings.HasPrefix(name, ".")
+		hexID, rest, _ := strings.Cut(strings.TrimPrefix(name, "."), ".")
+		id, err := schema.ParseEnvID(hexID)
+		if err != nil {
+			continue // not ours: left alone
+		}
+		pid, _, _ := strings.Cut(rest, ".")
+		c := buildClaim{id: id, path: p}
+		c.pid, _ = strconv.Atoi(pid)
+		if tmp {
+			_, perr := procStart(c.pid)
+			c.live = c.pid > 0 && perr == nil
+		} else {
+			c.live = claimAlive(p, rest)
+		}
+		out = append(out, c)
+	}
+	return out
+}
+
+// liveBuild reports whether a live process builds id, and its pid.
+func liveBuild(dir string, id schema.EnvID) (int, bool) {
+	for _, c := range readBuilds(dir) {
+		if c.live && c.id == id {
+			return c.pid, true
+		}
+	}
+	return 0, false
+}
+
+// deadBuilds reports whether a build claim outlived its process (a killed build).
+func deadBuilds(dir string) bool {
+	for _, c := range readBuilds(dir) {
+		if !c.live {
+			return true
+		}
+	}
+	return false
 }

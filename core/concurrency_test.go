@@ -105,11 +105,17 @@ func TestLockWaitAndTimeout(t *testing.T) {
 	root := t.TempDir()
 	first := newEngineAt(t, root)
 	id := build(t, first, manifest(t, "git"))
-	slow := newEngineAt(t, root, func(o *Options) { o.Backends = mockBackends(mock.Options{BuildDelay: 1500 * time.Millisecond}) })
-	building := make(chan error, 1)
+	// A build no longer holds the lock while it installs (see TestBuildLeavesTheLockFree),
+	// so the holder here is the test itself, for 1.5 s.
+	release, _, _, err := first.st.tryLock("test")
+	if err != nil {
+		t.Fatal(err)
+	}
+	released := make(chan struct{})
 	go func() {
-		_, err := slow.Build(ctx, manifest(t, "clang"), BuildOptions{})
-		building <- err
+		time.Sleep(1500 * time.Millisecond)
+		release()
+		close(released)
 	}()
 	waitLockHeld(t, first)
 	var notices atomic.Int32
@@ -121,7 +127,7 @@ func TestLockWaitAndTimeout(t *testing.T) {
 		o.OnLockWait = func(w LockWait) { notices.Add(1); mu.Lock(); seen = w; mu.Unlock() }
 	})
 	start := time.Now()
-	err := impatient.Freeze(ctx, id)
+	err = impatient.Freeze(ctx, id)
 	if !errors.Is(err, ErrLockTimeout) {
 		t.Fatalf("freeze while locked: %v", err)
 	}
@@ -142,9 +148,7 @@ func TestLockWaitAndTimeout(t *testing.T) {
 	if err := patient.Freeze(ctx, id); err != nil {
 		t.Errorf("patient freeze: %v", err)
 	}
-	if err := <-building; err != nil {
-		t.Fatal(err)
-	}
+	<-released
 	wantState(t, patient, id, Frozen)
 }
 

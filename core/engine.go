@@ -143,7 +143,33 @@ func (e *Engine) withLock(ctx context.Context, op string, fn func() error) error
 // withLockWrites is withLock; with writes false (a dry run) fn changes nothing, so the
 // recovery stamp is left as it is: a dry run writes nothing at all.
 func (e *Engine) withLockWrites(ctx context.Context, op string, writes bool, fn func() error) error {
-	release, err := e.waitLock(ctx, op, func() (func(), bool, string, error) { return e.st.tryLock(op) })
+	return e.lockAndRun(ctx, op, writes, func() (func(), bool, string, error) { return e.st.tryLock(op) }, fn)
+}
+
+// errBuilding is what withEnvLock's attempt gives while a build claims the environment:
+// the wait goes on as if the lock were held, by the build.
+var errBuilding = errors.New("environment is being built")
+
+// withEnvLock is withLock for an operation on environment id that must not run while a
+// build claims it (see addBuildClaim): a session, destroy, freeze, archive, commit,
+// restore, pull, or another build of it. It waits for that build as for a lock holder,
+// with the same notice and --lock-timeout, then runs fn holding the lock.
+func (e *Engine) withEnvLock(ctx context.Context, op string, id schema.EnvID, fn func() error) error {
+	return e.lockAndRun(ctx, op, true, func() (func(), bool, string, error) {
+		release, held, holder, err := e.st.tryLock(op)
+		if err != nil {
+			return release, held, holder, err
+		}
+		if pid, ok := liveBuild(e.buildsDir(), id); ok {
+			release()
+			return nil, true, fmt.Sprintf("pid %d: build %s", pid, id.Short()), errBuilding
+		}
+		return release, false, "", nil
+	}, fn)
+}
+
+func (e *Engine) lockAndRun(ctx context.Context, op string, writes bool, try tryLockFunc, fn func() error) error {
+	release, err := e.waitLock(ctx, op, try)
 	if err != nil {
 		if errors.Is(err, ErrLockTimeout) || errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded) {
 			return err
@@ -195,6 +221,16 @@ func (e *Engine) recover(ctx context.Context, deep bool) error {
 	if n > 0 {
 		e.log.Info("rolled back interrupted operations", "count", n)
 	}
+	// A build in progress has a directory without metadata until it commits; a build
+	// whose process is gone left both to us.
+	building := map[schema.EnvID]bool{}
+	for _, c := range readBuilds(e.buildsDir()) {
+		if c.live {
+			building[c.id] = true
+		} else if err := os.Remove(c.path); err != nil && !errors.Is(err, fs.ErrNotExist) {
+			return err
+		}
+	}
 	ents, err := os.ReadDir(e.layout.EnvDir())
 	if err != nil && !errors.Is(err, fs.ErrNotExist) {
 		return err
@@ -218,6 +254,9 @@ func (e *Engine) recover(ctx context.Context, deep bool) error {
 		// A restore's aside copy outlives its committed operation only by a crash.
 		if err := e.layout.RemoveTree(e.layout.UpperDir(id) + swapSuffix); err != nil {
 			return err
+		}
+		if building[id] {
+			continue
 		}
 		if _, err := os.Lstat(e.st.metaPath(id)); errors.Is(err, fs.ErrNotExist) {
 			// No operation is in flight (we hold the lock and the WAL is rolled
@@ -373,7 +412,7 @@ func (e *Engine) Archive(ctx context.Context, id schema.EnvID) error {
 }
 
 func (e *Engine) transition(ctx context.Context, op string, id schema.EnvID, to State) error {
-	return e.withLock(ctx, op, func() error {
+	return e.withEnvLock(ctx, op, id, func() error {
 		m, err := e.get(ctx, id)
 		if err != nil {
 			return err
@@ -427,7 +466,7 @@ func (e *Engine) Rename(ctx context.Context, id schema.EnvID, name string) error
 // a backend this program lacks, does not block it: only the backend's own cleanup is
 // skipped (with a warning).
 func (e *Engine) Destroy(ctx context.Context, id schema.EnvID) error {
-	return e.withLock(ctx, "destroy", func() error { return e.destroyLocked(ctx, id) })
+	return e.withEnvLock(ctx, "destroy", id, func() error { return e.destroyLocked(ctx, id) })
 }
 
 func (e *Engine) destroyLocked(ctx context.Context, id schema.EnvID) error {

@@ -55,10 +55,12 @@ func (e *Engine) storeStamp() string {
 }
 
 // settled reports whether nothing changed in metadata/ and env/ since the last
-// complete recovery.
+// complete recovery, and no build died since.
 func (e *Engine) settled() bool {
 	b, err := os.ReadFile(e.settledPath())
-	return err == nil && string(b) == e.storeStamp()
+	// A killed build's directory may predate the stamp (a lock holder wrote it while
+	// the build ran), so a dead build claim always asks for a full recovery.
+	return err == nil && string(b) == e.storeStamp() && !deadBuilds(e.buildsDir())
 }
 
 // markSettled writes the stamp. The caller holds the exclusive lock and the store is

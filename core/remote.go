@@ -88,7 +88,7 @@ func (e *Engine) Pull(ctx context.Context, ref string, rb Remote, opts ...PullOp
 		return nil, classify(ErrRemote, err)
 	}
 	res := &PullResult{EnvID: id}
-	err = e.withLock(ctx, "pull", func() error {
+	err = e.withEnvLock(ctx, "pull", id, func() error {
 		if err := e.layout.Initialize(ctx); err != nil {
 			return classify(ErrStore, err)
 		}

@@ -47,7 +47,7 @@ func (e *Engine) session(ctx context.Context, op string, id schema.EnvID, run fu
 		spec  *runtime.Spec
 		b     runtime.Backend
 	)
-	err := e.withLock(ctx, op, func() error {
+	err := e.withEnvLock(ctx, op, id, func() error {
 		m, err := e.get(ctx, id)
 		if err != nil {
 			return err

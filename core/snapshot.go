@@ -54,7 +54,7 @@ func (e *Engine) Commit(ctx context.Context, id schema.EnvID, opts ...CommitOpti
 		o = x
 	}
 	var key schema.Digest
-	err := e.withLock(ctx, "commit", func() error {
+	err := e.withEnvLock(ctx, "commit", id, func() error {
 		m, err := e.get(ctx, id)
 		if err != nil {
 			return err
@@ -112,7 +112,7 @@ func (e *Engine) Commit(ctx context.Context, id schema.EnvID, opts ...CommitOpti
 // commit; the aside copy is deleted after it. At every point one complete layer is on
 // disk.
 func (e *Engine) Restore(ctx context.Context, id schema.EnvID, snapshot schema.Digest) error {
-	return e.withLock(ctx, "restore", func() error {
+	return e.withEnvLock(ctx, "restore", id, func() error {
 		m, err := e.get(ctx, id)
 		if err != nil {
 			return err

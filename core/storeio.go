@@ -124,6 +124,20 @@ func (s *stores) layerExists(ctx context.Context, k schema.Digest) bool {
 	return err == nil && ok
 }
 
+// layerComplete reports whether layer k and every object it names are stored.
+func (s *stores) layerComplete(ctx context.Context, k schema.Digest) bool {
+	l, err := s.layerGet(ctx, k)
+	if err != nil {
+		return false
+	}
+	for _, o := range l.ObjectRefs {
+		if _, err := os.Lstat(s.objects.Path(o)); err != nil {
+			return false
+		}
+	}
+	return true
+}
+
 func (s *stores) layerPut(ctx context.Context, l store.Layer) (schema.Digest, error) {
 	return s.layers.Put(ctx, l)
 }
