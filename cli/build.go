@@ -81,6 +81,7 @@ func runBuild(ctx context.Context, g *globals, opts buildOptions, rebuild bool) 
 		RequirePinnedImage: opts.requirePinnedImage,
 		Force:              opts.force,
 		Progress:           sp.Progress,
+		Transfer:           sp.Transfer,
 	}
 	var res *core.BuildResult
 	if rebuild {

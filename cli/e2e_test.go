@@ -762,6 +762,9 @@ func TestCLIInterrupt(t *testing.T) {
 	if time.Since(start) > 5*time.Second {
 		t.Errorf("the build took %v to stop", time.Since(start))
 	}
+	if !strings.Contains(errb.String(), "error: interrupted; the command stopped") || strings.Contains(errb.String(), "context canceled") {
+		t.Errorf("interrupted build says: %q", errb.String())
+	}
 	w.env = w.env[:len(w.env)-1]
 	var envs []core.Env
 	w.jsonOK(&envs, "list")

@@ -94,7 +94,7 @@ func runNew(_ context.Context, opts newOptions, p *prompter, w io.Writer) error 
 		if !opts.interactive {
 			return errors.New("no --template provided and stdin is not a TTY")
 		}
-		image, err := p.Input("base image", "rolling")
+		image, err := p.Input("base image", "debian/bookworm")
 		if err != nil {
 			return err
 		}

@@ -94,7 +94,7 @@ func runPin(ctx context.Context, g *globals, opts pinOptions) error {
 			return err
 		}
 		sp := g.spinner("building environment...", opts.json)
-		if _, err := e.Build(ctx, opts.manifest, core.BuildOptions{Progress: sp.Progress}); err != nil {
+		if _, err := e.Build(ctx, opts.manifest, core.BuildOptions{Progress: sp.Progress, Transfer: sp.Transfer}); err != nil {
 			sp.Fail("build failed")
 			return err
 		}

@@ -95,13 +95,13 @@ func newRootCommand(g *globals) *cobra.Command {
 	add("env",
 		newNewCommand(g), newBuildCommand(g), newRebuildCommand(g), newPinCommand(g),
 		newEnterCommand(g), newExecCommand(g), newStopCommand(g), newDestroyCommand(g),
-		newFreezeCommand(g), newArchiveCommand(g), newListCommand(g), newInspectCommand(g),
+		newFreezeCommand(g), newUnfreezeCommand(g), newArchiveCommand(g), newListCommand(g), newInspectCommand(g),
 		newDiffCommand(g), newSnapshotsCommand(g), newCommitCommand(g), newRestoreCommand(g),
 		newRenameCommand(g), newExportAppCommand(g), newUnexportAppCommand(g),
 	)
 	add("store",
 		newGCCommand(g), newVerifyStoreCommand(g), newPushCommand(g), newPullCommand(g),
-		newMigrateCommand(g),
+		newMigrateCommand(g), newImagesCommand(g),
 	)
 	add("tools",
 		newCompletionsCommand(g), newManPagesCommand(g), newTUICommand(g), newDoctorCommand(g),
@@ -168,7 +168,13 @@ func run(ctx context.Context, g *globals, args []string) int {
 		}
 	}
 	code := exitCode(ctx, err)
-	if msg := errorMessage(err); msg != "" {
+	msg := errorMessage(err)
+	if code == exitCancelled && errors.Is(err, context.Canceled) {
+		// "context canceled" tells a user nothing; the cause stays in the debug log.
+		g.log.Debug("command cancelled", "err", err)
+		msg = "interrupted; the command stopped and rolled back what it had begun"
+	}
+	if msg != "" {
 		fmt.Fprintf(g.stderr, "error: %s\n", msg)
 		var u usageError
 		if errors.As(err, &u) {

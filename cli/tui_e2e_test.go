@@ -134,7 +134,7 @@ func TestCLINewAndBuildOnATerminal(t *testing.T) {
 		}
 		x.tmux("send-keys", "-t", "ui", "Enter")
 	}
-	x.waitFor("the image question", func(p string) bool { return strings.Contains(p, "base image [rolling]:") })
+	x.waitFor("the image question", func(p string) bool { return strings.Contains(p, "base image [debian/bookworm]:") })
 	send("")
 	x.waitFor("the packages question", func(p string) bool { return strings.Contains(p, "packages (space-separated, empty to skip):") })
 	send("git make")

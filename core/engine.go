@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"syscall"
 	"time"
@@ -411,11 +412,21 @@ func (e *Engine) Archive(ctx context.Context, id schema.EnvID) error {
 	return e.transition(ctx, "archive", id, Archived)
 }
 
-func (e *Engine) transition(ctx context.Context, op string, id schema.EnvID, to State) error {
+// Unfreeze makes a Frozen environment Built again: it can be entered, and its writable
+// layer takes changes. Only a frozen environment can be unfrozen.
+func (e *Engine) Unfreeze(ctx context.Context, id schema.EnvID) error {
+	return e.transition(ctx, "unfreeze", id, Built, Frozen)
+}
+
+// transition moves id to the state to; from, when given, lists the states it may leave.
+func (e *Engine) transition(ctx context.Context, op string, id schema.EnvID, to State, from ...State) error {
 	return e.withEnvLock(ctx, op, id, func() error {
 		m, err := e.get(ctx, id)
 		if err != nil {
 			return err
+		}
+		if len(from) > 0 && !slices.Contains(from, m.State) {
+			return &TransitionError{From: m.State.String(), To: op + " requires a " + from[0].String() + " environment"}
 		}
 		if err := checkTransition(m.State, to); err != nil {
 			return err

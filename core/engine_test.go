@@ -318,7 +318,7 @@ func TestLifecycle(t *testing.T) {
 		wantState(t, e, id, s.want)
 	}
 	_, err := e.Enter(ctx, id, runtime.Stdio{}, nil)
-	if err == nil || err.Error() != "invalid state transition: archived -> running" {
+	if err == nil || !strings.HasPrefix(err.Error(), "invalid state transition: archived -> running; ") {
 		t.Errorf("enter archived message: %v", err)
 	}
 	if _, err := e.Commit(ctx, id); err == nil || err.Error() != "invalid state transition: archived -> commit requires built or frozen state" {

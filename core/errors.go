@@ -78,9 +78,15 @@ func notFound(what string) error { return fmt.Errorf("%w: %s", ErrNotFound, what
 type TransitionError struct {
 	From string
 	To   string
+	// Hint, when set, says how to get to a state that allows the operation; it follows
+	// the original's text after "; ".
+	Hint string
 }
 
 func (e *TransitionError) Error() string {
+	if e.Hint != "" {
+		return fmt.Sprintf("invalid state transition: %s -> %s; %s", e.From, e.To, e.Hint)
+	}
 	return fmt.Sprintf("invalid state transition: %s -> %s", e.From, e.To)
 }
 

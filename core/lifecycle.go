@@ -18,5 +18,12 @@ func checkTransition(from, to State) error {
 			return nil
 		}
 	}
-	return &TransitionError{From: from.String(), To: to.String()}
+	return &TransitionError{From: from.String(), To: to.String(), Hint: transitionHints[[2]State{from, to}]}
+}
+
+// transitionHints say how to get out of a refused transition a user runs into.
+var transitionHints = map[[2]State]string{
+	{Frozen, Running}:   "a frozen environment cannot be entered; 'karapace unfreeze <env>' makes it built again",
+	{Archived, Running}: "an archived environment cannot be entered; 'karapace build' its manifest to bring it back",
+	{Archived, Frozen}:  "an archived environment cannot be frozen; 'karapace build' its manifest to bring it back",
 }

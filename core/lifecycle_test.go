@@ -29,7 +29,12 @@ func TestTransitions(t *testing.T) {
 				if !errors.Is(err, ErrInvalidTransition) {
 					t.Errorf("%s -> %s: %v is not ErrInvalidTransition", from, to, err)
 				}
-				if want := "invalid state transition: " + from.String() + " -> " + to.String(); err.Error() != want {
+				// The original's text, then how to get out, where we know a way.
+				want := "invalid state transition: " + from.String() + " -> " + to.String()
+				if h := transitionHints[[2]State{from, to}]; h != "" {
+					want += "; " + h
+				}
+				if err.Error() != want {
 					t.Errorf("message %q, want %q", err, want)
 				}
 			}

@@ -199,7 +199,7 @@ func (e *Engine) materialize(ctx context.Context, op string, id schema.EnvID, st
 	}
 	// The backend prepares the directory as for a build with nothing to install: the
 	// image in its cache, its own scratch directories and its record of the image.
-	spec.EnvDir, spec.Offline, spec.Progress = staging, o.Offline, o.Progress
+	spec.EnvDir, spec.Offline, spec.Progress, spec.Transfer = staging, o.Offline, o.Progress, o.Transfer
 	spec.Manifest.SystemPackages, spec.Manifest.GUIApps, spec.Packages = []string{}, []string{}, nil
 	if err := e.layout.RemoveTree(staging); err != nil {
 		return "", classify(ErrStore, err)

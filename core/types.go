@@ -111,6 +111,9 @@ type BuildOptions struct {
 	Force bool
 	// Progress receives human-readable progress lines; nil discards them.
 	Progress func(msg string)
+	// Transfer receives the byte counts of a base image download (total is -1 when
+	// unknown), for a progress bar; nil discards them.
+	Transfer func(done, total int64)
 }
 
 // BuildResult is what Init, Build and Rebuild return.
@@ -240,6 +243,9 @@ type PullOptions struct {
 	Offline bool
 	// Progress receives human-readable progress lines; nil discards them.
 	Progress func(msg string)
+	// Transfer receives the byte counts of a base image download (total is -1 when
+	// unknown), for a progress bar; nil discards them.
+	Transfer func(done, total int64)
 }
 
 // PushResult is the result of Push.

@@ -17,6 +17,7 @@ var (
 	ErrAlreadyRunning     = errors.New("environment is already running")
 	ErrPolicy             = errors.New("security policy violation")
 	ErrMountDenied        = errors.New("mount not allowed by policy")
+	ErrMountMissing       = errors.New("mount source missing")
 	ErrDeviceDenied       = errors.New("device access not allowed")
 	ErrExecFailed         = errors.New("runtime execution failed")
 	ErrImageNotFound      = errors.New("image not found")
@@ -43,6 +44,9 @@ type Spec struct {
 	ReadOnly bool
 	// Progress receives human-readable progress lines; nil discards them.
 	Progress func(msg string)
+	// Transfer receives the byte counts of a base image download (total is -1 when
+	// unknown), for a progress bar; nil discards them.
+	Transfer func(done, total int64)
 	// FastExec, set by the engine on exec sessions only, lets a backend that supports
 	// it leave a plan for the binary's native fast path (docs/engine.md, "Fast exec").
 	FastExec *FastExec

@@ -78,11 +78,11 @@ func TestPresets(t *testing.T) {
 // content, which is what a template's meaning is.
 func TestTemplates(t *testing.T) {
 	ids := map[string]string{
-		"minimal":    "96b932f7d5910a9a27b9139c06fe36a3724c52dd4a8fffaa1f0a3938b6d59362",
-		"dev":        "0d477942b036e21290f677644577c231f1a290e616809b0e026a553b09e876e7",
-		"gui-dev":    "2422e4acc41260201211743556e136a0294e9be5c2f8a6903624121ec745b881",
-		"rust-dev":   "c112305bbffa18645a189d6c6bd539ad722a73c071166edea480ad5801f99693",
-		"ubuntu-dev": "4e944b87d1e6e2ad0908ab420e53d6f05e29b3ea874b5786e5977064338abe47",
+		"minimal":    "dd805b2cb27cff39bd17bf240bf97e8b9d510fc06b10958e08a7674debc742b9",
+		"dev":        "ba6d062ca521f0c9f7d846510e91f3a8b814440a19956c049a3ce983b759df5e",
+		"gui-dev":    "8228b042c0838e6fdf31a04256f7d4e0bd3685a176dc0c8564fc487fc6aa4640",
+		"rust-dev":   "65224845604c1cd495beae56bbcccdc86e581f7c055efa4b45db3355c8d67826",
+		"ubuntu-dev": "bf7b646568a32f4370041d102f3fb56186715179ad5ac592dd5e03c7393045d7",
 	}
 	ts := Templates()
 	var names []string
@@ -108,7 +108,7 @@ func TestTemplates(t *testing.T) {
 		t.Fatal("gui-dev missing")
 	}
 	n, _ := mustParse(t, gui.Manifest).Normalize()
-	if !n.HardwareGPU || !n.HardwareAudio || len(n.GUIApps) != 1 || n.Mounts[0] != (Mount{"workspace", "~/projects", "/workspace"}) {
+	if !n.HardwareGPU || !n.HardwareAudio || len(n.GUIApps) != 1 || n.Mounts[0] != (Mount{"workspace", ".", "/workspace"}) {
 		t.Fatalf("gui-dev = %+v", n)
 	}
 	if u, _ := TemplateByName("ubuntu-dev"); !strings.Contains(u.Manifest, `image = "ubuntu/24.04"`) {

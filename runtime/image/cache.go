@@ -72,7 +72,8 @@ const (
 	PhaseReady    Phase = "ready"
 )
 
-// Event is one progress report.
+// Event is one progress report. A PhaseDownload event with an empty Message is a byte
+// count (Done of Total); the other events carry a line for people.
 type Event struct {
 	Phase       Phase
 	Message     string
@@ -87,6 +88,10 @@ type EnsureOptions struct {
 	Verify bool
 	// Progress, when set, receives progress events (the CLI draws a bar from them).
 	Progress func(Event)
+	// Refresh fetches a cached alias or URL again: an alias when the server's newest
+	// build is not the cached one, a URL always. The cached image is replaced only once
+	// the new one is complete.
+	Refresh bool
 }
 
 // Cache is the image cache of one store.
@@ -226,6 +231,12 @@ func (c *Cache) Ensure(ctx context.Context, ref Ref, opts EnsureOptions) (Image,
 		}
 		cached = localDigest == rec.Digest
 	}
+	if cached && opts.Refresh && ref.Kind != KindLocal {
+		cached, err = c.upToDate(ctx, ref, rec, report)
+		if err != nil {
+			return Image{}, err
+		}
+	}
 	if cached {
 		if opts.Verify {
 			if err := c.verify(ctx, ref.Key, rec); err != nil {
@@ -246,6 +257,20 @@ func (c *Cache) Ensure(ctx context.Context, ref Ref, opts EnsureOptions) (Image,
 	report(Event{Phase: PhaseReady, Message: "image " + ref.Display + " ready"})
 	img.Digest, img.Record = rec.Digest, rec
 	return img, nil
+}
+
+// upToDate reports whether the cached record of an alias still names the server's
+// newest build; a URL is never up to date, so that a refresh downloads it again.
+func (c *Cache) upToDate(ctx context.Context, ref Ref, rec Record, report func(Event)) (bool, error) {
+	if ref.Kind != KindAlias {
+		return false, nil
+	}
+	report(Event{Phase: PhaseResolve, Message: "resolving image URL for " + ref.Display})
+	src, err := c.newestBuildURL(ctx, ref)
+	if err != nil {
+		return false, err
+	}
+	return src == rec.Source && rec.Arch == c.arch, nil
 }
 
 // fetch downloads (or reads) and extracts ref; the caller holds the key's lock.
@@ -287,7 +312,7 @@ func (c *Cache) fetch(ctx context.Context, ref Ref, report func(Event)) (Record,
 			return Record{}, fmt.Errorf("image cache: %w", err)
 		}
 		rec.Digest, rec.Size, err = c.download(ctx, src, f, func(d, t int64) {
-			report(Event{Phase: PhaseDownload, Message: src, Done: d, Total: t})
+			report(Event{Phase: PhaseDownload, Done: d, Total: t})
 		})
 		if cerr := f.Close(); err == nil && cerr != nil {
 			err = cerr

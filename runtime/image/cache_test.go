@@ -343,3 +343,35 @@ func TestEnsureReplacesLegacyCacheDir(t *testing.T) {
 	checkSampleTree(t, img.Rootfs)
 	assertNoLeftovers(t, c)
 }
+
+// Refresh of a cached alias asks the server for its newest build: the same build is
+// kept without a download; another build (here: another server) replaces the image.
+func TestEnsureRefresh(t *testing.T) {
+	srv, data := sampleServer(t)
+	store := t.TempDir()
+	c := NewCache(store, WithServer(srv.URL))
+	ref := mustResolve(t, "debian/bookworm")
+	if _, err := c.Ensure(context.Background(), ref, EnsureOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	img, err := c.Ensure(context.Background(), ref, EnsureOptions{Refresh: true})
+	if err != nil || !img.Cached || tarballRequests(srv) != 1 {
+		t.Fatalf("refresh of the newest build: %v cached=%v, %d tarball requests", err, img.Cached, tarballRequests(srv))
+	}
+	other, _ := sampleServer(t)
+	c2 := NewCache(store, WithServer(other.URL))
+	var bytes int64
+	img, err = c2.Ensure(context.Background(), ref, EnsureOptions{Refresh: true, Progress: func(e Event) {
+		if e.Phase == PhaseDownload && e.Message == "" {
+			bytes = e.Done
+		}
+	}})
+	if err != nil || img.Cached || tarballRequests(other) != 1 || !strings.HasPrefix(img.Record.Source, other.URL) {
+		t.Fatalf("refresh from a new build: %v cached=%v source %s", err, img.Cached, img.Record.Source)
+	}
+	if img.Digest != schema.Sum(data) || bytes != int64(len(data)) {
+		t.Errorf("digest %s, %d bytes reported of %d", img.Digest, bytes, len(data))
+	}
+	checkSampleTree(t, img.Rootfs)
+	assertNoLeftovers(t, c2)
+}

@@ -224,7 +224,7 @@ func (c *Cache) fetchOnce(ctx context.Context, src string, d *transfer) (retry b
 	stall := time.AfterFunc(c.stallTimeout, cancel)
 	defer stall.Stop()
 	buf := make([]byte, 256<<10)
-	lastReport := d.written
+	lastReport, lastReportAt := d.written, time.Now()
 	for {
 		n, rerr := resp.Body.Read(buf)
 		if n > 0 {
@@ -233,9 +233,10 @@ func (c *Cache) fetchOnce(ctx context.Context, src string, d *transfer) (retry b
 				return false, fmt.Errorf("download %s: write: %w", src, werr)
 			}
 			d.written += int64(n)
-			if d.progress != nil && d.written-lastReport >= 1<<20 {
+			// Every MiB, or every 200 ms on a slow link, so that a bar's rate moves.
+			if d.progress != nil && (d.written-lastReport >= 1<<20 || time.Since(lastReportAt) >= 200*time.Millisecond) {
 				d.progress(d.written, d.total)
-				lastReport = d.written
+				lastReport, lastReportAt = d.written, time.Now()
 			}
 		}
 		if rerr == io.EOF {

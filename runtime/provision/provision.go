@@ -12,6 +12,7 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
+	"regexp"
 	"strings"
 
 	"github.com/google/renameio/v2"
@@ -148,31 +149,38 @@ func RemoveScratch(dir string, log *slog.Logger) {
 	}
 }
 
-// progressWriter turns a package manager's output lines into Progress calls.
+// installLine matches the line each package manager prints as it installs one package
+// (apt's dpkg, dnf and dnf5, zypper, pacman); the package name is the last group.
+var installLine = regexp.MustCompile(`^(?:Setting up|Installing\s*:|\[\s*\d+/\d+\] Installing|\(\s*\d+/\d+\) [Ii]nstalling:?) +(\S+)`)
+
+// progressWriter sums a package manager's output up as Progress calls: one line per
+// package installed ("installing NAME"), nothing of the rest (download meters, dpkg's
+// "(Reading database ... 5%"). A failed command's error carries its own output.
 type progressWriter func(string)
 
 func (p progressWriter) Write(b []byte) (int, error) {
-	for _, l := range strings.Split(strings.TrimRight(string(b), "\n"), "\n") {
-		if l = strings.TrimSpace(l); l != "" {
-			p(l)
+	for _, l := range strings.FieldsFunc(string(b), func(r rune) bool { return r == '\n' || r == '\r' }) {
+		if m := installLine.FindStringSubmatch(strings.TrimSpace(l)); m != nil {
+			p("installing " + m[1])
 		}
 	}
 	return len(b), nil
 }
 
 // Image makes the environment's base image available in the cache (downloading it
-// unless spec.Offline), passing its progress messages to spec.Progress.
+// unless spec.Offline), passing its progress messages to spec.Progress and the byte
+// counts of a download to spec.Transfer.
 func Image(ctx context.Context, spec *runtime.Spec, images *image.Cache) (image.Image, error) {
 	ref, err := image.Resolve(spec.Manifest.BaseImage)
 	if err != nil {
 		return image.Image{}, err
 	}
-	progress := func(image.Event) {}
-	if spec.Progress != nil {
-		progress = func(e image.Event) {
-			if e.Message != "" {
-				spec.Progress(e.Message)
-			}
+	progress := func(e image.Event) {
+		switch {
+		case e.Message != "" && spec.Progress != nil:
+			spec.Progress(e.Message)
+		case e.Message == "" && e.Phase == image.PhaseDownload && spec.Transfer != nil:
+			spec.Transfer(e.Done, e.Total)
 		}
 	}
 	return images.Ensure(ctx, ref, image.EnsureOptions{Offline: spec.Offline, Progress: progress})

@@ -6,6 +6,7 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 
 	"github.com/karapace/karapace/runtime"
@@ -96,5 +97,18 @@ func TestLower(t *testing.T) {
 	}
 	if got, err := Lower(spec, images); err != nil || got != rootfs {
 		t.Fatalf("Lower = %q, %v", got, err)
+	}
+}
+
+// Package manager output is summed up as one "installing NAME" line per package.
+func TestProgressWriterSummary(t *testing.T) {
+	var got []string
+	w := progressWriter(func(s string) { got = append(got, s) })
+	w.Write([]byte("(Reading database ... 5%\r(Reading database ... 100%\nUnpacking git (1:2.39.5-0+deb12u1) ...\nSetting up git (1:2.39.5-0+deb12u1) ...\n" +
+		"  Installing       : make-1:4.4.1-6.fc41.x86_64     3/10\n[ 2/10] Installing curl-0:8.9.1-3.fc41.x86_64\n" +
+		"(1/3) Installing: vim-9.1-1.1.x86_64 ...[done]\n(2/3) installing tmux    [####] 100%\nGet:1 http://deb.debian.org bookworm/main amd64 git\n"))
+	want := "installing git,installing make-1:4.4.1-6.fc41.x86_64,installing curl-0:8.9.1-3.fc41.x86_64,installing vim-9.1-1.1.x86_64,installing tmux"
+	if strings.Join(got, ",") != want {
+		t.Errorf("got %q\nwant %q", strings.Join(got, ","), want)
 	}
 }

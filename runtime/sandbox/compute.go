@@ -128,7 +128,8 @@ func Compute(in Inputs) (*Plan, error) {
 		}
 		for _, m := range userMounts {
 			if m.Kind == Missing {
-				return nil, fmt.Errorf("%w: mount '%s': host path %s does not exist", runtime.ErrMountDenied, m.Label, m.Source)
+				return nil, fmt.Errorf("%w: mount '%s': %s does not exist on the host; create it (mkdir -p '%s') or change [mounts] %s in the manifest",
+					runtime.ErrMountMissing, m.Label, m.Source, m.Source, m.Label)
 			}
 		}
 	}

@@ -439,7 +439,7 @@ func TestComputeErrors(t *testing.T) {
 		}, runtime.ErrMountDenied},
 		{"missing mount source", func(in *Inputs) {
 			in.Manifest.Mounts = []schema.Mount{{Label: "x", HostPath: "~/gone", ContainerPath: "/x"}}
-		}, runtime.ErrMountDenied},
+		}, runtime.ErrMountMissing},
 		{"bad limit", func(in *Inputs) { v := uint64(1); in.Manifest.CPUShares = &v }, runtime.ErrPolicy},
 		{"build without argv", func(in *Inputs) { in.Build = true }, runtime.ErrExecFailed},
 		{"nul in argv", func(in *Inputs) { in.Argv = []string{"a\x00"} }, runtime.ErrExecFailed},

@@ -26,6 +26,9 @@ type LXCImage struct {
 	// Tarball is the file served as each build's rootfs.tar.xz (its bytes, whatever
 	// their compression).
 	Tarball string
+	// Rate, when positive, throttles the tarball to about this many bytes a second
+	// (for tests that watch a download's progress).
+	Rate int
 }
 
 // LXCServerT is an image server on 127.0.0.1 laid out like images.linuxcontainers.org:
@@ -69,6 +72,9 @@ func LXCServer(t testing.TB, images ...LXCImage) *LXCServerT {
 		for _, b := range builds {
 			// The mux matches the unescaped path, so the pattern holds the raw ':'.
 			mux.HandleFunc("GET "+dir+b+"/rootfs.tar.xz", func(w http.ResponseWriter, r *http.Request) {
+				if img.Rate > 0 {
+					w = &throttled{ResponseWriter: w, rate: img.Rate}
+				}
 				http.ServeContent(w, r, "rootfs.tar.xz", modTime, strings.NewReader(string(data)))
 			})
 		}
@@ -97,6 +103,31 @@ func (s *LXCServerT) Requests(path string) int {
 		n += c
 	}
 	return n
+}
+
+// throttled writes a response body in tenths of rate bytes, a tenth of a second apart.
+type throttled struct {
+	http.ResponseWriter
+	rate int
+}
+
+func (t *throttled) Write(b []byte) (int, error) {
+	step := max(t.rate/10, 1)
+	n := 0
+	for len(b) > 0 {
+		k := min(step, len(b))
+		m, err := t.ResponseWriter.Write(b[:k])
+		n += m
+		if err != nil {
+			return n, err
+		}
+		if f, ok := t.ResponseWriter.(http.Flusher); ok {
+			f.Flush()
+		}
+		b = b[k:]
+		time.Sleep(100 * time.Millisecond)
+	}
+	return n, nil
 }
 
 // indexPage renders a directory listing the way the real server (nginx autoindex) does.
