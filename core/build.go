@@ -176,7 +176,7 @@ func (e *Engine) build(ctx context.Context, manifestPath string, opts BuildOptio
 	spec := &runtime.Spec{
 		EnvID: prelim, StoreRoot: e.layout.Root(), EnvDir: e.layout.EnvPath(prelim),
 		Manifest: *n, ManifestDir: manifestDir, Offline: opts.Offline, Progress: opts.Progress,
-			Transfer: opts.Transfer,
+		Transfer: opts.Transfer,
 	}
 	progress("resolving packages")
 	spec.Manifest.SystemPackages = resolveNames(n, locked)
