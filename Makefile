@@ -62,8 +62,11 @@ install-data:
 	sed 's|@bindir@|$(PREFIX)/bin|g' data/dbus/org.karapace.Manager1.service > $(DESTDIR)$(DATADIR)/dbus-1/services/org.karapace.Manager1.service
 	sed 's|@bindir@|$(PREFIX)/bin|g' data/systemd/karapace-dbus.service > $(DESTDIR)$(DATADIR)/systemd/user/karapace-dbus.service
 
-# Build a Debian image from the Debian mirror, an environment with packages, run it.
-demo: bin/karapace
+# Install (as root) or name (as a user) the Debian packages it needs, then build a Debian
+# image from the Debian mirror, an environment with packages, and run it.
+demo:
+	demo/prereqs.sh
+	$(MAKE) bin/karapace
 	demo/demo.sh
 
 clean:
