@@ -12,13 +12,14 @@ import (
 )
 
 type enterOptions struct {
-	ref  string
-	argv []string
+	ref     string
+	argv    []string
+	session sessionFlags
 }
 
 func newEnterCommand(g *globals) *cobra.Command {
 	var opts enterOptions
-	return &cobra.Command{
+	cmd := &cobra.Command{
 		Use:   "enter [env_id] [-- cmd...]",
 		Short: "Open a shell (or run cmd) interactively in an environment",
 		Long: "Start an interactive session in a built environment: a login shell, or cmd when given\n" +
@@ -35,6 +36,8 @@ func newEnterCommand(g *globals) *cobra.Command {
 			return runEnter(cmd.Context(), g, opts)
 		},
 	}
+	opts.session.add(cmd)
+	return cmd
 }
 
 func runEnter(ctx context.Context, g *globals, opts enterOptions) error {
@@ -54,8 +57,12 @@ func runEnter(ctx context.Context, g *globals, opts enterOptions) error {
 			defer fmt.Fprint(g.stderr, exitBanner(id.Short()))
 		}
 	}
+	so, err := opts.session.options()
+	if err != nil {
+		return err
+	}
 	code, err := inSession(ctx, func() (int, error) {
-		return e.Enter(ctx, id, runtime.Stdio{Stdin: g.stdin, Stdout: g.stdout, Stderr: g.stderr}, opts.argv)
+		return e.EnterWith(ctx, id, runtime.Stdio{Stdin: g.stdin, Stdout: g.stdout, Stderr: g.stderr}, opts.argv, so)
 	})
 	if err != nil {
 		return err

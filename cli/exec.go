@@ -9,13 +9,14 @@ import (
 )
 
 type execOptions struct {
-	ref  string
-	argv []string
+	ref     string
+	argv    []string
+	session sessionFlags
 }
 
 func newExecCommand(g *globals) *cobra.Command {
 	var opts execOptions
-	return &cobra.Command{
+	cmd := &cobra.Command{
 		Use:   "exec [env_id] -- <cmd>...",
 		Short: "Run a command in an environment",
 		Long: "Run cmd in a built environment with stdin, stdout and stderr streamed. karapace exits\n" +
@@ -30,6 +31,8 @@ func newExecCommand(g *globals) *cobra.Command {
 			return runExec(cmd.Context(), g, opts)
 		},
 	}
+	opts.session.add(cmd)
+	return cmd
 }
 
 func runExec(ctx context.Context, g *globals, opts execOptions) error {
@@ -44,8 +47,12 @@ func runExec(ctx context.Context, g *globals, opts execOptions) error {
 	if opts.ref != "" {
 		e.NoteExecRef(ctx, opts.ref, id)
 	}
+	so, err := opts.session.options()
+	if err != nil {
+		return err
+	}
 	code, err := inSession(ctx, func() (int, error) {
-		return e.Exec(ctx, id, runtime.Stdio{Stdin: g.stdin, Stdout: g.stdout, Stderr: g.stderr}, opts.argv)
+		return e.ExecWith(ctx, id, runtime.Stdio{Stdin: g.stdin, Stdout: g.stdout, Stderr: g.stderr}, opts.argv, so)
 	})
 	if err != nil {
 		return err

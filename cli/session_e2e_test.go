@@ -2,6 +2,7 @@ package cli
 
 import (
 	"bufio"
+	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -130,5 +131,41 @@ func TestCLIInsideIdentity(t *testing.T) {
 	if r := w.withEnv("KARAPACE_FASTEXEC=require").ok(probe...); r.stdout != want {
 		t.Errorf("fast path:\n%s\nwant:\n%s", r, want)
 	}
+	releaseKeepers(t, w.store)
+}
+
+// TestCLISessionVariablesAndAgent: exec -e sets variables for that session only (the
+// deny list still refuses credentials), and --ssh-agent binds the caller's agent socket,
+// which otherwise stays out.
+func TestCLISessionVariablesAndAgent(t *testing.T) {
+	w := busyboxWorld(t, "namespace")
+	w.buildNamed("karapace.toml", "bb")
+	if r := w.ok("exec", "-e", "FOO=bar", "-e", "EMPTY=", "bb", "--", "/bin/sh", "-c", `echo "$FOO|${EMPTY-unset}"`); r.stdout != "bar|\n" {
+		t.Errorf("exec -e: %s", r)
+	}
+	// The next plain exec (the fast path too) does not inherit them.
+	for _, p := range []*world{w, w.withEnv("KARAPACE_FASTEXEC=require")} {
+		if r := p.ok("exec", "bb", "--", "/bin/sh", "-c", `echo "${FOO-unset}"`); r.stdout != "unset\n" {
+			t.Errorf("plain exec after exec -e: %s", r)
+		}
+	}
+	w.fail(1, []string{"deny list"}, "exec", "-e", "GITHUB_TOKEN=x", "bb", "--", "/bin/true")
+	w.fail(2, []string{"KEY=VALUE"}, "exec", "-e", "novalue", "bb", "--", "/bin/true")
+
+	sock := filepath.Join(t.TempDir(), "agent.sock")
+	l, err := net.Listen("unix", sock)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	agent := w.withEnv("SSH_AUTH_SOCK=" + sock)
+	check := `if [ -S "$SSH_AUTH_SOCK" ]; then echo "socket $SSH_AUTH_SOCK"; else echo "none ${SSH_AUTH_SOCK-unset}"; fi`
+	if r := agent.ok("exec", "--ssh-agent", "bb", "--", "/bin/sh", "-c", check); !strings.HasPrefix(r.stdout, "socket /run/user/") {
+		t.Errorf("--ssh-agent: %s", r)
+	}
+	if r := agent.ok("exec", "bb", "--", "/bin/sh", "-c", check); r.stdout != "none unset\n" {
+		t.Errorf("without --ssh-agent the agent leaked in: %s", r)
+	}
+	w.withEnv("SSH_AUTH_SOCK=/nonexistent").fail(1, []string{"SSH_AUTH_SOCK", "ssh-agent"}, "exec", "--ssh-agent", "bb", "--", "/bin/true")
 	releaseKeepers(t, w.store)
 }

@@ -15,12 +15,25 @@ import (
 	"github.com/karapace/karapace/store"
 )
 
+// SessionOptions are what the caller adds to one session: variables (`exec -e K=V`,
+// the deny list still applies) and the SSH agent (an explicit opt-in).
+type SessionOptions struct {
+	Env      map[string]string
+	SSHAgent bool
+}
+
 // Enter runs an interactive session (argv, or the login shell when empty) and returns
 // its exit status. The environment must be Built or Running; it is Running while any
 // session is live. The store lock is held only to record the session and to end it,
 // never while the session runs.
 func (e *Engine) Enter(ctx context.Context, id schema.EnvID, stdio runtime.Stdio, argv []string) (int, error) {
+	return e.EnterWith(ctx, id, stdio, argv, SessionOptions{})
+}
+
+// EnterWith is Enter with the caller's additions to the session.
+func (e *Engine) EnterWith(ctx context.Context, id schema.EnvID, stdio runtime.Stdio, argv []string, o SessionOptions) (int, error) {
 	return e.session(ctx, "enter", id, func(b runtime.Backend, spec *runtime.Spec) (int, error) {
+		spec.Env, spec.SSHAgent = o.Env, o.SSHAgent
 		return b.Enter(ctx, spec, stdio, argv)
 	})
 }
@@ -29,10 +42,16 @@ func (e *Engine) Enter(ctx context.Context, id schema.EnvID, stdio runtime.Stdio
 // (128+n when killed by signal n). A non-zero status is not an error. State handling is
 // Enter's.
 func (e *Engine) Exec(ctx context.Context, id schema.EnvID, stdio runtime.Stdio, argv []string) (int, error) {
+	return e.ExecWith(ctx, id, stdio, argv, SessionOptions{})
+}
+
+// ExecWith is Exec with the caller's additions to the session.
+func (e *Engine) ExecWith(ctx context.Context, id schema.EnvID, stdio runtime.Stdio, argv []string, o SessionOptions) (int, error) {
 	if len(argv) == 0 {
 		return 0, classify(ErrRuntime, fmt.Errorf("%w: no command given", runtime.ErrExecFailed))
 	}
 	return e.session(ctx, "exec", id, func(b runtime.Backend, spec *runtime.Spec) (int, error) {
+		spec.Env, spec.SSHAgent = o.Env, o.SSHAgent
 		return b.Exec(ctx, spec, stdio, argv)
 	})
 }

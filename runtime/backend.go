@@ -47,6 +47,12 @@ type Spec struct {
 	// Transfer receives the byte counts of a base image download (total is -1 when
 	// unknown), for a progress bar; nil discards them.
 	Transfer func(done, total int64)
+	// Env are variables the caller sets for this session (`exec -e K=V`); the deny
+	// list still applies. A backend must not reuse a plan made with them.
+	Env map[string]string
+	// SSHAgent binds the caller's SSH agent socket ($SSH_AUTH_SOCK) into the session
+	// and sets SSH_AUTH_SOCK there: an explicit opt-in past the deny list.
+	SSHAgent bool
 	// FastExec, set by the engine on exec sessions only, lets a backend that supports
 	// it leave a plan for the binary's native fast path (docs/engine.md, "Fast exec").
 	FastExec *FastExec

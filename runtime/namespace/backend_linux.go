@@ -248,6 +248,7 @@ func (b *Backend) session(ctx context.Context, spec *runtime.Spec, stdio runtime
 		return 125, err
 	}
 	in.Argv, in.TTY = argv, tty
+	in.ExtraEnv, in.SSHAgent = spec.Env, spec.SSHAgent
 	if len(in.UIDMap) == 1 && in.UIDMap[0].Size == 1 {
 		in.AptConf = filepath.Join(spec.EnvDir, aptConfFile)
 		if old, err := os.ReadFile(in.AptConf); err != nil || string(old) != sandbox.AptSingleIDConf {
@@ -257,7 +258,9 @@ func (b *Backend) session(ctx context.Context, spec *runtime.Spec, stdio runtime
 		}
 	}
 	var rec *sandbox.RecordingFS
-	if spec.FastExec != nil && !tty {
+	// A plan with the caller's own additions is this session's alone: the fast path
+	// would run it for the next plain exec.
+	if spec.FastExec != nil && !tty && len(spec.Env) == 0 && !spec.SSHAgent {
 		rec = &sandbox.RecordingFS{FS: in.Host.FS}
 		in.Host.FS = rec
 	}

@@ -234,6 +234,7 @@ func (b *Backend) run(ctx context.Context, spec *runtime.Spec, stdio runtime.Std
 		return 125, err
 	}
 	in.Argv, in.TTY = argv, tty
+	in.ExtraEnv, in.SSHAgent = spec.Env, spec.SSHAgent
 	plan, err := sandbox.Compute(in)
 	if err != nil {
 		return 125, err

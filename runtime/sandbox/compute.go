@@ -53,6 +53,9 @@ type Inputs struct {
 	// and that hostname, bound read-only at /etc/hosts and /etc/hostname, so the name
 	// `hostname` prints resolves (sudo, mail tools) and /etc/hostname agrees with it.
 	HostsFile, HostnameFile string
+	// SSHAgent binds the host's SSH agent socket ($SSH_AUTH_SOCK, which the deny list
+	// keeps out otherwise) into the runtime directory and sets SSH_AUTH_SOCK to it.
+	SSHAgent bool
 	// AptConf is a host file holding AptSingleIDConf. With the single mapping, a
 	// session of an environment with apt gets it at AptSingleIDTarget: apt then keeps
 	// root for its downloads instead of switching to _apt, which that mapping cannot map.
@@ -212,7 +215,10 @@ func Compute(in Inputs) (*Plan, error) {
 		}
 	}
 	if !in.Build {
-		p.Mounts = append(p.Mounts, runtimeDirMounts(in.Manifest, h, env)...)
+		if in.SSHAgent && h.FS.Kind(filepath.Clean(h.Env["SSH_AUTH_SOCK"])) != Socket {
+			return nil, fmt.Errorf("%w: the SSH agent was asked for, but SSH_AUTH_SOCK (%q) names no socket: start an agent (eval $(ssh-agent)) or leave out --ssh-agent", runtime.ErrPolicy, h.Env["SSH_AUTH_SOCK"])
+		}
+		p.Mounts = append(p.Mounts, runtimeDirMounts(in.Manifest, h, env, in.SSHAgent)...)
 		for _, m := range userMounts {
 			p.Mounts = append(p.Mounts, Mount{Type: "bind", Source: m.Source, Destination: m.ContainerPath, Options: []string{"rbind", "nosuid", "nodev"}, File: m.Kind != Dir})
 		}
@@ -404,7 +410,7 @@ func x11Mounts(h Host, env map[string]string) []Mount {
 // /run/user/<uid>) and binds into it the host sockets the session may use: Wayland
 // always (under its real WAYLAND_DISPLAY name), the D-Bus session bus always, PipeWire
 // and PulseAudio only with hardware.audio. An Xauthority file is bound read-only.
-func runtimeDirMounts(n schema.Normalized, h Host, env map[string]string) []Mount {
+func runtimeDirMounts(n schema.Normalized, h Host, env map[string]string, sshAgent bool) []Mount {
 	inside := RuntimeDir(h.UID)
 	env["XDG_RUNTIME_DIR"] = inside
 	ms := []Mount{{Type: "tmpfs", Source: "tmpfs", Destination: inside, Options: []string{"nosuid", "nodev", "mode=700"}}}
@@ -441,6 +447,9 @@ func runtimeDirMounts(n schema.Normalized, h Host, env map[string]string) []Moun
 		if sock(filepath.Join(hostRun, "bus"), "bus") {
 			env["DBUS_SESSION_BUS_ADDRESS"] = "unix:path=" + filepath.Join(inside, "bus")
 		}
+	}
+	if sshAgent && sock(h.Env["SSH_AUTH_SOCK"], "ssh-agent") {
+		env["SSH_AUTH_SOCK"] = filepath.Join(inside, "ssh-agent")
 	}
 	if xa := h.Env["XAUTHORITY"]; xa != "" && h.Env["DISPLAY"] != "" && filepath.IsAbs(xa) {
 		if src, err := resolveExisting(h.FS, filepath.Clean(xa)); err == nil && h.FS.Kind(src) == File {

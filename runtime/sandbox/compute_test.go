@@ -611,3 +611,29 @@ func TestHostFilesAndPrompt(t *testing.T) {
 		t.Errorf("prompt variables: %v", env)
 	}
 }
+
+// TestSSHAgentOptIn: the agent socket is bound and SSH_AUTH_SOCK set only when asked
+// for, and asking without a socket is an error that says what to do.
+func TestSSHAgentOptIn(t *testing.T) {
+	h := desktopHost()
+	h.FS.(*fakeFS).add("/run/user/1000/ssh-agent.sock", Socket)
+	h.Env["SSH_AUTH_SOCK"] = "/run/user/1000/ssh-agent.sock"
+	for _, want := range []bool{false, true} {
+		in := baseInputs(h)
+		in.SSHAgent = want
+		p := mustCompute(t, in)
+		bound := false
+		for _, m := range p.Mounts {
+			bound = bound || m.Source == "/run/user/1000/ssh-agent.sock"
+		}
+		if got := envMap(p)["SSH_AUTH_SOCK"]; bound != want || (got != "") != want {
+			t.Errorf("SSHAgent %v: bound %v, SSH_AUTH_SOCK %q", want, bound, got)
+		}
+	}
+	h.Env["SSH_AUTH_SOCK"] = "/nowhere"
+	in := baseInputs(h)
+	in.SSHAgent = true
+	if _, err := Compute(in); !errors.Is(err, runtime.ErrPolicy) || !strings.Contains(err.Error(), "ssh-agent") {
+		t.Errorf("agent asked for without a socket: %v", err)
+	}
+}
