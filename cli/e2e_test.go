@@ -186,8 +186,9 @@ func TestCLIListInspect(t *testing.T) {
 	w.golden("list-empty.json", w.ok("--json", "list").stdout)
 	w.manifest("karapace.toml", "rolling", "git")
 	id := w.buildNamed("karapace.toml", "demo")
-	w.manifest("other.toml", "debian/bookworm")
-	w.buildNamed("other.toml", "")
+	// Another project (a directory holds one project: one karapace.lock).
+	w.manifest("other/karapace.toml", "debian/bookworm")
+	w.buildNamed("other/karapace.toml", "")
 
 	r := w.ok("--json", "list")
 	var envs []map[string]any

@@ -2,6 +2,7 @@ package cli
 
 import (
 	"context"
+	"strings"
 
 	"github.com/spf13/cobra"
 )
@@ -46,8 +47,34 @@ func runInspect(ctx context.Context, g *globals, opts inspectOptions) error {
 	if name == "" {
 		name = "(none)"
 	}
-	return printf(g.stdout,
+	if err := printf(g.stdout,
 		"env_id:      %s\nshort_id:    %s\nname:        %s\nstate:       %s\nbase_layer:  %s\ndeps:        %d\nref_count:   %d\ncreated_at:  %s\nupdated_at:  %s\n",
 		env.EnvID, env.ShortID, name, colorizeState(env.State.String(), opts.color), env.BaseLayer,
-		len(env.DependencyLayers), env.RefCount, env.CreatedAt, env.UpdatedAt)
+		len(env.DependencyLayers), env.RefCount, env.CreatedAt, env.UpdatedAt); err != nil {
+		return err
+	}
+	// What it is made of and what it takes on disk, after the original's fields.
+	n, err := e.Manifest(ctx, id)
+	if err != nil {
+		return err
+	}
+	u, err := e.Usage(ctx, id)
+	if err != nil {
+		return err
+	}
+	mounts := make([]string, len(n.Mounts))
+	for i, m := range n.Mounts {
+		mounts[i] = m.Label + " " + m.HostPath + " -> " + m.ContainerPath
+	}
+	return printf(g.stdout, "image:       %s\nbackend:     %s\npackages:    %s\napps:        %s\nmounts:      %s\nsize:        %s base layer, %s writable layer\n",
+		n.BaseImage, n.RuntimeBackend, listOrNone(n.SystemPackages), listOrNone(n.GUIApps),
+		listOrNone(mounts), formatBytes(u.BaseLayer), formatBytes(u.Writable))
+}
+
+// listOrNone joins a list for a text report, "(none)" when it is empty.
+func listOrNone(l []string) string {
+	if len(l) == 0 {
+		return "(none)"
+	}
+	return strings.Join(l, ", ")
 }
