@@ -9,6 +9,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"unicode"
 
 	"github.com/BurntSushi/toml"
 	"github.com/spf13/cobra"
@@ -139,11 +140,12 @@ func runNew(_ context.Context, opts newOptions, p *prompter, w io.Writer) error 
 
 // promptManifest asks the original's questions and applies the answers to m.
 func promptManifest(p *prompter, m *schema.Manifest) error {
-	pkgs, err := p.Input("packages (space-separated, empty to skip)", "")
+	pkgs, err := p.Input("packages (separated by spaces or commas, empty to skip)", "")
 	if err != nil {
 		return err
 	}
-	m.System.Packages = append(m.System.Packages, strings.Fields(pkgs)...)
+	// "git, curl" and "git curl" both name two packages: no package name has a comma.
+	m.System.Packages = append(m.System.Packages, strings.FieldsFunc(pkgs, func(r rune) bool { return r == ',' || unicode.IsSpace(r) })...)
 	mount, err := p.Input("mount (format '<host>:<container>', empty to skip)", "")
 	if err != nil {
 		return err

@@ -246,15 +246,15 @@ func TestNewInteractive(t *testing.T) {
 	dir := t.TempDir()
 	t.Chdir(dir)
 	// Answers: base image (default), packages, mount, backend (3 = mock), isolation.
-	answers := "\ngit  curl\n/home/me/src:/src\n3\ny\n"
+	answers := "\ngit, curl\n/home/me/src:/src\n3\ny\n" // "git, curl" is two packages, not "git,"
 	stdout, stderr, code := runIn(t, nil, true, answers, "new", "demo")
 	if code != 0 {
 		t.Fatalf("new: exit %d, stderr %q", code, stderr)
 	}
-	if stdout != "wrote ./karapace.toml for 'demo'\n" {
+	if stdout != "wrote ./karapace.toml and karapace.name for 'demo'\n" {
 		t.Errorf("stdout %q", stdout)
 	}
-	for _, q := range []string{"base image [rolling]: ", "packages (space-separated, empty to skip): ", "mount (format '<host>:<container>', empty to skip): ", "runtime backend:", "enable network isolation? [y/N]: "} {
+	for _, q := range []string{"base image [debian/bookworm]: ", "packages (separated by spaces or commas, empty to skip): ", "mount (format '<host>:<container>', empty to skip): ", "runtime backend:", "enable network isolation? [y/N]: "} {
 		if !strings.Contains(stderr, q) {
 			t.Errorf("prompt %q missing from stderr %q", q, stderr)
 		}
@@ -263,7 +263,7 @@ func TestNewInteractive(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if m.Base.Image != "rolling" || strings.Join(m.System.Packages, ",") != "git,curl" ||
+	if m.Base.Image != "debian/bookworm" || strings.Join(m.System.Packages, ",") != "git,curl" ||
 		m.Mounts["workspace"] != "/home/me/src:/src" || m.Runtime.Backend != "mock" || !m.Runtime.NetworkIsolation {
 		t.Errorf("manifest %+v", m)
 	}
@@ -306,7 +306,7 @@ func TestNewNonInteractive(t *testing.T) {
 		t.Errorf("overwrite without tty: exit %d, stderr %q", code, stderr)
 	}
 	stdout, _, code = runIn(t, nil, false, "", "new", "demo", "--template", "dev", "--force")
-	if code != 0 || stdout != "wrote ./karapace.toml for 'demo'\ntemplate: dev\n" {
+	if code != 0 || stdout != "wrote ./karapace.toml and karapace.name for 'demo'\ntemplate: dev\n" {
 		t.Errorf("force: exit %d, stdout %q", code, stdout)
 	}
 }
