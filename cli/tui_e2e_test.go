@@ -136,7 +136,9 @@ func TestCLINewAndBuildOnATerminal(t *testing.T) {
 	}
 	x.waitFor("the image question", func(p string) bool { return strings.Contains(p, "base image [debian/bookworm]:") })
 	send("")
-	x.waitFor("the packages question", func(p string) bool { return strings.Contains(p, "packages (separated by spaces or commas, empty to skip):") })
+	x.waitFor("the packages question", func(p string) bool {
+		return strings.Contains(p, "packages (separated by spaces or commas, empty to skip):")
+	})
 	send("git make")
 	x.waitFor("the mount question", func(p string) bool { return strings.Contains(p, "mount (format") })
 	send("")
