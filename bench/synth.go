@@ -54,6 +54,12 @@ func Synthesize(ctx context.Context, root string, s Synth) error {
 	if err != nil {
 		return fmt.Errorf("synthesize layer: %w", err)
 	}
+	// Every record names one stored manifest object, as verify-store requires.
+	manifest := (&schema.Normalized{ManifestVersion: 1, BaseImage: "karabench", RuntimeBackend: "mock"}).CanonicalJSON()
+	manifestHash := schema.Sum(manifest)
+	if err := os.WriteFile(st.Objects.Path(manifestHash), manifest, 0o644); err != nil {
+		return fmt.Errorf("synthesize the manifest object: %w", err)
+	}
 	now := st.Envs.Now()
 	if err := parallel(ctx, s.Envs, func(i int) error {
 		var b [8]byte
@@ -61,7 +67,7 @@ func Synthesize(ctx context.Context, root string, s Synth) error {
 		id := schema.Sum(append([]byte("karabench env "), b[:]...))
 		rec, err := store.Metadata{
 			EnvID: id, ShortID: id.Short(), Name: fmt.Sprintf("env-%d", i), State: store.StateBuilt,
-			ManifestHash: schema.Sum(b[:]), BaseLayer: base, CreatedAt: now, UpdatedAt: now, RefCount: 1,
+			ManifestHash: manifestHash, BaseLayer: base, CreatedAt: now, UpdatedAt: now, RefCount: 1,
 		}.Encode()
 		if err == nil {
 			err = os.WriteFile(st.Envs.Path(id), rec, 0o644)

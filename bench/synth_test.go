@@ -25,7 +25,8 @@ func TestSynthesize(t *testing.T) {
 		t.Fatalf("%d environments, %v", len(envs), err)
 	}
 	objs, err := st.Objects.List(ctx)
-	if err != nil || len(objs) != 40 {
+	// The 40 of the base layer and the manifest object every record names.
+	if err != nil || len(objs) != 41 {
 		t.Fatalf("%d objects, %v", len(objs), err)
 	}
 	for _, d := range objs {

@@ -67,7 +67,8 @@ func TestCLIEverydayPackages(t *testing.T) {
 			// rebuild, destroy or gc: what the user cannot unlink alone is removed as
 			// root of a user namespace with the user's id map.
 			releaseKeepers(t, w.store)
-			w.ok("rebuild", "--name", "pk")
+			// (--force: the session above changed the writable layer.)
+			w.ok("rebuild", "--force", "--name", "pk")
 			releaseKeepers(t, w.store)
 			w.ok("destroy", "pk")
 			w.ok("gc")
