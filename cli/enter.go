@@ -53,7 +53,11 @@ func runEnter(ctx context.Context, g *globals, opts enterOptions) error {
 	// track containers (the OSC 777 "container" push/pop sequences).
 	if g.isTTY(g.stderr) {
 		if n, err := e.Manifest(ctx, id); err == nil {
-			fmt.Fprint(g.stderr, enterBanner(id.String(), n.BaseImage))
+			name := ""
+			if env, err := e.Inspect(ctx, id); err == nil {
+				name = env.DisplayName()
+			}
+			fmt.Fprint(g.stderr, enterBanner(id.String(), name, n.BaseImage))
 			defer fmt.Fprint(g.stderr, exitBanner(id.Short()))
 		}
 	}
@@ -119,14 +123,18 @@ func resolveOrProject(ctx context.Context, g *globals, e *core.Engine, ref strin
 	return p.EnvID, nil
 }
 
-// enterBanner is what enter writes to a terminal's stderr before the session: the OSC
-// push that tells container-aware terminals which environment the shell runs in, then
-// a line naming the image and the environment's hostname.
-func enterBanner(envID, baseImage string) string {
+// enterBanner is the OSC push and the line enter writes before the session, byte for
+// byte as the original writes it; a named environment (name != "") shows its name
+// first, as the prompt inside does, then the image and short id.
+func enterBanner(envID, name, baseImage string) string {
 	short := envID[:12]
 	host := "karapace-" + short
+	what := "\x1b[1m" + baseImage + "\x1b[0m (" + short + ")"
+	if name != "" {
+		what = "\x1b[1m" + name + "\x1b[0m (" + baseImage + ", " + short + ")"
+	}
 	return "\x1b]777;container;push;" + host + ";karapace;" + envID + "\x1b\\" +
-		"\x1b[1;36m[karapace]\x1b[0m entering \x1b[1m" + baseImage + "\x1b[0m (" + short + ") as \x1b[1m" + host + "\x1b[0m\n"
+		"\x1b[1;36m[karapace]\x1b[0m entering " + what + " as \x1b[1m" + host + "\x1b[0m\n"
 }
 
 // exitBanner is the OSC pop and the line enter writes after the session.
