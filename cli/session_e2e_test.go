@@ -169,3 +169,33 @@ func TestCLISessionVariablesAndAgent(t *testing.T) {
 	w.withEnv("SSH_AUTH_SOCK=/nonexistent").fail(1, []string{"SSH_AUTH_SOCK", "ssh-agent"}, "exec", "--ssh-agent", "bb", "--", "/bin/true")
 	releaseKeepers(t, w.store)
 }
+
+// TestCLIManifestEnv: the manifest's [env] reaches sessions (Go path and fast path);
+// changing it and building again keeps the environment (same id, nothing rebuilt from
+// scratch) and the next session has the new value.
+func TestCLIManifestEnv(t *testing.T) {
+	w := busyboxWorld(t, "namespace")
+	manifest := func(v string) {
+		w.write("karapace.toml", "manifest_version = 1\n\n[base]\nimage = \"debian/bookworm\"\n\n[runtime]\nbackend = \"namespace\"\n\n[env]\nGREETING = \""+v+"\"\n")
+	}
+	manifest("one")
+	id := w.buildNamed("karapace.toml", "bb")
+	probe := []string{"exec", "bb", "--", "/bin/sh", "-c", "echo $GREETING"}
+	if r := w.ok(probe...); r.stdout != "one\n" {
+		t.Errorf("[env] in a session: %s", r)
+	}
+	if r := w.withEnv("KARAPACE_FASTEXEC=require").ok(probe...); r.stdout != "one\n" {
+		t.Errorf("[env] on the fast path: %s", r)
+	}
+	manifest("two")
+	if again := w.buildNamed("karapace.toml", "bb"); again != id {
+		t.Errorf("changing [env] changed the environment id: %s -> %s", id, again)
+	}
+	if r := w.ok(probe...); r.stdout != "two\n" {
+		t.Errorf("[env] after the change: %s", r)
+	}
+	if r := w.ok("exec", "-e", "GREETING=three", "bb", "--", "/bin/sh", "-c", "echo $GREETING"); r.stdout != "three\n" {
+		t.Errorf("exec -e over [env]: %s", r)
+	}
+	releaseKeepers(t, w.store)
+}

@@ -29,6 +29,8 @@ var (
 	ErrInvalidMount = errors.New("invalid mount declaration")
 	// ErrDuplicateMountLabel: two [mounts] keys are equal after trimming.
 	ErrDuplicateMountLabel = errors.New("duplicate mount label")
+	// ErrInvalidEnv: an [env] name or value is not a valid variable.
+	ErrInvalidEnv = errors.New("invalid [env] variable")
 
 	// ErrLockIO: the lock file could not be read or written.
 	ErrLockIO = errors.New("lock file I/O error")

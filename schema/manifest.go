@@ -33,6 +33,10 @@ type Manifest struct {
 	Hardware        HardwareSection   `toml:"hardware"`
 	Mounts          map[string]string `toml:"mounts"` // label -> "<host>:<container>"
 	Runtime         RuntimeSection    `toml:"runtime"`
+	// Env is [env], ours: variables every session of the environment gets (the deny
+	// list still applies). Runtime configuration, not content: it is in the stored
+	// manifest, not in the lock or the environment's id.
+	Env map[string]string `toml:"env"`
 }
 
 // BaseSection is [base].
@@ -72,7 +76,7 @@ type ResourceLimits struct {
 // knownFields lists, per table, the keys the original accepts (its "deny unknown fields").
 // [mounts] is absent: any key there is a label.
 var knownFields = map[string][]string{
-	"":                        {"manifest_version", "base", "system", "gui", "hardware", "mounts", "runtime"},
+	"":                        {"manifest_version", "base", "system", "gui", "hardware", "mounts", "runtime", "env"},
 	"base":                    {"image"},
 	"system":                  {"packages"},
 	"gui":                     {"apps"},
@@ -111,7 +115,7 @@ func ParseManifest(data []byte) (*Manifest, error) {
 	if err != nil {
 		return nil, tomlErr(syntaxErr, err)
 	}
-	if err := checkUnknown(md, data, knownFields, "mounts"); err != nil {
+	if err := checkUnknown(md, data, knownFields, "mounts", "env"); err != nil {
 		return nil, syntaxErr(nil, "%v", err)
 	}
 	for _, req := range [][]string{{"manifest_version"}, {"base"}, {"base", "image"}} {
@@ -388,6 +392,18 @@ func (m *Manifest) Marshal() []byte {
 	}
 	if v := m.Runtime.ResourceLimits.MemoryLimitMB; v != nil {
 		kv("memory_limit_mb", fmt.Sprint(*v))
+	}
+	if len(m.Env) > 0 {
+		// Only when set: without it the original's `new` writes the same bytes.
+		b.WriteString("\n[env]\n")
+		keys := make([]string, 0, len(m.Env))
+		for k := range m.Env {
+			keys = append(keys, k)
+		}
+		sort.Strings(keys)
+		for _, k := range keys {
+			kv(k, tomlString(m.Env[k]))
+		}
 	}
 	return []byte(b.String())
 }

@@ -49,6 +49,11 @@ func (m *Manifest) Normalize() (*Normalized, error) {
 	}
 	sort.SliceStable(mounts, func(i, j int) bool { return mounts[i].Label < mounts[j].Label })
 
+	env, err := normalizeEnv(m.Env)
+	if err != nil {
+		return nil, err
+	}
+
 	return &Normalized{
 		ManifestVersion:  m.ManifestVersion,
 		BaseImage:        image,
@@ -61,7 +66,42 @@ func (m *Manifest) Normalize() (*Normalized, error) {
 		NetworkIsolation: m.Runtime.NetworkIsolation,
 		CPUShares:        copyUint(m.Runtime.ResourceLimits.CPUShares),
 		MemoryLimitMB:    copyUint(m.Runtime.ResourceLimits.MemoryLimitMB),
+		Env:              env,
 	}, nil
+}
+
+// normalizeEnv checks [env]: names of letters, digits and underscores that do not start
+// with a digit, values without NUL bytes. The result is nil when there is nothing.
+func normalizeEnv(in map[string]string) (map[string]string, error) {
+	if len(in) == 0 {
+		return nil, nil
+	}
+	out := make(map[string]string, len(in))
+	for k, v := range in {
+		if !validEnvName(k) {
+			return nil, manifestErr(ErrInvalidEnv, nil, "invalid variable name in [env]: '%s' (letters, digits and _, not starting with a digit)", k)
+		}
+		if strings.IndexByte(v, 0) >= 0 {
+			return nil, manifestErr(ErrInvalidEnv, nil, "variable '%s' in [env] holds a NUL byte", k)
+		}
+		out[k] = v
+	}
+	return out, nil
+}
+
+func validEnvName(k string) bool {
+	if k == "" {
+		return false
+	}
+	for i, c := range k {
+		switch {
+		case c == '_', c >= 'A' && c <= 'Z', c >= 'a' && c <= 'z':
+		case c >= '0' && c <= '9' && i > 0:
+		default:
+			return false
+		}
+	}
+	return true
 }
 
 // normalizeList trims each entry, drops empty ones, sorts by bytes and removes

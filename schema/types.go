@@ -14,6 +14,9 @@ type Normalized struct {
 	NetworkIsolation bool     `json:"network_isolation"`
 	CPUShares        *uint64  `json:"cpu_shares"`
 	MemoryLimitMB    *uint64  `json:"memory_limit_mb"`
+	// Env is the manifest's [env] (ours), left out of the JSON when empty, so a manifest
+	// without it encodes, hashes and reads as the original's.
+	Env map[string]string `json:"env,omitempty"`
 }
 
 // Mount is a normalized `[mounts]` entry: `label = "host:container"`.

@@ -227,6 +227,16 @@ func Compute(in Inputs) (*Plan, error) {
 		}
 	}
 
+	// The manifest's [env], for sessions (a build step's variables are the package
+	// manager's), then the caller's own (exec -e), which win.
+	if !in.Build {
+		for _, k := range sortedKeys(in.Manifest.Env) {
+			if EnvDenied(k) {
+				return nil, fmt.Errorf("%w: variable %s in the manifest's [env] is on the deny list", runtime.ErrPolicy, k)
+			}
+			env[k] = in.Manifest.Env[k]
+		}
+	}
 	for k, v := range in.ExtraEnv {
 		if !validEnvKey(k) || strings.ContainsRune(v, 0) {
 			return nil, fmt.Errorf("%w: variable %q is not a valid name or holds a NUL byte", runtime.ErrPolicy, k)
@@ -336,6 +346,16 @@ func hasPath(fsys FS, in Inputs, rel string, kind Kind) bool {
 		}
 	}
 	return false
+}
+
+// sortedKeys are m's keys in order.
+func sortedKeys(m map[string]string) []string {
+	keys := make([]string, 0, len(m))
+	for k := range m {
+		keys = append(keys, k)
+	}
+	slices.Sort(keys)
+	return keys
 }
 
 // singleMapping reports whether m maps one id only (no subordinate range).

@@ -637,3 +637,24 @@ func TestSSHAgentOptIn(t *testing.T) {
 		t.Errorf("agent asked for without a socket: %v", err)
 	}
 }
+
+// TestManifestEnv: [env] reaches sessions, not build steps; exec -e wins over it; a
+// denied name in it is refused.
+func TestManifestEnv(t *testing.T) {
+	in := baseInputs(aliceHost())
+	in.Manifest.Env = map[string]string{"GOFLAGS": "-mod=mod", "FOO": "manifest"}
+	in.ExtraEnv = map[string]string{"FOO": "caller"}
+	env := envMap(mustCompute(t, in))
+	if env["GOFLAGS"] != "-mod=mod" || env["FOO"] != "caller" {
+		t.Errorf("session: %v", env)
+	}
+	in.Build, in.Argv, in.ExtraEnv = true, []string{"true"}, nil
+	if env := envMap(mustCompute(t, in)); env["GOFLAGS"] != "" {
+		t.Errorf("a build step got [env]: %v", env)
+	}
+	in = baseInputs(aliceHost())
+	in.Manifest.Env = map[string]string{"npm_token": "x"}
+	if _, err := Compute(in); !errors.Is(err, runtime.ErrPolicy) || !strings.Contains(err.Error(), "[env]") {
+		t.Errorf("denied [env] variable: %v", err)
+	}
+}
