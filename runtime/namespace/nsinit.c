@@ -374,10 +374,11 @@ static int openat2_in_root(int rootfd, const char *path, int flags)
 	if (*path == 0)
 		path = ".";
 	// Another session's overlay over the same upper may just have created this path;
-	// this overlay's cached lookup is then stale for a moment.
+	// this overlay's cached lookup is then stale for a moment. And the kernel answers
+	// EAGAIN when a mount or rename anywhere raced the scoped lookup: try again.
 	for (int i = 0;; i++) {
 		int fd = (int)syscall(SYS_openat2, rootfd, path, &how, sizeof(how));
-		if (fd >= 0 || errno != ESTALE || i == 20)
+		if (fd >= 0 || (errno != ESTALE && errno != EAGAIN) || i == 100)
 			return fd;
 		usleep(1000);
 	}
@@ -484,7 +485,10 @@ static int open_source(const char *source)
 	memset(&how, 0, sizeof(how));
 	how.flags = (uint64_t)(O_PATH | O_CLOEXEC);
 	how.resolve = RESOLVE_NO_SYMLINKS | RESOLVE_NO_MAGICLINKS;
-	int fd = (int)syscall(SYS_openat2, AT_FDCWD, source, &how, sizeof(how));
+	int fd;
+	// EAGAIN: a mount or rename raced the lookup (see openat2_in_root).
+	for (int i = 0; (fd = (int)syscall(SYS_openat2, AT_FDCWD, source, &how, sizeof(how))) < 0 && errno == EAGAIN && i < 100; i++)
+		usleep(1000);
 	if (fd < 0 && errno == ENOSYS)
 		fd = open(source, O_PATH | O_NOFOLLOW | O_CLOEXEC);
 	return fd;
