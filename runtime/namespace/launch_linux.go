@@ -177,18 +177,12 @@ func Run(ctx context.Context, plan *sandbox.Plan, stdio runtime.Stdio, opts Opti
 		}
 	}()
 
-	fds, err := syscall.Socketpair(syscall.AF_UNIX, syscall.SOCK_STREAM|syscall.SOCK_CLOEXEC, 0)
+	parentEnd, childEnd, err := syncSocket()
 	if err != nil {
-		return 125, fmt.Errorf("sync socket: %w", err)
+		return 125, err
 	}
-	parentEnd := os.NewFile(uintptr(fds[0]), "karapace-sync")
-	childEnd := os.NewFile(uintptr(fds[1]), "karapace-sync-child")
 	defer parentEnd.Close()
-
-	exe := opts.Executable
-	if exe == "" {
-		exe = "/proc/self/exe"
-	}
+	exe := opts.executable()
 	cmd := &exec.Cmd{
 		Path:       exe,
 		Args:       []string{"karapace-nsinit", initArg},
@@ -532,6 +526,24 @@ func exitStatus(ps *os.ProcessState, waitErr error) int {
 		}
 	}
 	return 125
+}
+
+// syncSocket is the socket pair of the launcher protocol: the parent's end, and the
+// child's (fd 3 in the child, close-on-exec there).
+func syncSocket() (parent, child *os.File, err error) {
+	fds, err := syscall.Socketpair(syscall.AF_UNIX, syscall.SOCK_STREAM|syscall.SOCK_CLOEXEC, 0)
+	if err != nil {
+		return nil, nil, fmt.Errorf("sync socket: %w", err)
+	}
+	return os.NewFile(uintptr(fds[0]), "karapace-sync"), os.NewFile(uintptr(fds[1]), "karapace-sync-child"), nil
+}
+
+// executable is the binary re-executed as the namespace helper.
+func (o Options) executable() string {
+	if o.Executable != "" {
+		return o.Executable
+	}
+	return "/proc/self/exe"
 }
 
 // maxSlots bounds the live sessions of one environment.

@@ -38,17 +38,12 @@ func Unshare(ctx context.Context, argv []string, stdio runtime.Stdio, env []stri
 	if err != nil {
 		return 125, err
 	}
-	fds, err := syscall.Socketpair(syscall.AF_UNIX, syscall.SOCK_STREAM|syscall.SOCK_CLOEXEC, 0)
+	parentEnd, childEnd, err := syncSocket()
 	if err != nil {
-		return 125, fmt.Errorf("sync socket: %w", err)
+		return 125, err
 	}
-	parentEnd := os.NewFile(uintptr(fds[0]), "karapace-sync")
-	childEnd := os.NewFile(uintptr(fds[1]), "karapace-sync-child")
 	defer parentEnd.Close()
-	exe := opts.Executable
-	if exe == "" {
-		exe = "/proc/self/exe"
-	}
+	exe := opts.executable()
 	cmd := &exec.Cmd{
 		Path:        exe,
 		Args:        append([]string{"karapace-unshare", unshareArg}, argv...),
