@@ -148,23 +148,6 @@ func (s *stores) layerGet(ctx context.Context, k schema.Digest) (store.Layer, er
 
 func (s *stores) layerList(ctx context.Context) ([]schema.Digest, error) { return s.layers.List(ctx) }
 
-func listDigests(dir string) ([]schema.Digest, error) {
-	ents, err := os.ReadDir(dir)
-	if errors.Is(err, fs.ErrNotExist) {
-		return nil, nil
-	}
-	if err != nil {
-		return nil, err
-	}
-	var out []schema.Digest
-	for _, e := range ents {
-		if d, err := schema.ParseDigest(e.Name()); err == nil {
-			out = append(out, d)
-		}
-	}
-	return out, nil
-}
-
 // --- metadata ---
 
 func hexOrEmpty(d schema.Digest) string {
@@ -327,10 +310,6 @@ func removeFile(p string) walStep { return store.RemoveFileStep(p) }
 // op id is "".
 func (s *stores) walBegin(ctx context.Context, kind, envID string, steps ...walStep) (string, error) {
 	return s.WAL.Begin(ctx, store.OpKind(kind), envID, steps...)
-}
-
-func (s *stores) walRemoveDir(ctx context.Context, op, p string) error {
-	return s.WAL.AddStep(ctx, op, store.RemoveDirStep(p))
 }
 
 func (s *stores) walRemoveFile(ctx context.Context, op, p string) error {
