@@ -13,31 +13,10 @@ import (
 	"testing"
 	"time"
 
+	"github.com/karapace/karapace/runtime/testrootfs"
 	"github.com/karapace/karapace/schema"
 	"github.com/karapace/karapace/store"
 )
-
-// tmpfsDir mounts a tmpfs of the given size (root only) and unmounts it at cleanup.
-func tmpfsDir(t *testing.T, size string) string {
-	t.Helper()
-	if os.Geteuid() != 0 {
-		if os.Getenv("CI") == "true" {
-			t.Fatal("REQUIRED (CI=true): mounting a tmpfs needs root")
-		}
-		t.Skip("SKIPPING: mounting a tmpfs needs root (this test fails under CI=true)")
-	}
-	dir := t.TempDir()
-	if err := syscall.Mount("tmpfs", dir, "tmpfs", syscall.MS_NOSUID|syscall.MS_NODEV, "size="+size+",mode=0755"); err != nil {
-		t.Fatalf("mount tmpfs: %v", err)
-	}
-	t.Cleanup(func() {
-		if err := syscall.Unmount(dir, 0); err != nil {
-			_ = syscall.Unmount(dir, syscall.MNT_DETACH)
-			t.Errorf("unmount %s: %v", dir, err)
-		}
-	})
-	return dir
-}
 
 // fillDisk appends to dir/ballast until the file system has no byte left.
 func fillDisk(t testing.TB, dir string) {
@@ -91,7 +70,7 @@ func buildFilled(t *testing.T, e *Engine, n, size int) []schema.EnvID {
 // nothing, and the other operations fail with a no-space store error, losing nothing.
 func TestFullDisk(t *testing.T) {
 	ctx := context.Background()
-	mnt := tmpfsDir(t, "8m")
+	mnt := testrootfs.Tmpfs(t, "8m")
 	var logs bytes.Buffer
 	e := newEngineAt(t, filepath.Join(mnt, "store"), func(o *Options) {
 		o.Logger = slog.New(slog.NewTextHandler(&logs, nil))
@@ -156,7 +135,7 @@ func TestCrashOnFullDisk(t *testing.T) {
 	if testing.Short() {
 		t.Skip("crash tests re-execute the test binary")
 	}
-	mnt := tmpfsDir(t, "16m")
+	mnt := testrootfs.Tmpfs(t, "16m")
 	root, proj := filepath.Join(mnt, "store"), t.TempDir()
 	ballast := filepath.Join(mnt, "ballast")
 	deadline := time.Now().Add(4 * time.Second)
