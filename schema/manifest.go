@@ -374,15 +374,19 @@ func (m *Manifest) Marshal() []byte {
 	b.WriteString("\n[hardware]\n")
 	kv("gpu", fmt.Sprint(m.Hardware.GPU))
 	kv("audio", fmt.Sprint(m.Hardware.Audio))
-	b.WriteString("\n[mounts]\n")
-	labels := make([]string, 0, len(m.Mounts))
-	for label := range m.Mounts {
-		labels = append(labels, label)
+	// A table of strings, in key order.
+	table := func(name string, t map[string]string) {
+		b.WriteString("\n[" + name + "]\n")
+		keys := make([]string, 0, len(t))
+		for k := range t {
+			keys = append(keys, k)
+		}
+		sort.Strings(keys)
+		for _, k := range keys {
+			kv(k, tomlString(t[k]))
+		}
 	}
-	sort.Strings(labels)
-	for _, label := range labels {
-		kv(label, tomlString(m.Mounts[label]))
-	}
+	table("mounts", m.Mounts)
 	b.WriteString("\n[runtime]\n")
 	kv("backend", tomlString(m.Runtime.Backend))
 	kv("network_isolation", fmt.Sprint(m.Runtime.NetworkIsolation))
@@ -395,15 +399,7 @@ func (m *Manifest) Marshal() []byte {
 	}
 	if len(m.Env) > 0 {
 		// Only when set: without it the original's `new` writes the same bytes.
-		b.WriteString("\n[env]\n")
-		keys := make([]string, 0, len(m.Env))
-		for k := range m.Env {
-			keys = append(keys, k)
-		}
-		sort.Strings(keys)
-		for _, k := range keys {
-			kv(k, tomlString(m.Env[k]))
-		}
+		table("env", m.Env)
 	}
 	return []byte(b.String())
 }
