@@ -17,26 +17,8 @@ import (
 // (.ci/test-user): Karapace needs no root, and the store it writes belongs to the user.
 func TestCLIRootless(t *testing.T) {
 	u := testrootfs.RootlessUser(t)
-	name, uid, gid := u.Name, u.UID, u.GID
-
-	root, err := os.MkdirTemp("", "karapace-cli-rootless-")
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { os.RemoveAll(root) })
-	w := &world{t: t, store: filepath.Join(root, "store"), dir: filepath.Join(root, "project"),
-		cred: u.Credential()}
-	t.Cleanup(func() { releaseKeepers(t, w.store) })
-	home := filepath.Join(root, "home")
-	for _, d := range []string{root, w.dir, home} {
-		if err := os.MkdirAll(d, 0o755); err != nil {
-			t.Fatal(err)
-		}
-		if err := os.Chown(d, uid, gid); err != nil {
-			t.Fatal(err)
-		}
-	}
-	w.env = []string{"HOME=" + home, "USER=" + name, "PATH=" + os.Getenv("PATH"), "KARAPACE_STORE=" + w.store}
+	uid, gid := u.UID, u.GID
+	w := userWorld(t, u)
 
 	w.ok("new", "demo", "--template", "minimal")
 	// The template uses the namespace backend; switch it to mock for this suite.
@@ -99,7 +81,7 @@ func TestCLIRootless(t *testing.T) {
 	waitGone(t, k.PID)
 
 	// Everything in the store belongs to the user.
-	err = filepath.Walk(w.store, func(p string, fi os.FileInfo, err error) error {
+	err := filepath.Walk(w.store, func(p string, fi os.FileInfo, err error) error {
 		if err != nil {
 			return err
 		}
